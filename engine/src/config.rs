@@ -1,0 +1,340 @@
+//! Layered configuration: embedded defaults → optional TOML file → `WARROOM__SECTION__KEY`
+//! environment variables. Unknown keys are errors, so a typo never silently does nothing.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ConfigError;
+use crate::model::{DataMode, OrgId};
+
+/// The embedded defaults, also the reference for every key.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// HTTP listener and request limits.
+    pub server: ServerConfig,
+    /// Stream operators.
+    pub engine: EngineConfig,
+    /// Crisis detectors.
+    pub crisis: CrisisConfig,
+    /// WebSocket push.
+    pub push: PushConfig,
+    /// Data mode.
+    pub data: DataConfig,
+    /// Mock generators.
+    pub mock: MockConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// Organisations served.
+    #[serde(default)]
+    pub orgs: Vec<OrgConfig>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Listen address.
+    pub bind: SocketAddr,
+    /// Largest request body (bytes).
+    pub max_body_bytes: usize,
+    /// Most records per ingest request.
+    pub max_records_per_request: usize,
+    /// Per-request timeout.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Timeout of a REST read asking an organisation actor.
+    #[serde(with = "humantime_serde")]
+    pub actor_call_timeout: Duration,
+    /// Grace period on shutdown.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Timely worker threads.
+    pub workers: usize,
+    /// Epoch tick.
+    #[serde(with = "humantime_serde")]
+    pub epoch_tick: Duration,
+    /// KPI snapshot interval.
+    #[serde(with = "humantime_serde")]
+    pub kpi_interval: Duration,
+    /// Accepted records not yet taken by the operators, at most.
+    pub max_in_flight: usize,
+    /// De-duplication memory per organisation (ids).
+    pub dedup_capacity_per_org: usize,
+    /// Mentions kept per organisation for listing.
+    pub recent_mentions_per_org: usize,
+    /// Largest accepted clock skew for event times in the future.
+    #[serde(with = "humantime_serde")]
+    pub max_future_skew: Duration,
+    /// Top-k sketch capacity per bucket.
+    pub sketch_capacity: usize,
+    /// Length of top lists.
+    pub top_k: usize,
+}
+
+/// `[crisis]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrisisConfig {
+    /// Strongly negative mentions in 15 minutes that raise a crisis.
+    pub negative_threshold: u64,
+    /// Standard score that raises a volume spike.
+    pub spike_z: f64,
+    /// Minimum mentions in the spike span.
+    pub spike_min_mentions: u64,
+    /// EWMA smoothing factor.
+    pub baseline_alpha: f64,
+    /// Clearing level as a fraction of the trigger.
+    pub clear_ratio: f64,
+    /// How long the signal must stay clear.
+    #[serde(with = "humantime_serde")]
+    pub clear_after: Duration,
+}
+
+/// `[push]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushConfig {
+    /// Frames kept per organisation for resume.
+    pub ring_capacity: usize,
+    /// Frames queued per socket.
+    pub socket_queue_frames: usize,
+    /// Bytes queued per socket.
+    pub socket_queue_bytes: usize,
+    /// Ping interval.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// Idle timeout.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Time allowed before the first subscribe.
+    #[serde(with = "humantime_serde")]
+    pub subscribe_timeout: Duration,
+}
+
+/// `[data]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Initial data mode.
+    pub mode: DataMode,
+}
+
+/// `[mock]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockConfig {
+    /// Generator seed.
+    pub seed: u64,
+    /// Batch interval.
+    #[serde(with = "humantime_serde")]
+    pub tick: Duration,
+    /// Share of late mentions.
+    pub late_fraction: f64,
+    /// Campaign restatement interval.
+    #[serde(with = "humantime_serde")]
+    pub campaign_interval: Duration,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `pretty` or `json`.
+    pub format: String,
+    /// tracing filter directive.
+    pub filter: String,
+}
+
+/// One `[[orgs]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgConfig {
+    /// Slug.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Mock mention rate (per second); 0 disables the mock mention source.
+    #[serde(default)]
+    pub mentions_per_second: f64,
+    /// Overrides `[crisis].negative_threshold` for this organisation.
+    #[serde(default)]
+    pub negative_threshold: Option<u64>,
+    /// Scheduled crisis bursts for demos and tests.
+    #[serde(default)]
+    pub crises: Vec<CrisisScenario>,
+}
+
+/// A scheduled burst of strongly negative mentions in the mock source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrisisScenario {
+    /// Start, relative to server start.
+    #[serde(with = "humantime_serde")]
+    pub at: Duration,
+    /// Length of the burst.
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    /// Extra strongly negative mentions per second during the burst.
+    pub mentions_per_second: f64,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, Env::prefixed("WARROOM__").split("__"))
+    }
+
+    /// The embedded defaults alone (tests start here and adjust fields).
+    pub fn defaults() -> Self {
+        Self::from_figment(Figment::from(Toml::string(DEFAULT_TOML)))
+            .expect("embedded default.toml is valid (checked by a unit test)")
+    }
+
+    fn load_with_env(file: Option<&Path>, env: Env) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Invalid {
+                    field: "--config".into(),
+                    reason: format!("{} does not exist", path.display()),
+                });
+            }
+            // A file that lists [[orgs]] replaces the demo organisations instead of
+            // appending to them: figment merges arrays by replacement with `merge`.
+            figment = figment.merge(Toml::file(path));
+        }
+        Self::from_figment(figment.merge(env))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: reason.to_owned(),
+            })
+        };
+        if self.engine.workers == 0 || self.engine.workers > 64 {
+            return invalid("engine.workers", "must be between 1 and 64");
+        }
+        if self.engine.epoch_tick.is_zero() || self.engine.kpi_interval.is_zero() {
+            return invalid("engine.epoch_tick/kpi_interval", "must be positive");
+        }
+        if self.engine.max_in_flight == 0 {
+            return invalid("engine.max_in_flight", "must be positive");
+        }
+        if self.engine.sketch_capacity < self.engine.top_k || self.engine.top_k == 0 {
+            return invalid("engine.sketch_capacity", "must be at least engine.top_k (> 0)");
+        }
+        if !(0.0..1.0).contains(&self.crisis.baseline_alpha) || self.crisis.baseline_alpha == 0.0 {
+            return invalid("crisis.baseline_alpha", "must be in (0, 1)");
+        }
+        if !(0.0..1.0).contains(&self.crisis.clear_ratio) {
+            return invalid("crisis.clear_ratio", "must be in [0, 1)");
+        }
+        if self.push.ring_capacity == 0 || self.push.socket_queue_frames < 4 {
+            return invalid("push", "ring_capacity > 0 and socket_queue_frames >= 4 required");
+        }
+        if !(0.0..=1.0).contains(&self.mock.late_fraction) {
+            return invalid("mock.late_fraction", "must be in [0, 1]");
+        }
+        if self.log.format != "pretty" && self.log.format != "json" {
+            return invalid("log.format", "must be \"pretty\" or \"json\"");
+        }
+        let mut seen = std::collections::HashSet::new();
+        for org in &self.orgs {
+            if let Err(reason) = OrgId::parse(&org.id) {
+                return invalid("orgs.id", &reason);
+            }
+            if !seen.insert(org.id.as_str()) {
+                return invalid("orgs.id", &format!("{} is listed twice", org.id));
+            }
+            if !(0.0..=100_000.0).contains(&org.mentions_per_second) {
+                return invalid("orgs.mentions_per_second", "must be in [0, 100000]");
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders the effective configuration as TOML-like JSON (no secrets exist yet).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse_and_check() {
+        let config = Config::defaults();
+        assert_eq!(config.server.bind.port(), 8080);
+        assert_eq!(config.data.mode, DataMode::Mock);
+        assert!(config.orgs.len() >= 3, "demo organisations ship by default");
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARROOM__SERVER__BIND", "127.0.0.1:0");
+            jail.set_env("WARROOM__ENGINE__WORKERS", "1");
+            jail.set_env("WARROOM__PUSH__HEARTBEAT", "5s");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.server.bind.port(), 0);
+            assert_eq!(config.engine.workers, 1);
+            assert_eq!(config.push.heartbeat, Duration::from_secs(5));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_unknown_keys_are_rejected() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("a.toml", "[engine]\nworkers = 3\n")?;
+            let config = Config::load(Some(Path::new("a.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.engine.workers, 3);
+            jail.create_file("b.toml", "[engine]\nwrokers = 3\n")?;
+            let err = Config::load(Some(Path::new("b.toml"))).unwrap_err().to_string();
+            assert!(err.contains("wrokers"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn inconsistent_values_are_rejected_with_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARROOM__ENGINE__WORKERS", "0");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("engine.workers"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/warroom.toml"))).unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+}
