@@ -1,0 +1,1 @@
+//! Mock data generators (being implemented).

@@ -1,0 +1,1 @@
+//! campaign (being implemented).

@@ -1,0 +1,1 @@
+//! crisis (being implemented).
