@@ -1,5 +1,14 @@
 //! War Room supervised actors: source actors (mock generators, later live connectors),
-//! one organisation actor per tenant, one session actor per WebSocket, and the supervision
-//! tree that restarts them.
+//! one organisation actor per tenant, the per-socket outgoing queues, and the supervision
+//! tree that restarts them. [`runtime::Runtime`] starts and stops them all.
 
+pub mod dedup;
+pub mod directory;
+pub mod frame;
+pub mod ingest;
 pub mod mock;
+pub mod org;
+pub mod outbox;
+pub mod runtime;
+pub mod source;
+pub mod supervisor;

@@ -222,7 +222,9 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
         config.check()?;
         Ok(config)
     }
@@ -245,7 +247,10 @@ impl Config {
             return invalid("engine.max_in_flight", "must be positive");
         }
         if self.engine.sketch_capacity < self.engine.top_k || self.engine.top_k == 0 {
-            return invalid("engine.sketch_capacity", "must be at least engine.top_k (> 0)");
+            return invalid(
+                "engine.sketch_capacity",
+                "must be at least engine.top_k (> 0)",
+            );
         }
         if !(0.0..1.0).contains(&self.crisis.baseline_alpha) || self.crisis.baseline_alpha == 0.0 {
             return invalid("crisis.baseline_alpha", "must be in (0, 1)");
@@ -254,7 +259,10 @@ impl Config {
             return invalid("crisis.clear_ratio", "must be in [0, 1)");
         }
         if self.push.ring_capacity == 0 || self.push.socket_queue_frames < 4 {
-            return invalid("push", "ring_capacity > 0 and socket_queue_frames >= 4 required");
+            return invalid(
+                "push",
+                "ring_capacity > 0 and socket_queue_frames >= 4 required",
+            );
         }
         if !(0.0..=1.0).contains(&self.mock.late_fraction) {
             return invalid("mock.late_fraction", "must be in [0, 1]");
@@ -316,7 +324,9 @@ mod tests {
             let config = Config::load(Some(Path::new("a.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(config.engine.workers, 3);
             jail.create_file("b.toml", "[engine]\nwrokers = 3\n")?;
-            let err = Config::load(Some(Path::new("b.toml"))).unwrap_err().to_string();
+            let err = Config::load(Some(Path::new("b.toml")))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("wrokers"), "{err}");
             Ok(())
         });

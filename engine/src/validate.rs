@@ -28,7 +28,8 @@ pub struct FramingError(pub String);
 /// Splits a body into raw records: a JSON array (`[...]`), a single JSON object, or NDJSON
 /// (one object per line; blank lines ignored).
 pub fn split_records(body: &[u8]) -> Result<Vec<&RawValue>, FramingError> {
-    let text = std::str::from_utf8(body).map_err(|e| FramingError(format!("body is not UTF-8: {e}")))?;
+    let text =
+        std::str::from_utf8(body).map_err(|e| FramingError(format!("body is not UTF-8: {e}")))?;
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
         return Err(FramingError("body is empty".into()));
@@ -43,16 +44,17 @@ pub fn split_records(body: &[u8]) -> Result<Vec<&RawValue>, FramingError> {
         if line.trim().is_empty() {
             continue;
         }
-        let raw: &RawValue = serde_json::from_str(line).map_err(|e| {
-            FramingError(format!("line {} is not valid JSON: {e}", line_no + 1))
-        })?;
+        let raw: &RawValue = serde_json::from_str(line)
+            .map_err(|e| FramingError(format!("line {} is not valid JSON: {e}", line_no + 1)))?;
         out.push(raw);
     }
     Ok(out)
 }
 
 /// Parses every raw record as `T`, collecting one issue per record that does not parse.
-pub fn parse_records<T: DeserializeOwned>(raw: &[&RawValue]) -> Result<Vec<T>, Vec<ValidationIssue>> {
+pub fn parse_records<T: DeserializeOwned>(
+    raw: &[&RawValue],
+) -> Result<Vec<T>, Vec<ValidationIssue>> {
     let mut records = Vec::with_capacity(raw.len());
     let mut issues = Vec::new();
     for (index, value) in raw.iter().enumerate() {
@@ -72,9 +74,17 @@ fn check_id(index: usize, field: &str, id: &str, issues: &mut Vec<ValidationIssu
     if id.trim().is_empty() {
         issues.push(ValidationIssue::field(index, field, "must not be empty"));
     } else if id.len() > MAX_ID_LEN {
-        issues.push(ValidationIssue::field(index, field, format!("longer than {MAX_ID_LEN} bytes")));
+        issues.push(ValidationIssue::field(
+            index,
+            field,
+            format!("longer than {MAX_ID_LEN} bytes"),
+        ));
     } else if id.chars().any(char::is_control) {
-        issues.push(ValidationIssue::field(index, field, "must not contain control characters"));
+        issues.push(ValidationIssue::field(
+            index,
+            field,
+            "must not contain control characters",
+        ));
     }
 }
 
@@ -110,7 +120,11 @@ pub fn mention_from_record(
     let before = issues.len();
     check_id(index, "external_id", &record.external_id, issues);
     if record.content.trim().is_empty() {
-        issues.push(ValidationIssue::field(index, "content", "must not be empty"));
+        issues.push(ValidationIssue::field(
+            index,
+            "content",
+            "must not be empty",
+        ));
     } else if record.content.len() > MAX_CONTENT_BYTES {
         issues.push(ValidationIssue::field(
             index,
@@ -125,7 +139,10 @@ pub fn mention_from_record(
         issues.push(ValidationIssue::field(
             index,
             "event_time",
-            format!("is in the future by more than {}s", max_future_skew.num_seconds()),
+            format!(
+                "is in the future by more than {}s",
+                max_future_skew.num_seconds()
+            ),
         ));
     }
     let country = match record.country.as_deref().map(str::trim) {
@@ -134,26 +151,42 @@ pub fn mention_from_record(
             Some(c.to_ascii_uppercase())
         }
         Some(_) => {
-            issues.push(ValidationIssue::field(index, "country", "must be an ISO 3166-1 alpha-2 code"));
+            issues.push(ValidationIssue::field(
+                index,
+                "country",
+                "must be an ISO 3166-1 alpha-2 code",
+            ));
             None
         }
     };
     if let Some(score) = record.source_sentiment {
         if !score.is_finite() || !(-1.0..=1.0).contains(&score) {
-            issues.push(ValidationIssue::field(index, "source_sentiment", "must be between -1 and 1"));
+            issues.push(ValidationIssue::field(
+                index,
+                "source_sentiment",
+                "must be between -1 and 1",
+            ));
         }
     }
     let hashtags = match record.hashtags {
         None => extract_hashtags(&record.content),
         Some(tags) => {
             if tags.len() > MAX_HASHTAGS {
-                issues.push(ValidationIssue::field(index, "hashtags", format!("more than {MAX_HASHTAGS}")));
+                issues.push(ValidationIssue::field(
+                    index,
+                    "hashtags",
+                    format!("more than {MAX_HASHTAGS}"),
+                ));
             }
             let mut clean = Vec::with_capacity(tags.len());
             for tag in tags {
                 let tag = tag.trim().trim_start_matches('#').to_lowercase();
                 if tag.is_empty() || tag.len() > MAX_HASHTAG_LEN {
-                    issues.push(ValidationIssue::field(index, "hashtags", "each must be 1-100 characters"));
+                    issues.push(ValidationIssue::field(
+                        index,
+                        "hashtags",
+                        "each must be 1-100 characters",
+                    ));
                     break;
                 }
                 if !clean.contains(&tag) {
@@ -200,7 +233,9 @@ pub fn decimal_to_micros(text: &str) -> Result<i64, String> {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || (!frac.is_empty() && !digits(frac)) || frac.len() > 6 || whole.len() > 12 {
-        return Err(format!("{text:?} is not a decimal amount with at most 6 decimals"));
+        return Err(format!(
+            "{text:?} is not a decimal amount with at most 6 decimals"
+        ));
     }
     let whole: i64 = whole.parse().map_err(|e| format!("{e}"))?;
     let mut frac_micros: i64 = 0;
@@ -230,21 +265,31 @@ pub fn campaign_from_record(
     };
     let conversions = record.conversions.unwrap_or(0.0);
     if !conversions.is_finite() || conversions < 0.0 {
-        issues.push(ValidationIssue::field(index, "conversions", "must be a non-negative number"));
+        issues.push(ValidationIssue::field(
+            index,
+            "conversions",
+            "must be a non-negative number",
+        ));
     }
     if record.date > (now + Duration::days(1)).date_naive() {
         issues.push(ValidationIssue::field(index, "date", "is in the future"));
     }
     let currency = record.currency.unwrap_or_else(|| "USD".to_owned());
     if currency.len() != 3 || !currency.chars().all(|c| c.is_ascii_uppercase()) {
-        issues.push(ValidationIssue::field(index, "currency", "must be an ISO 4217 code such as USD"));
+        issues.push(ValidationIssue::field(
+            index,
+            "currency",
+            "must be an ISO 4217 code such as USD",
+        ));
     }
     if issues.len() > before {
         return None;
     }
     Some(CampaignMetric {
         platform: record.platform,
-        campaign_name: record.campaign_name.unwrap_or_else(|| record.campaign_id.clone()),
+        campaign_name: record
+            .campaign_name
+            .unwrap_or_else(|| record.campaign_id.clone()),
         campaign_id: record.campaign_id,
         date: record.date,
         impressions: record.impressions,
@@ -320,7 +365,10 @@ mod tests {
         let mut issues = vec![];
         assert!(mention_from_record(4, r, now, Duration::minutes(5), &mut issues).is_none());
         let fields: Vec<_> = issues.iter().map(|i| i.field.clone().unwrap()).collect();
-        assert_eq!(fields, ["external_id", "event_time", "country", "source_sentiment"]);
+        assert_eq!(
+            fields,
+            ["external_id", "event_time", "country", "source_sentiment"]
+        );
         assert!(issues.iter().all(|i| i.index == 4));
     }
 }

@@ -1,1 +1,141 @@
-//! placeholder
+//! War Room gateway: REST under `/api/v1/` (axum) and WebSocket push at `/api/v1/ws`
+//! (fastwebsockets). It speaks to the engine only through [`Runtime`]: it never touches
+//! the dataflow's state or SQL.
+
+pub mod error;
+pub mod ingest;
+pub mod rest;
+pub mod scope;
+pub mod ws;
+
+use std::future::{Future, IntoFuture};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::net::TcpListener;
+use warroom_actors::runtime::Runtime;
+
+use crate::error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    /// The engine.
+    pub runtime: Arc<Runtime>,
+    /// Timeout of a call to an organisation actor.
+    pub call_timeout: Duration,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Most records per ingest request.
+    pub max_records: usize,
+    /// Flips to true when the server starts shutting down (sockets close with 1001).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: Arc<AppState>) -> Router {
+    let timeout = state.runtime.config().server.request_timeout;
+    let api = Router::new()
+        .route("/health", get(rest::health))
+        .route("/orgs", get(rest::orgs))
+        .route("/metrics/dashboard", get(rest::dashboard))
+        .route("/mentions", get(rest::mentions))
+        .route("/mentions/sentiment", get(rest::mentions_sentiment))
+        .route("/mentions/geo", get(rest::mentions_geo))
+        .route("/mentions/influencers", get(rest::mentions_influencers))
+        .route("/mentions/trending", get(rest::mentions_trending))
+        .route("/campaigns", get(rest::campaigns))
+        .route(
+            "/campaigns/{id}/performance",
+            get(rest::campaign_performance),
+        )
+        .route("/alerts", get(rest::alerts))
+        .route("/alerts/{id}/acknowledge", post(rest::acknowledge))
+        .route("/alerts/{id}/resolve", post(rest::resolve))
+        .route("/ingest/mentions", post(ingest::mentions))
+        .route("/ingest/campaign-metrics", post(ingest::campaign_metrics))
+        .layer(middleware::from_fn(move |req, next| {
+            with_timeout(timeout, req, next)
+        }))
+        // The socket route is outside the timeout: an upgraded connection lives on.
+        .route("/ws", get(ws::upgrade))
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn with_timeout(
+    timeout: Duration,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    tokio::time::timeout(timeout, next.run(request))
+        .await
+        .map_err(|_| {
+            ApiError::unavailable(
+                "timeout",
+                format!("the request took longer than {}ms", timeout.as_millis()),
+                1,
+            )
+        })
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint; see docs/api.md")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed on this endpoint",
+    )
+}
+
+/// Serves the API on an already bound listener until `shutdown` resolves, then closes
+/// sockets (1001) and waits up to the configured grace for in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let server = &runtime.config().server;
+    let grace = server.shutdown_grace;
+    let state = Arc::new(AppState {
+        call_timeout: server.actor_call_timeout,
+        max_body_bytes: server.max_body_bytes,
+        max_records: server.max_records_per_request,
+        runtime: Arc::clone(&runtime),
+        shutdown: shutdown_rx,
+    });
+    let app = router(state);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: closing sockets and draining requests");
+        let _ = shutdown_tx.send(true);
+        let _ = done_tx.send(());
+    };
+    let serving = axum::serve(listener, app)
+        .with_graceful_shutdown(graceful)
+        .into_future();
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result,
+        _ = async {
+            let _ = done_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_ms = grace.as_millis() as u64, "grace period over; dropping remaining connections");
+            Ok(())
+        }
+    }
+}

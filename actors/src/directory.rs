@@ -1,0 +1,140 @@
+//! The organisation directory: which organisations exist and where their actors are.
+//!
+//! It is also the dataflow's [`UpdateSink`]: publishing an update is a non-blocking send
+//! to the organisation actor's mailbox. ractor mailboxes are unbounded (ractor #84), so
+//! the directory counts updates sent and not yet handled per organisation; health reports
+//! that depth, and the ingest bound upstream limits how fast it can grow.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use ractor::{ActorRef, RpcReplyPort};
+use warroom_engine::{OrgId, OrgUpdate, Organization, UpdateSink};
+
+use crate::org::OrgMsg;
+
+/// One organisation's entry.
+pub struct OrgEntry {
+    /// The organisation.
+    pub org: Organization,
+    /// Its actor (replaced when the supervisor restarts it).
+    actor: RwLock<Option<ActorRef<OrgMsg>>>,
+    /// Updates sent and not yet handled.
+    pub pending: Arc<AtomicUsize>,
+}
+
+impl OrgEntry {
+    /// The current actor, if running.
+    pub fn actor(&self) -> Option<ActorRef<OrgMsg>> {
+        self.actor.read().clone()
+    }
+
+    /// Installs a (re)started actor.
+    pub fn set_actor(&self, actor: ActorRef<OrgMsg>) {
+        // Updates queued in a dead mailbox are gone with it.
+        self.pending.store(0, Ordering::Release);
+        *self.actor.write() = Some(actor);
+    }
+}
+
+/// Why a call to an organisation actor failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No such organisation.
+    #[error("unknown organisation")]
+    UnknownOrg,
+    /// The actor is restarting or did not answer in time.
+    #[error("the organisation is temporarily unavailable")]
+    Unavailable,
+}
+
+/// Every organisation, by id.
+#[derive(Default)]
+pub struct OrgDirectory {
+    orgs: BTreeMap<OrgId, OrgEntry>,
+}
+
+impl OrgDirectory {
+    /// A directory of these organisations (actors are installed later).
+    pub fn new(orgs: impl IntoIterator<Item = Organization>) -> Self {
+        Self {
+            orgs: orgs
+                .into_iter()
+                .map(|org| {
+                    (
+                        org.id.clone(),
+                        OrgEntry {
+                            org,
+                            actor: RwLock::new(None),
+                            pending: Arc::new(AtomicUsize::new(0)),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// The entry of an organisation.
+    pub fn get(&self, org: &OrgId) -> Option<&OrgEntry> {
+        self.orgs.get(org)
+    }
+
+    /// Every organisation.
+    pub fn iter(&self) -> impl Iterator<Item = &OrgEntry> {
+        self.orgs.values()
+    }
+
+    /// Every organisation id.
+    pub fn ids(&self) -> Vec<OrgId> {
+        self.orgs.keys().cloned().collect()
+    }
+
+    /// Asks an organisation actor and waits for the answer at most `timeout`.
+    pub async fn call<T: Send + 'static>(
+        &self,
+        org: &OrgId,
+        message: impl FnOnce(RpcReplyPort<T>) -> OrgMsg,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
+        let actor = self
+            .get(org)
+            .ok_or(CallError::UnknownOrg)?
+            .actor()
+            .ok_or(CallError::Unavailable)?;
+        match actor.call(message, Some(timeout)).await {
+            Ok(ractor::rpc::CallResult::Success(value)) => Ok(value),
+            _ => Err(CallError::Unavailable),
+        }
+    }
+
+    /// Sends a message to every organisation actor (system events).
+    pub fn broadcast(&self, message: impl Fn() -> OrgMsg) {
+        for entry in self.orgs.values() {
+            if let Some(actor) = entry.actor() {
+                let _ = actor.send_message(message());
+            }
+        }
+    }
+}
+
+impl UpdateSink for OrgDirectory {
+    fn publish(&self, org: &OrgId, update: OrgUpdate) {
+        let Some(entry) = self.orgs.get(org) else {
+            tracing::warn!(%org, "update for an unknown organisation dropped");
+            return;
+        };
+        match entry.actor() {
+            Some(actor) => {
+                entry.pending.fetch_add(1, Ordering::AcqRel);
+                if actor.send_message(OrgMsg::Update(update)).is_err() {
+                    entry.pending.fetch_sub(1, Ordering::AcqRel);
+                    tracing::warn!(%org, "organisation actor is down; update dropped");
+                }
+            }
+            None => tracing::warn!(%org, "organisation actor not running; update dropped"),
+        }
+    }
+}

@@ -1,0 +1,445 @@
+//! The running engine: the dataflow, the organisation actors, the supervised sources and
+//! health, started together and stopped together. The gateway holds one [`Runtime`].
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use parking_lot::RwLock;
+use ractor::{Actor, ActorRef};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use warroom_engine::clock::SharedClock;
+use warroom_engine::wire::events;
+use warroom_engine::{Config, DataMode, HealthStatus, OrgId, Organization};
+use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
+
+use crate::directory::OrgDirectory;
+use crate::ingest::Ingestor;
+use crate::org::{OrgActor, OrgArgs, OrgMsg};
+use crate::source::{MockSource, MockSourceArgs, SourceKind};
+use crate::supervisor::{
+    ChildRegistry, ChildSpec, ChildState, RestartPolicy, StartFn, Supervisor, SupervisorArgs,
+    SupervisorMsg,
+};
+
+/// Health of one part of the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartHealth {
+    /// Status.
+    pub status: HealthStatus,
+    /// What it means, in words.
+    pub detail: String,
+}
+
+/// The body of `GET /api/v1/health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// Overall status: the worst of the parts.
+    pub status: HealthStatus,
+    /// Current data mode.
+    pub data_mode: DataMode,
+    /// Server time.
+    pub timestamp: DateTime<Utc>,
+    /// Engine version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Per-part status.
+    pub services: BTreeMap<String, PartHealth>,
+}
+
+/// Mailbox depth of an organisation actor above which health says `degraded`.
+const ORG_BACKLOG_DEGRADED: usize = 10_000;
+
+/// The engine's parts, running.
+pub struct Runtime {
+    config: Config,
+    clock: SharedClock,
+    directory: Arc<OrgDirectory>,
+    ingestor: Arc<Ingestor>,
+    /// Behind a mutex because timely's worker guards are `Send` but not `Sync`.
+    dataflow: parking_lot::Mutex<Option<Dataflow>>,
+    stats: Arc<DataflowStats>,
+    supervisor: ActorRef<SupervisorMsg>,
+    children: Arc<ChildRegistry>,
+    data_mode: RwLock<DataMode>,
+    started: DateTime<Utc>,
+    next_session: AtomicU64,
+    health_task: RwLock<Option<JoinHandle<()>>>,
+}
+
+impl Runtime {
+    /// Starts everything the configuration describes. Must run inside a tokio runtime.
+    pub async fn start(config: Config, clock: SharedClock) -> Result<Arc<Self>, String> {
+        let orgs: Vec<Organization> = config
+            .orgs
+            .iter()
+            .map(|o| Organization {
+                id: OrgId::new(&o.id),
+                name: o.name.clone(),
+            })
+            .collect();
+        let org_ids: Vec<OrgId> = orgs.iter().map(|o| o.id.clone()).collect();
+        let directory = Arc::new(OrgDirectory::new(orgs));
+
+        let children = Arc::new(ChildRegistry::default());
+        let (supervisor, _) = Actor::spawn(
+            None,
+            Supervisor,
+            SupervisorArgs {
+                policy: RestartPolicy::default(),
+                registry: Arc::clone(&children),
+            },
+        )
+        .await
+        .map_err(|e| format!("supervisor did not start: {e}"))?;
+
+        // Organisation actors first: the dataflow publishes to them from its first tick.
+        for entry in directory.iter() {
+            let spec = org_child_spec(&directory, &entry.org.id, &config, &clock);
+            start_child(&supervisor, spec).await?;
+        }
+
+        let mut dataflow_config = DataflowConfig::new(&config.engine, &config.crisis);
+        for org in &config.orgs {
+            if let Some(threshold) = org.negative_threshold {
+                dataflow_config
+                    .negative_thresholds
+                    .insert(OrgId::new(&org.id), threshold);
+            }
+        }
+        let sink: Arc<dyn warroom_engine::UpdateSink> = Arc::clone(&directory) as _;
+        let dataflow = Dataflow::start(dataflow_config, Arc::clone(&clock), sink)?;
+        let stats = Arc::clone(dataflow.handle().stats());
+        let ingestor = Arc::new(Ingestor::new(
+            dataflow.handle(),
+            &org_ids,
+            config.engine.dedup_capacity_per_org,
+            Arc::clone(&clock),
+        ));
+
+        let runtime = Arc::new(Self {
+            data_mode: RwLock::new(config.data.mode),
+            started: clock.now(),
+            config,
+            clock,
+            directory,
+            ingestor,
+            dataflow: parking_lot::Mutex::new(Some(dataflow)),
+            stats,
+            supervisor,
+            children,
+            next_session: AtomicU64::new(1),
+            health_task: RwLock::new(None),
+        });
+        if runtime.data_mode() == DataMode::Mock {
+            runtime.start_mock_sources().await?;
+        } else {
+            tracing::warn!(
+                "data mode LIVE: live connectors are not available yet (issue 6); no source runs"
+            );
+        }
+        let task = tokio::spawn(watch_health(Arc::downgrade(&runtime)));
+        *runtime.health_task.write() = Some(task);
+        Ok(runtime)
+    }
+
+    async fn start_mock_sources(&self) -> Result<(), String> {
+        for org in &self.config.orgs {
+            let kinds = [
+                SourceKind::Mentions,
+                SourceKind::Meta,
+                SourceKind::GoogleAds,
+            ];
+            for kind in kinds {
+                if kind == SourceKind::Mentions
+                    && org.mentions_per_second <= 0.0
+                    && org.crises.is_empty()
+                {
+                    continue;
+                }
+                let args = MockSourceArgs {
+                    org: OrgId::new(&org.id),
+                    kind,
+                    mentions_per_second: org.mentions_per_second,
+                    crises: org.crises.clone(),
+                    mock: self.config.mock.clone(),
+                    started: self.started,
+                    ingestor: Arc::clone(&self.ingestor),
+                    clock: Arc::clone(&self.clock),
+                };
+                let name = source_child_name(&args.org, kind);
+                let start: StartFn = Arc::new(move |supervisor| {
+                    let args = args.clone();
+                    Box::pin(async move {
+                        Actor::spawn_linked(None, MockSource, args, supervisor)
+                            .await
+                            .map(|(actor, _)| actor.get_cell())
+                            .map_err(|e| e.to_string())
+                    })
+                });
+                start_child(&self.supervisor, ChildSpec { name, start }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Organisations and their actors.
+    pub fn directory(&self) -> &Arc<OrgDirectory> {
+        &self.directory
+    }
+
+    /// The ingest entry point.
+    pub fn ingestor(&self) -> &Arc<Ingestor> {
+        &self.ingestor
+    }
+
+    /// Dataflow counters.
+    pub fn stats(&self) -> &Arc<DataflowStats> {
+        &self.stats
+    }
+
+    /// Supervised children's statuses.
+    pub fn children(&self) -> &Arc<ChildRegistry> {
+        &self.children
+    }
+
+    /// The current data mode.
+    pub fn data_mode(&self) -> DataMode {
+        *self.data_mode.read()
+    }
+
+    /// A fresh session id.
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Health of every part, and overall.
+    pub fn health(&self) -> HealthReport {
+        let mut services = BTreeMap::new();
+        let workers = self.stats.workers_running.load(Ordering::Acquire);
+        let in_flight = self.stats.in_flight.load(Ordering::Acquire);
+        let limit = self.config.engine.max_in_flight;
+        let operators = if workers < self.config.engine.workers {
+            PartHealth {
+                status: HealthStatus::Down,
+                detail: format!(
+                    "{workers} of {} timely workers running",
+                    self.config.engine.workers
+                ),
+            }
+        } else if in_flight * 5 > limit * 4 {
+            PartHealth {
+                status: HealthStatus::Degraded,
+                detail: format!("saturated: {in_flight} of {limit} records waiting"),
+            }
+        } else {
+            PartHealth {
+                status: HealthStatus::Ok,
+                detail: format!("{workers} workers, {in_flight} records waiting"),
+            }
+        };
+        services.insert("stream_operators".to_owned(), operators);
+
+        let mut backlog = 0;
+        let mut missing = Vec::new();
+        for entry in self.directory.iter() {
+            backlog = backlog.max(entry.pending.load(Ordering::Acquire));
+            if entry.actor().is_none() {
+                missing.push(entry.org.id.to_string());
+            }
+        }
+        let org_status = if !missing.is_empty() || backlog > ORG_BACKLOG_DEGRADED {
+            HealthStatus::Degraded
+        } else {
+            HealthStatus::Ok
+        };
+        services.insert(
+            "org_actors".to_owned(),
+            PartHealth {
+                status: org_status,
+                detail: if missing.is_empty() {
+                    format!("largest backlog {backlog} updates")
+                } else {
+                    format!("not running: {}", missing.join(", "))
+                },
+            },
+        );
+
+        let children = self.children.snapshot();
+        let troubled: Vec<String> = children
+            .iter()
+            .filter(|(name, s)| name.starts_with("source:") && s.state != ChildState::Running)
+            .map(|(name, s)| format!("{name} {:?}", s.state).to_lowercase())
+            .collect();
+        let running = children
+            .iter()
+            .filter(|(name, s)| name.starts_with("source:") && s.state == ChildState::Running)
+            .count();
+        services.insert(
+            "sources".to_owned(),
+            PartHealth {
+                status: if troubled.is_empty() {
+                    HealthStatus::Ok
+                } else {
+                    HealthStatus::Degraded
+                },
+                detail: if troubled.is_empty() {
+                    format!("{running} running ({} mode)", self.data_mode().as_str())
+                } else {
+                    troubled.join(", ")
+                },
+            },
+        );
+        services.insert(
+            "storage".to_owned(),
+            PartHealth {
+                status: HealthStatus::Ok,
+                detail: "in memory only: persistence is not configured in this build".to_owned(),
+            },
+        );
+        let status = services
+            .values()
+            .map(|p| p.status)
+            .max_by_key(|s| match s {
+                HealthStatus::Ok => 0,
+                HealthStatus::Degraded => 1,
+                HealthStatus::Down => 2,
+            })
+            .unwrap_or(HealthStatus::Ok);
+        HealthReport {
+            status,
+            data_mode: self.data_mode(),
+            timestamp: self.clock.now(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            uptime_secs: (self.clock.now() - self.started).num_seconds().max(0) as u64,
+            services,
+        }
+    }
+
+    /// Sends `Crash` to a source actor (for drills and supervision tests).
+    pub fn crash_source(&self, org: &OrgId, kind: SourceKind) -> bool {
+        let name = source_child_name(org, kind);
+        self.children
+            .cell(&name)
+            .map(|cell| {
+                cell.send_message(crate::source::SourceMsg::Crash("drill".to_owned()))
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    }
+
+    /// Stops sources, drains the dataflow, stops the actors.
+    pub async fn shutdown(&self) {
+        self.children.begin_shutdown();
+        if let Some(task) = self.health_task.write().take() {
+            task.abort();
+        }
+        self.supervisor.stop_children(Some("shutdown".to_owned()));
+        // The dataflow is dropped (and joined) by the owner of the last reference; the
+        // organisation actors stop with the supervisor.
+        let _ = self
+            .supervisor
+            .stop_and_wait(Some("shutdown".to_owned()), Some(Duration::from_secs(5)))
+            .await;
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(dataflow) = self.dataflow.lock().take() {
+            dataflow.shutdown();
+        }
+    }
+}
+
+fn source_child_name(org: &OrgId, kind: SourceKind) -> String {
+    format!("source:{org}:{}", kind.as_str())
+}
+
+async fn start_child(supervisor: &ActorRef<SupervisorMsg>, spec: ChildSpec) -> Result<(), String> {
+    let name = spec.name.clone();
+    match supervisor
+        .call(
+            |reply| SupervisorMsg::Start(spec, reply),
+            Some(Duration::from_secs(10)),
+        )
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(result)) => result.map_err(|e| format!("{name}: {e}")),
+        _ => Err(format!("{name}: the supervisor did not answer")),
+    }
+}
+
+fn org_child_spec(
+    directory: &Arc<OrgDirectory>,
+    org: &OrgId,
+    config: &Config,
+    clock: &SharedClock,
+) -> ChildSpec {
+    let directory = Arc::clone(directory);
+    let org = org.clone();
+    let push = config.push.clone();
+    let recent_capacity = config.engine.recent_mentions_per_org;
+    let clock = Arc::clone(clock);
+    let name = format!("org:{org}");
+    let start: StartFn = Arc::new(move |supervisor| {
+        let directory = Arc::clone(&directory);
+        let org = org.clone();
+        let push = push.clone();
+        let clock = Arc::clone(&clock);
+        Box::pin(async move {
+            let entry = directory.get(&org).ok_or("organisation vanished")?;
+            let args = OrgArgs {
+                org: entry.org.clone(),
+                push,
+                recent_capacity,
+                clock,
+                pending: Arc::clone(&entry.pending),
+            };
+            let (actor, _) = Actor::spawn_linked(None, OrgActor, args, supervisor)
+                .await
+                .map_err(|e| e.to_string())?;
+            entry.set_actor(actor.clone());
+            Ok(actor.get_cell())
+        })
+    });
+    ChildSpec { name, start }
+}
+
+/// Pushes `system:health-change` to every organisation when the overall status changes.
+async fn watch_health(runtime: std::sync::Weak<Runtime>) {
+    let mut last: Option<HealthStatus> = None;
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        interval.tick().await;
+        let Some(runtime) = runtime.upgrade() else {
+            return;
+        };
+        let report = runtime.health();
+        if last != Some(report.status) {
+            if last.is_some() {
+                tracing::info!(status = ?report.status, "health changed");
+            }
+            last = Some(report.status);
+            let data = serde_json::to_value(&report).unwrap_or_default();
+            runtime.directory.broadcast(|| OrgMsg::System {
+                event: events::HEALTH_CHANGE,
+                data: data.clone(),
+            });
+        }
+    }
+}

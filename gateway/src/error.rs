@@ -1,0 +1,119 @@
+//! The one error type of the gateway: a status, a machine-readable code and a message,
+//! rendered as `{"error": {"code", "message"}}`. Internal detail is logged, never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use warroom_engine::ValidationIssue;
+
+/// An error answered to an API client.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Machine-readable code, e.g. `org_not_found`.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// Per-record problems (422 on ingest).
+    pub issues: Vec<ValidationIssue>,
+    /// Seconds after which a retry makes sense (429/503).
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: ErrorBody<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "<[ValidationIssue]>::is_empty")]
+    issues: &'a [ValidationIssue],
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            issues: Vec::new(),
+            retry_after: None,
+        }
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 with a code.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 503 with a Retry-After.
+    pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+        }
+    }
+
+    /// 422 listing each invalid record.
+    pub fn invalid_records(issues: Vec<ValidationIssue>) -> Self {
+        let message = format!(
+            "{} invalid record(s); nothing from this request was applied",
+            issues
+                .iter()
+                .map(|i| i.index)
+                .collect::<std::collections::BTreeSet<_>>()
+                .len()
+        );
+        Self {
+            issues,
+            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_records", message)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::warn!(status = %self.status, code = self.code, message = %self.message, "request failed");
+        }
+        let body = Body {
+            error: ErrorBody {
+                code: self.code,
+                message: &self.message,
+                issues: &self.issues,
+            },
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<warroom_actors::directory::CallError> for ApiError {
+    fn from(error: warroom_actors::directory::CallError) -> Self {
+        match error {
+            warroom_actors::directory::CallError::UnknownOrg => {
+                ApiError::not_found("org_not_found", "no such organisation")
+            }
+            warroom_actors::directory::CallError::Unavailable => ApiError::unavailable(
+                "org_unavailable",
+                "the organisation's state is restarting or busy; retry shortly",
+                1,
+            ),
+        }
+    }
+}

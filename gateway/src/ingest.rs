@@ -1,0 +1,155 @@
+//! `POST /api/v1/ingest/mentions` and `/campaign-metrics`: JSON array or NDJSON.
+//!
+//! The whole request is read (bounded by `max_body_bytes` → 413) and validated first;
+//! any invalid record rejects it with 422 listing each bad record, and nothing is
+//! applied. Then it is handed over all-or-nothing: duplicates by
+//! `(org, source, external_id)` are accepted and ignored, and when the operators are
+//! saturated the answer is 503 with Retry-After and nothing is applied.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use warroom_actors::ingest::IngestRefusal;
+use warroom_engine::validate::{
+    campaign_from_record, mention_from_record, parse_records, split_records,
+};
+use warroom_engine::wire::{CampaignMetricRecord, IngestAccepted, MentionRecord};
+use warroom_streams::dataflow::IngestError;
+
+use crate::error::ApiError;
+use crate::scope::OrgScope;
+use crate::AppState;
+
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let limit = state.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request bodies are limited to {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::bad_request(
+            "body_unreadable",
+            format!("could not read the body: {e}"),
+        )),
+    }
+}
+
+fn split<'a>(
+    state: &AppState,
+    body: &'a [u8],
+) -> Result<Vec<&'a serde_json::value::RawValue>, ApiError> {
+    let raw = split_records(body).map_err(|e| ApiError::bad_request("invalid_json", e.0))?;
+    if raw.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_request",
+            "no records in the body",
+        ));
+    }
+    if raw.len() > state.max_records {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_records",
+            format!(
+                "at most {} records per request; got {}",
+                state.max_records,
+                raw.len()
+            ),
+        ));
+    }
+    Ok(raw)
+}
+
+fn refusal(e: IngestRefusal) -> ApiError {
+    match e {
+        IngestRefusal::UnknownOrg(org) => {
+            ApiError::not_found("org_not_found", format!("no organisation {org}"))
+        }
+        IngestRefusal::Unavailable(IngestError::Saturated { .. }) => {
+            ApiError::unavailable("ingest_saturated", e.to_string(), 1)
+        }
+        IngestRefusal::Unavailable(IngestError::Stopped) => {
+            ApiError::unavailable("shutting_down", "the engine is shutting down", 5)
+        }
+    }
+}
+
+fn accepted(result: IngestAccepted) -> Response {
+    (StatusCode::ACCEPTED, Json(result)).into_response()
+}
+
+/// `POST /api/v1/ingest/mentions`.
+pub async fn mentions(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&state, &headers, body).await?;
+    let raw = split(&state, &body)?;
+    let records: Vec<MentionRecord> = parse_records(&raw).map_err(ApiError::invalid_records)?;
+    let now = state.runtime.clock().now();
+    let skew = chrono::Duration::from_std(state.runtime.config().engine.max_future_skew)
+        .unwrap_or_default();
+    let mut issues = Vec::new();
+    let mentions: Vec<_> = records
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| mention_from_record(i, r, now, skew, &mut issues))
+        .collect();
+    if !issues.is_empty() {
+        return Err(ApiError::invalid_records(issues));
+    }
+    let result = state
+        .runtime
+        .ingestor()
+        .mentions(&org, mentions)
+        .map_err(refusal)?;
+    Ok(accepted(result))
+}
+
+/// `POST /api/v1/ingest/campaign-metrics`.
+pub async fn campaign_metrics(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_body(&state, &headers, body).await?;
+    let raw = split(&state, &body)?;
+    let records: Vec<CampaignMetricRecord> =
+        parse_records(&raw).map_err(ApiError::invalid_records)?;
+    let now = state.runtime.clock().now();
+    let mut issues = Vec::new();
+    let metrics: Vec<_> = records
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| campaign_from_record(i, r, now, &mut issues))
+        .collect();
+    if !issues.is_empty() {
+        return Err(ApiError::invalid_records(issues));
+    }
+    let result = state
+        .runtime
+        .ingestor()
+        .campaign_metrics(&org, metrics)
+        .map_err(refusal)?;
+    Ok(accepted(result))
+}

@@ -1,0 +1,348 @@
+//! REST read and action endpoints. Every read asks the organisation actor (which holds
+//! the materialised state) and never recomputes.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+use warroom_actors::org::{AlertAction, AlertError, AlertQuery, MentionQuery, OrgMsg};
+use warroom_engine::{CrisisStatus, HealthStatus, KpiSnapshot, Organization, Platform, Window};
+
+use crate::error::ApiError;
+use crate::scope::OrgScope;
+use crate::AppState;
+
+/// `Query` whose rejection is our JSON 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    }
+}
+
+/// `?window=` (default 24h).
+#[derive(Debug, Deserialize)]
+pub struct WindowParam {
+    window: Option<String>,
+}
+
+impl WindowParam {
+    fn window(&self) -> Result<Window, ApiError> {
+        match self.window.as_deref() {
+            None => Ok(Window::H24),
+            Some(name) => Window::parse(name).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_window",
+                    format!("window must be one of 15m, 1h, 24h, 7d; got {name:?}"),
+                )
+            }),
+        }
+    }
+}
+
+/// `GET /api/v1/health`: 200 when ok or degraded, 503 when down.
+pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let report = state.runtime.health();
+    let status = if report.status == HealthStatus::Down {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(report)).into_response()
+}
+
+/// `GET /api/v1/orgs`: the organisations served.
+pub async fn orgs(State(state): State<Arc<AppState>>) -> Json<Vec<Organization>> {
+    Json(
+        state
+            .runtime
+            .directory()
+            .iter()
+            .map(|e| e.org.clone())
+            .collect(),
+    )
+}
+
+/// `GET /api/v1/metrics/dashboard?window=`: the seed's dashboard KPIs plus live figures.
+pub async fn dashboard(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(param): ApiQuery<WindowParam>,
+) -> Result<Response, ApiError> {
+    let window = param.window()?;
+    let bytes = state
+        .runtime
+        .directory()
+        .call(
+            &org,
+            |reply| OrgMsg::Dashboard(window, reply),
+            state.call_timeout,
+        )
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+}
+
+async fn kpis(
+    state: &AppState,
+    org: &warroom_engine::OrgId,
+    window: Window,
+) -> Result<KpiSnapshot, ApiError> {
+    Ok(state
+        .runtime
+        .directory()
+        .call(org, |reply| OrgMsg::Kpis(window, reply), state.call_timeout)
+        .await?)
+}
+
+/// `GET /api/v1/mentions`: recent mentions, newest first, filtered and paginated.
+pub async fn mentions(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(query): ApiQuery<MentionQuery>,
+) -> Result<Response, ApiError> {
+    if query
+        .limit
+        .is_some_and(|l| l == 0 || l > warroom_actors::org::MAX_PAGE)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!(
+                "limit must be between 1 and {}",
+                warroom_actors::org::MAX_PAGE
+            ),
+        ));
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if from >= to {
+            return Err(ApiError::bad_request(
+                "invalid_range",
+                "from must be before to",
+            ));
+        }
+    }
+    let page = state
+        .runtime
+        .directory()
+        .call(
+            &org,
+            |reply| OrgMsg::Mentions(query, reply),
+            state.call_timeout,
+        )
+        .await?;
+    Ok(Json(page).into_response())
+}
+
+/// The body of `GET /api/v1/mentions/sentiment`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SentimentBreakdown {
+    window: Window,
+    as_of: chrono::DateTime<chrono::Utc>,
+    mention_count: u64,
+    avg_sentiment: Option<f64>,
+    positive_share: f64,
+    neutral_share: f64,
+    negative_share: f64,
+    strongly_negative: u64,
+    volume: Vec<warroom_engine::VolumePoint>,
+    volume_resolution_secs: u32,
+    by_source: Vec<warroom_engine::SourceShare>,
+}
+
+/// `GET /api/v1/mentions/sentiment?window=`.
+pub async fn mentions_sentiment(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(param): ApiQuery<WindowParam>,
+) -> Result<Json<SentimentBreakdown>, ApiError> {
+    let s = kpis(&state, &org, param.window()?).await?;
+    Ok(Json(SentimentBreakdown {
+        window: s.window,
+        as_of: s.as_of,
+        mention_count: s.mention_count,
+        avg_sentiment: s.avg_sentiment,
+        positive_share: s.positive_share,
+        neutral_share: s.neutral_share,
+        negative_share: s.negative_share,
+        strongly_negative: s.strongly_negative,
+        volume: s.volume,
+        volume_resolution_secs: s.volume_resolution_secs,
+        by_source: s.by_source,
+    }))
+}
+
+/// A top list of a window.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TopList<T> {
+    window: Window,
+    as_of: chrono::DateTime<chrono::Utc>,
+    mention_count: u64,
+    items: Vec<T>,
+}
+
+/// `GET /api/v1/mentions/geo?window=`: top countries.
+pub async fn mentions_geo(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(param): ApiQuery<WindowParam>,
+) -> Result<Json<TopList<warroom_engine::CountryCount>>, ApiError> {
+    let s = kpis(&state, &org, param.window()?).await?;
+    Ok(Json(TopList {
+        window: s.window,
+        as_of: s.as_of,
+        mention_count: s.mention_count,
+        items: s.top_countries,
+    }))
+}
+
+/// `GET /api/v1/mentions/influencers?window=`: top authors by reach.
+pub async fn mentions_influencers(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(param): ApiQuery<WindowParam>,
+) -> Result<Json<TopList<warroom_engine::Influencer>>, ApiError> {
+    let s = kpis(&state, &org, param.window()?).await?;
+    Ok(Json(TopList {
+        window: s.window,
+        as_of: s.as_of,
+        mention_count: s.mention_count,
+        items: s.top_influencers,
+    }))
+}
+
+/// `GET /api/v1/mentions/trending?window=`: heavy-hitter hashtags.
+pub async fn mentions_trending(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(param): ApiQuery<WindowParam>,
+) -> Result<Json<TopList<warroom_engine::TrendingTerm>>, ApiError> {
+    let s = kpis(&state, &org, param.window()?).await?;
+    Ok(Json(TopList {
+        window: s.window,
+        as_of: s.as_of,
+        mention_count: s.mention_count,
+        items: s.trending,
+    }))
+}
+
+/// `?platform=`.
+#[derive(Debug, Deserialize)]
+pub struct PlatformParam {
+    platform: Option<Platform>,
+}
+
+/// `GET /api/v1/campaigns?platform=`: aggregates per campaign.
+pub async fn campaigns(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(param): ApiQuery<PlatformParam>,
+) -> Result<Json<Vec<warroom_engine::CampaignAggregate>>, ApiError> {
+    let mut list = state
+        .runtime
+        .directory()
+        .call(&org, OrgMsg::Campaigns, state.call_timeout)
+        .await?;
+    if let Some(platform) = param.platform {
+        list.retain(|c| c.platform == platform);
+    }
+    Ok(Json(list))
+}
+
+/// `GET /api/v1/campaigns/{id}/performance?platform=`: one campaign with its daily series.
+pub async fn campaign_performance(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    Path(id): Path<String>,
+    ApiQuery(param): ApiQuery<PlatformParam>,
+) -> Result<Json<warroom_engine::CampaignAggregate>, ApiError> {
+    let list = state
+        .runtime
+        .directory()
+        .call(&org, OrgMsg::Campaigns, state.call_timeout)
+        .await?;
+    list.into_iter()
+        .find(|c| c.campaign_id == id && param.platform.is_none_or(|p| p == c.platform))
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("campaign_not_found", format!("no campaign {id}")))
+}
+
+/// `?status=`.
+#[derive(Debug, Deserialize)]
+pub struct StatusParam {
+    status: Option<CrisisStatus>,
+}
+
+/// `GET /api/v1/alerts?status=`: crises, newest first.
+pub async fn alerts(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    ApiQuery(param): ApiQuery<StatusParam>,
+) -> Result<Json<Vec<warroom_engine::CrisisEvent>>, ApiError> {
+    let query = AlertQuery {
+        status: param.status,
+    };
+    Ok(Json(
+        state
+            .runtime
+            .directory()
+            .call(
+                &org,
+                |reply| OrgMsg::Alerts(query, reply),
+                state.call_timeout,
+            )
+            .await?,
+    ))
+}
+
+async fn alert_action(
+    state: &AppState,
+    org: &warroom_engine::OrgId,
+    id: &str,
+    action: AlertAction,
+) -> Result<Json<warroom_engine::CrisisEvent>, ApiError> {
+    let id = Uuid::parse_str(id)
+        .map_err(|_| ApiError::not_found("alert_not_found", format!("no alert {id}")))?;
+    let result = state
+        .runtime
+        .directory()
+        .call(
+            org,
+            |reply| OrgMsg::AlertAction(id, action, reply),
+            state.call_timeout,
+        )
+        .await?;
+    result.map(Json).map_err(|e| match e {
+        AlertError::NotFound(_) => ApiError::not_found("alert_not_found", e.to_string()),
+        AlertError::Conflict { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "alert_conflict", e.to_string())
+        }
+    })
+}
+
+/// `POST /api/v1/alerts/{id}/acknowledge`.
+pub async fn acknowledge(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    Path(id): Path<String>,
+) -> Result<Json<warroom_engine::CrisisEvent>, ApiError> {
+    alert_action(&state, &org, &id, AlertAction::Acknowledge).await
+}
+
+/// `POST /api/v1/alerts/{id}/resolve`.
+pub async fn resolve(
+    State(state): State<Arc<AppState>>,
+    OrgScope(org): OrgScope,
+    Path(id): Path<String>,
+) -> Result<Json<warroom_engine::CrisisEvent>, ApiError> {
+    alert_action(&state, &org, &id, AlertAction::Resolve).await
+}

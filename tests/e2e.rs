@@ -1,0 +1,552 @@
+//! End-to-end tests: the real server on port 0, driven over HTTP and WebSocket.
+//!
+//! No test sleeps to wait for a result: each polls a condition with a deadline.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use warroom::App;
+use warroom_engine::config::{CrisisScenario, OrgConfig};
+use warroom_engine::Config;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn org(id: &str, rate: f64) -> OrgConfig {
+    OrgConfig {
+        id: id.to_owned(),
+        name: format!("{id} campaign"),
+        mentions_per_second: rate,
+        negative_threshold: None,
+        crises: Vec::new(),
+    }
+}
+
+/// A config for tests: port 0, fast ticks, a busy demo org and a quiet one (no mock
+/// mentions, so tests control exactly what it contains).
+fn test_config() -> Config {
+    let mut config = Config::defaults();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.engine.kpi_interval = Duration::from_millis(100);
+    config.engine.epoch_tick = Duration::from_millis(20);
+    config.mock.tick = Duration::from_millis(20);
+    config.orgs = vec![org("demo", 50.0), org("quiet", 0.0)];
+    config
+}
+
+async fn start(config: Config) -> (App, String) {
+    let app = App::start(config).await.expect("server starts");
+    let base = format!("http://{}", app.addr());
+    (app, base)
+}
+
+async fn connect(app: &App, query: &str) -> Socket {
+    let url = format!("ws://{}/api/v1/ws{query}", app.addr());
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("websocket connects");
+    socket
+}
+
+/// Reads text frames until `pred` matches one, or fails at the deadline.
+async fn next_matching(socket: &mut Socket, mut pred: impl FnMut(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("frame before the deadline")
+            .expect("socket open")
+            .expect("valid frame");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+            if pred(&frame) {
+                return frame;
+            }
+        }
+    }
+}
+
+async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met before the deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn mention(id: &str, text: &str) -> Value {
+    json!({
+        "external_id": id,
+        "source": "twitter",
+        "content": text,
+        "author": {"handle": "@tester", "followers": 1200, "reach": 3000},
+        "country": "US",
+        "event_time": chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_reports_status_and_mock_data_mode() {
+    let (app, base) = start(test_config()).await;
+    let health: Value = reqwest::get(format!("{base}/api/v1/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["data_mode"], "MOCK");
+    assert!(
+        ["ok", "degraded"].contains(&health["status"].as_str().unwrap()),
+        "{health}"
+    );
+    assert!(health["services"]["stream_operators"]["status"].is_string());
+    assert!(health["version"].is_string());
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_dashboard_receives_kpi_updates_and_mentions() {
+    let (app, _) = start(test_config()).await;
+    let mut socket = connect(&app, "").await;
+    socket
+        .send(Message::text(
+            json!({"type": "subscribe", "org": "demo"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let subscribed = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    assert_eq!(subscribed["data"]["recovered"], true);
+    let kpi = next_matching(&mut socket, |f| f["event"] == "dashboard:kpi-update").await;
+    assert_eq!(kpi["org"], "demo");
+    assert!(kpi["seq"].as_u64().unwrap() > 0);
+    assert!(kpi["server_time"].is_string());
+    assert!(kpi["data"]["windows"]["15m"]["mention_count"].is_u64());
+    let mentions = next_matching(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
+    let first = &mentions["data"][0];
+    assert!(first["sentiment"]["compound"].is_f64(), "{first}");
+    assert!(mentions["ingested_at_us"].is_i64());
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_crisis_is_detected_once_and_can_be_resolved() {
+    let mut config = test_config();
+    let mut burst = org("burst", 2.0);
+    burst.negative_threshold = Some(10);
+    burst.crises = vec![CrisisScenario {
+        at: Duration::from_secs(1),
+        duration: Duration::from_secs(5),
+        mentions_per_second: 40.0,
+    }];
+    config.orgs.push(burst);
+    let (app, base) = start(config).await;
+    let mut socket = connect(&app, "?org=burst&channels=crisis").await;
+    let detected = next_matching(&mut socket, |f| f["event"] == "crisis:detected").await;
+    let crisis = &detected["data"];
+    assert_eq!(crisis["kind"], "negative_surge");
+    assert_eq!(crisis["status"], "active");
+    let severity = crisis["severity"].as_u64().unwrap();
+    assert!((1..=10).contains(&severity));
+    let id = crisis["id"].as_str().unwrap().to_owned();
+
+    let client = reqwest::Client::new();
+    let alerts: Value = client
+        .get(format!("{base}/api/v1/alerts?org=burst"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let negative: Vec<_> = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "negative_surge")
+        .collect();
+    assert_eq!(
+        negative.len(),
+        1,
+        "one incident raises one crisis: {alerts}"
+    );
+
+    let ack = client
+        .post(format!("{base}/api/v1/alerts/{id}/acknowledge?org=burst"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ack.status(), 200);
+    assert_eq!(ack.json::<Value>().await.unwrap()["status"], "acknowledged");
+    let resolved = client
+        .post(format!("{base}/api/v1/alerts/{id}/resolve?org=burst"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), 200);
+    let frame = next_matching(&mut socket, |f| f["event"] == "crisis:resolved").await;
+    assert_eq!(frame["data"]["id"], id.as_str());
+    let again = client
+        .post(format!("{base}/api/v1/alerts/{id}/resolve?org=burst"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+    // Another organisation's alert id is not found here.
+    let other = client
+        .post(format!("{base}/api/v1/alerts/{id}/acknowledge?org=quiet"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 404);
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_validates_everything_first_and_is_idempotent() {
+    let (app, base) = start(test_config()).await;
+    let client = reqwest::Client::new();
+    let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
+
+    // One bad record rejects the whole request, listing each bad index.
+    let mut bad = mention("b2", "fine");
+    bad["country"] = json!("USA");
+    let body = json!([mention("b1", "I love this plan"), bad, {"external_id": "b3"}]);
+    let response = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid_records");
+    let indices: Vec<u64> = error["error"]["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        indices,
+        vec![2],
+        "parse errors are reported before field checks: {error}"
+    );
+    let body = json!([mention("b1", "I love this plan"), bad]);
+    let error: Value = client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(error["error"]["issues"][0]["index"], 1);
+    assert_eq!(error["error"]["issues"][0]["field"], "country");
+
+    // Nothing from the rejected requests was applied.
+    let page: Value = client
+        .get(format!("{base}/api/v1/mentions?org=quiet"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 0);
+
+    // NDJSON is accepted; a repeat is acknowledged and ignored.
+    let ndjson = [
+        mention("n1", "Terrible idea"),
+        mention("n2", "Great rally today!"),
+    ]
+    .iter()
+    .map(Value::to_string)
+    .collect::<Vec<_>>()
+    .join("\n");
+    let first: Value = client
+        .post(&url)
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["accepted"], 2);
+    let second: Value = client
+        .post(&url)
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["accepted"], 0);
+    assert_eq!(second["duplicates"], 2);
+    eventually(|| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let page: Value = client
+                .get(format!("{base}/api/v1/mentions?org=quiet"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            page["items"].as_array().unwrap().len() == 2
+        }
+    })
+    .await;
+    // KPIs follow on the next snapshot tick.
+    eventually(|| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let dashboard: Value = client
+                .get(format!(
+                    "{base}/api/v1/metrics/dashboard?org=quiet&window=15m"
+                ))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            dashboard["kpis"]["mention_count"] == 2 && dashboard["mentions_24h"] == 2
+        }
+    })
+    .await;
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_limits_and_errors_are_clear() {
+    let mut config = test_config();
+    config.server.max_body_bytes = 2048;
+    let (app, base) = start(config).await;
+    let client = reqwest::Client::new();
+    let big = json!([mention("x", &"word ".repeat(1000))]);
+    let response = client
+        .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "body_too_large");
+
+    let body = json!([mention("y", "ok")]);
+    let unknown = client
+        .post(format!("{base}/api/v1/ingest/mentions?org=nobody"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(
+        unknown.json::<Value>().await.unwrap()["error"]["code"],
+        "org_not_found"
+    );
+    let missing = client
+        .post(format!("{base}/api/v1/ingest/mentions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 400);
+    let broken = client
+        .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
+        .body("[{\"external_id\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(broken.status(), 400);
+    assert_eq!(
+        broken.json::<Value>().await.unwrap()["error"]["code"],
+        "invalid_json"
+    );
+    let window = client
+        .get(format!(
+            "{base}/api/v1/metrics/dashboard?org=quiet&window=2h"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(window.status(), 400);
+    let nowhere = client
+        .get(format!("{base}/api/v1/nowhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nowhere.status(), 404);
+    assert_eq!(
+        nowhere.json::<Value>().await.unwrap()["error"]["code"],
+        "not_found"
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_metrics_are_aggregated() {
+    let (app, base) = start(test_config()).await;
+    let client = reqwest::Client::new();
+    let today = chrono::Utc::now().date_naive().to_string();
+    let body = json!([
+        {"platform": "google_ads", "campaign_id": "g-1", "campaign_name": "Search", "date": today,
+         "impressions": 1000, "clicks": 50, "spend": "25.50", "conversions": 5, "daily_budget": 100},
+        {"platform": "meta", "campaign_id": "m-1", "date": today,
+         "impressions": 20000, "reach": 15000, "clicks": 200, "spend": 120.0, "conversions": 4}
+    ]);
+    let response = client
+        .post(format!("{base}/api/v1/ingest/campaign-metrics?org=quiet"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    eventually(|| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let list: Value = client
+                .get(format!("{base}/api/v1/campaigns?org=quiet"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            // Mock ad sources run for every organisation; ours must be among theirs.
+            let ids: Vec<&str> = list
+                .as_array()
+                .map(|l| l.iter().filter_map(|c| c["campaign_id"].as_str()).collect())
+                .unwrap_or_default();
+            ids.contains(&"g-1") && ids.contains(&"m-1")
+        }
+    })
+    .await;
+    let google: Value = client
+        .get(format!("{base}/api/v1/campaigns/g-1/performance?org=quiet"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(google["clicks"], 50);
+    assert!((google["spend"].as_f64().unwrap() - 25.5).abs() < 1e-9);
+    assert!((google["ctr"].as_f64().unwrap() - 0.05).abs() < 1e-9);
+    assert!((google["cpc"].as_f64().unwrap() - 0.51).abs() < 1e-9);
+    assert!((google["cpa"].as_f64().unwrap() - 5.1).abs() < 1e-9);
+    let missing = client
+        .get(format!(
+            "{base}/api/v1/campaigns/nope/performance?org=quiet"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_client_replays_what_it_missed() {
+    let (app, base) = start(test_config()).await;
+    let client = reqwest::Client::new();
+    let mut socket = connect(&app, "?org=quiet&channels=mentions").await;
+    let subscribed = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    let epoch = subscribed["data"]["epoch"].as_str().unwrap().to_owned();
+    let post = |ids: [&'static str; 2]| {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
+        async move {
+            let body = json!([mention(ids[0], "Good news"), mention(ids[1], "Bad news")]);
+            assert_eq!(
+                client.post(url).json(&body).send().await.unwrap().status(),
+                202
+            );
+        }
+    };
+    post(["r1", "r2"]).await;
+    let seen = next_matching(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
+    let last_seq = seen["seq"].as_u64().unwrap();
+    drop(socket);
+
+    // While disconnected, more mentions arrive.
+    post(["r3", "r4"]).await;
+    let mut socket = connect(
+        &app,
+        &format!("?org=quiet&channels=mentions&last_seq={last_seq}&epoch={epoch}"),
+    )
+    .await;
+    let resumed = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    assert_eq!(resumed["data"]["recovered"], true, "{resumed}");
+    let replayed = next_matching(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
+    assert!(replayed["seq"].as_u64().unwrap() > last_seq);
+    let ids: Vec<&str> = replayed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["external_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"r3") || ids.contains(&"r4"), "{ids:?}");
+
+    // A stale epoch cannot resume: the client is told to refetch.
+    let mut socket = connect(&app, &format!("?org=quiet&last_seq={last_seq}&epoch=stale")).await;
+    let refused = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    assert_eq!(refused["data"]["recovered"], false);
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_for_unknown_orgs_and_bad_commands_get_clear_errors() {
+    let (app, _) = start(test_config()).await;
+    let mut socket = connect(&app, "").await;
+    socket
+        .send(Message::text("{\"type\":\"dance\"}"))
+        .await
+        .unwrap();
+    let error = next_matching(&mut socket, |f| f["event"] == "error").await;
+    assert_eq!(error["data"]["code"], "invalid_command");
+    socket
+        .send(Message::text(json!({"type":"ping"}).to_string()))
+        .await
+        .unwrap();
+    next_matching(&mut socket, |f| f["event"] == "pong").await;
+    socket
+        .send(Message::text(
+            json!({"type":"subscribe","org":"nobody"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let error = next_matching(&mut socket, |f| f["event"] == "error").await;
+    assert_eq!(error["data"]["code"], "org_not_found");
+    // Then the server closes with 4004.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("close before the deadline")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 4004);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    app.shutdown().await.unwrap();
+}
