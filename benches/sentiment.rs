@@ -1,6 +1,6 @@
 //! VADER `polarity_scores` throughput.
 //!
-//! `social_mix` scores ~1,000 social-style texts from the reference fixture (12-40 words,
+//! `social_mix` scores ~1,000 social-style texts from the reference fixture (15-40 words,
 //! hashtags, handles, emojis, mixed caps); divide the reported time by the element count
 //! (criterion prints it as throughput) for the time per text. `short` and `long` bracket it.
 //!
@@ -12,13 +12,13 @@ use warroom_streams::sentiment::analyzer;
 
 const FIXTURE: &str = include_str!("../streams/tests/fixtures/vader_reference.jsonl");
 
-/// Every fixture text of 12 to 40 words, thinned evenly to about 1,000.
+/// Every fixture text of 15 to 40 words, thinned evenly to about 1,000.
 fn social_texts() -> Vec<String> {
     let all: Vec<String> = FIXTURE
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter_map(|row| row.get("text")?.as_str().map(str::to_owned))
-        .filter(|text| (12..=40).contains(&text.split_whitespace().count()))
+        .filter(|text| (15..=40).contains(&text.split_whitespace().count()))
         .collect();
     let step = (all.len() / 1000).max(1);
     all.into_iter().step_by(step).take(1000).collect()

@@ -156,7 +156,10 @@ mod tests {
             Some(5),
             &serde_json::json!({"x":1}),
         );
-        let json: serde_json::Value = serde_json::from_slice(&bytes[2..]).unwrap();
+        // 0x81, then a 2-byte length (126 + u16) for payloads of 126..65535 bytes.
+        assert_eq!(bytes[0], 0x81);
+        let header = if bytes[1] < 126 { 2 } else { 4 };
+        let json: serde_json::Value = serde_json::from_slice(&bytes[header..]).unwrap();
         assert_eq!(json["event"], "crisis:detected");
         assert_eq!(json["org"], "acme");
         assert_eq!(json["seq"], 7);

@@ -422,7 +422,7 @@ mod tests {
             let mut delivered = Vec::new();
             let mut announced = 0;
             let mut closed = false;
-            let mut drain = |outbox: &Outbox, budget: usize, delivered: &mut Vec<u64>, announced: &mut u64| {
+            let drain = |outbox: &Outbox, budget: usize, delivered: &mut Vec<u64>, announced: &mut u64| {
                 let batch = outbox.take(budget);
                 *announced += batch.gap.map_or(0, |g| g.dropped);
                 delivered.extend(batch.frames.iter().map(seq_of));

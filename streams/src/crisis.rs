@@ -47,7 +47,9 @@
 //! far, and `Cleared` once its signal has stayed below `clear_ratio` × the trigger level
 //! for `clear_after` (measured between evaluations; any evaluation at or above the
 //! clearing level restarts the cool-down). For the spike, "below" means `z` below
-//! `clear_ratio · spike_z` or the 5-minute count below `clear_ratio · spike_min_mentions`.
+//! `clear_ratio · spike_z` or the 5-minute count below `clear_ratio · spike_min_mentions`;
+//! for the surge, the clearing level is at least one mention (a threshold of 0 clears
+//! once no strongly negative mention is left in the 15 minutes).
 //! After clearing, a new incident raises a new crisis.
 //!
 //! State is a few numbers per organisation; evaluation reads 20 minute buckets and,
@@ -272,7 +274,8 @@ impl CrisisDetector {
         let threshold = p.negative_threshold;
         let surge = Reading {
             triggered: strong > threshold,
-            below_clear: (strong as f64) < p.clear_ratio * threshold as f64,
+            // At least one mention, so that a threshold of 0 can still clear (at 0).
+            below_clear: (strong as f64) < (p.clear_ratio * threshold as f64).max(1.0),
             magnitude: strong as f64 / threshold.max(1) as f64,
         };
 

@@ -398,7 +398,7 @@ impl OrgState {
     fn new(org: &OrgId, config: &DataflowConfig) -> Self {
         let threshold = config.negative_thresholds.get(org).copied();
         Self {
-            windows: OrgWindows::new(config.window.clone()),
+            windows: OrgWindows::new(config.window),
             detector: CrisisDetector::new(CrisisParams::from_config(&config.crisis, threshold)),
             campaigns: CampaignBook::new(MAX_CAMPAIGNS_PER_ORG, MAX_CAMPAIGN_DAYS),
             kpis_dirty: true,

@@ -949,10 +949,10 @@ mod tests {
         let end = T0 + (HOUR_SLOTS as i64) * 60 * MINUTE_MS;
         let mut now = start;
         while now < end {
-            // Dense in the last hour (full minute sketches), 70 per hour before.
-            let count = if end - now <= 61 * MINUTE_MS {
-                per_minute
-            } else if now % (60 * MINUTE_MS) == 0 {
+            // 70 a minute in the last hour (full minute sketches), 70 an hour before it
+            // (full hour sketches).
+            let last_hour = end - now <= 61 * MINUTE_MS;
+            let count = if last_hour || now % (60 * MINUTE_MS) == 0 {
                 per_minute
             } else {
                 0

@@ -225,6 +225,18 @@ fn a_dip_during_the_cool_down_restarts_it() {
 }
 
 #[test]
+fn a_zero_threshold_raises_on_one_mention_and_still_clears() {
+    let mut p = params();
+    p.negative_threshold = 0;
+    p.spike_min_mentions = u64::MAX;
+    let mut sim = Sim::new(p);
+    sim.minutes(1, 0, 1);
+    assert_eq!(raised(&sim.of_kind(CrisisKind::NegativeSurge)).len(), 1);
+    sim.minutes(25, 0, 0);
+    assert_eq!(cleared(&sim.of_kind(CrisisKind::NegativeSurge)).len(), 1);
+}
+
+#[test]
 fn no_volume_spike_during_warm_up() {
     let mut sim = Sim::new(params());
     sim.minutes(3, 10, 0);

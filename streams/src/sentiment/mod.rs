@@ -301,6 +301,61 @@ fn booster_bigram(a: Tag, b: Tag) -> Option<f64> {
         .map(|&(_, _, v)| v)
 }
 
+/// [`BYTE_CLASS`] bit: Python whitespace.
+const C_SPACE: u8 = 1;
+/// [`BYTE_CLASS`] bit: `string.punctuation`.
+const C_PUNCT: u8 = 2;
+/// [`BYTE_CLASS`] bit: uppercase letter.
+const C_UPPER: u8 = 4;
+/// [`BYTE_CLASS`] bit: lowercase letter.
+const C_LOWER: u8 = 8;
+/// [`BYTE_CLASS`] bit: apostrophe (a word without one cannot contain "n't").
+const C_APOS: u8 = 16;
+/// [`BYTE_CLASS`] bit: "!".
+const C_BANG: u8 = 32;
+/// [`BYTE_CLASS`] bit: "?".
+const C_QUESTION: u8 = 64;
+/// Class of a non-ASCII, non-space character (bytes >= 0x80 are not looked up).
+const C_NON_ASCII: u8 = 128;
+
+/// What the tokenizer needs to know about each byte of ASCII text, in one table lookup.
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0_u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        let b = i as u8;
+        let mut class = 0;
+        if pystr::is_space_byte(b) {
+            class |= C_SPACE;
+        }
+        if b.is_ascii_punctuation() {
+            class |= C_PUNCT;
+        }
+        if b.is_ascii_uppercase() {
+            class |= C_UPPER;
+        }
+        if b.is_ascii_lowercase() {
+            class |= C_LOWER;
+        }
+        if b == b'\'' {
+            class |= C_APOS;
+        }
+        if b == b'!' {
+            class |= C_BANG;
+        }
+        if b == b'?' {
+            class |= C_QUESTION;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    while i < 256 {
+        table[i] = C_NON_ASCII;
+        i += 1;
+    }
+    table
+};
+
 /// Everything VADER asks about a lowercased word, found with one hash lookup.
 #[derive(Debug, Clone, Copy, Default)]
 struct WordInfo {
@@ -315,6 +370,7 @@ struct WordInfo {
 }
 
 /// One item of `words_and_emoticons`, with what the rules need precomputed.
+#[derive(Debug, Clone, Copy, Default)]
 struct Token {
     /// Table entry for `item.lower()`.
     info: WordInfo,
@@ -337,8 +393,12 @@ impl Token {
 /// A VADER analyzer: lexicon and rules of vaderSentiment 3.3.2.
 #[derive(Debug)]
 pub struct SentimentAnalyzer {
-    /// Lexicon, boosters, negations and rule words keyed by lowercase word.
-    words: AHashMap<&'static [u8], WordInfo>,
+    /// Lexicon, boosters, negations and rule words keyed by lowercase word, for words of
+    /// up to [`SHORT_KEY`] bytes, packed into an integer (see [`pack_key`]): hashing and
+    /// comparing a `u128` is much cheaper than a byte string.
+    short_words: AHashMap<u128, WordInfo>,
+    /// The same for longer words.
+    long_words: AHashMap<&'static [u8], WordInfo>,
     /// Length in bytes of the longest key in `words`; longer tokens match nothing.
     max_key_len: usize,
     /// Single-code-point emojis to their descriptions (longer keys can never match, since
@@ -401,8 +461,17 @@ impl SentimentAnalyzer {
         }
         let ascii_emoji = emojis.keys().any(char::is_ascii);
         let max_key_len = words.keys().map(|k| k.len()).max().unwrap_or(0);
+        let mut short_words = AHashMap::with_capacity(words.len());
+        let mut long_words = AHashMap::new();
+        for (word, info) in words {
+            match pack_key(word) {
+                Some(key) => short_words.insert(key, info),
+                None => long_words.insert(word, info),
+            };
+        }
         Self {
-            words,
+            short_words,
+            long_words,
             max_key_len,
             emojis,
             ascii_emoji,
@@ -414,14 +483,7 @@ impl SentimentAnalyzer {
         let replaced = self.replace_emojis(text);
         let text = pystr::strip(&replaced);
 
-        // SentiText._words_and_emoticons
-        let tokens = if text.is_ascii() {
-            self.tokens_ascii(text)
-        } else {
-            pystr::split(text)
-                .map(|word| self.token(pystr::strip_punc_if_word(word)))
-                .collect()
-        };
+        let (tokens, bangs, questions) = self.tokenize(text);
 
         // allcap_differential
         let n = tokens.len();
@@ -439,85 +501,142 @@ impl SentimentAnalyzer {
             sentiments.push(sentiment_valence(&tokens, i, is_cap_diff));
         }
         but_check(&tokens, &mut sentiments);
-        score_valence(&sentiments, text)
+        score_valence(&sentiments, bangs, questions)
     }
 
-    /// The [`Token`] for one stripped word: `isupper()`, and one table lookup on `lower()`.
-    fn token(&self, word: &str) -> Token {
-        let bytes = word.as_bytes();
-        if !word.is_ascii() {
-            // Full Unicode lowercasing (final sigma, U+0130, ...) of the word alone, as
-            // Python's item.lower() does; rare enough that allocating is fine.
-            let lower = word.to_lowercase();
-            let info = self.lookup(lower.as_bytes());
+    /// `SentiText._words_and_emoticons` in one pass over the bytes of `text`: split on
+    /// Python whitespace, `_strip_punc_if_word`, then one [`Token`] per word. Also counts
+    /// the "!" and "?" of `text` for `_punctuation_emphasis`.
+    fn tokenize(&self, text: &str) -> (Vec<Token>, usize, usize) {
+        let bytes = text.as_bytes();
+        // Class and byte width of the character at `i` (always a character boundary).
+        let char_at = |i: usize| -> (u8, usize) {
+            match bytes[i] {
+                b if b.is_ascii() => (BYTE_CLASS[usize::from(b)], 1),
+                _ => non_ascii_class(&text[i..]),
+            }
+        };
+        let mut tokens = Vec::with_capacity(bytes.len() / 5 + 1);
+        let (mut bangs, mut questions) = (0, 0);
+        let mut i = 0;
+        while i < bytes.len() {
+            let (class, width) = char_at(i);
+            if class & C_SPACE != 0 {
+                i += width;
+                continue;
+            }
+            let word_start = i;
+            let mut flags = 0;
+            while i < bytes.len() {
+                let (class, width) = char_at(i);
+                if class & C_SPACE != 0 {
+                    break;
+                }
+                flags |= class;
+                i += width;
+            }
+            if flags & (C_BANG | C_QUESTION) != 0 {
+                let word = &bytes[word_start..i];
+                bangs += word.iter().filter(|&&b| b == b'!').count();
+                questions += word.iter().filter(|&&b| b == b'?').count();
+            }
+            // _strip_punc_if_word. Punctuation is ASCII, and ASCII bytes never occur inside
+            // a multi-byte character, so stripping bytes keeps character boundaries.
+            let (mut s, mut e) = (word_start, i);
+            if flags & C_PUNCT != 0 {
+                while s < e && BYTE_CLASS[usize::from(bytes[s])] & C_PUNCT != 0 {
+                    s += 1;
+                }
+                while e > s && BYTE_CLASS[usize::from(bytes[e - 1])] & C_PUNCT != 0 {
+                    e -= 1;
+                }
+                // Python's len() counts characters: two or fewer means "was an emoticon".
+                let short = if flags & C_NON_ASCII == 0 {
+                    e - s <= 2
+                } else {
+                    text[s..e].chars().count() <= 2
+                };
+                if short {
+                    (s, e) = (word_start, i);
+                }
+            }
+            tokens.push(if flags & C_NON_ASCII == 0 {
+                // Stripping removes only punctuation, which has no case, so the word's
+                // flags describe the token too.
+                self.token_ascii(&bytes[s..], e - s, flags)
+            } else {
+                self.token_unicode(&text[s..e])
+            });
+        }
+        (tokens, bangs, questions)
+    }
+
+    /// The [`Token`] for a stripped word with non-ASCII characters: Python's full Unicode
+    /// lowercasing (final sigma, U+0130, ...) of the word alone, as `item.lower()` does,
+    /// and its `isupper()`. Rare enough that allocating is fine.
+    fn token_unicode(&self, word: &str) -> Token {
+        let lower = word.to_lowercase();
+        let info = self.lookup(lower.as_bytes());
+        Token {
+            info,
+            upper: pystr::is_upper(word),
+            negated: info.negate || has_nt(lower.as_bytes()),
+        }
+    }
+
+    /// The [`Token`] for the stripped ASCII word `rest[..len]`; `flags` is the OR of the
+    /// [`BYTE_CLASS`]es of its bytes (or of those of the unstripped word: they differ only
+    /// in punctuation). The text after the word lets short words load as one 16-byte chunk.
+    fn token_ascii(&self, rest: &[u8], len: usize, flags: u8) -> Token {
+        let word = &rest[..len];
+        let upper = flags & C_UPPER != 0 && flags & C_LOWER == 0;
+        let maybe_nt = flags & C_APOS != 0;
+        if word.len() <= SHORT_KEY {
+            // Build the packed key (see `pack_key`), then lowercase it in place.
+            let mut key = match rest.get(..16).map(<[u8; 16]>::try_from) {
+                Some(Ok(chunk)) => {
+                    let mask = (1_u128 << (8 * len)) - 1; // len <= 15: no overflow
+                    (u128::from_le_bytes(chunk) & mask) | ((len as u128) << (8 * SHORT_KEY))
+                }
+                _ => pack_key(word).unwrap_or_default(), // near the end of the text
+            };
+            if flags & C_UPPER != 0 {
+                key = ascii_lowercase_u128(key);
+            }
+            let lower = key.to_le_bytes();
+            let negated_nt = maybe_nt && has_nt(&lower[..word.len()]);
+            let info = self.short_words.get(&key).copied().unwrap_or_default();
             return Token {
                 info,
-                upper: pystr::is_upper(word),
-                negated: info.negate || has_nt(lower.as_bytes()),
+                upper,
+                negated: info.negate || negated_nt,
             };
         }
-        let upper =
-            bytes.iter().any(u8::is_ascii_uppercase) && !bytes.iter().any(u8::is_ascii_lowercase);
-        if bytes.len() > self.max_key_len {
+        if word.len() > self.max_key_len {
             // Longer than every key (URLs, say): no table entry, only the "n't" test.
             return Token {
                 info: WordInfo::default(),
                 upper,
-                negated: bytes.windows(3).any(|w| w.eq_ignore_ascii_case(b"n't")),
+                negated: maybe_nt && word.windows(3).any(|w| w.eq_ignore_ascii_case(b"n't")),
             };
         }
-        // Lowercase on the stack; the heap is only a fallback should a key exceed 32 bytes.
-        let mut stack = [0_u8; 32];
-        let heap;
-        let lower: &[u8] = if let Some(buf) = stack.get_mut(..bytes.len()) {
-            buf.copy_from_slice(bytes);
-            buf.make_ascii_lowercase();
-            buf
-        } else {
-            heap = bytes.to_ascii_lowercase();
-            &heap
-        };
-        let info = self.lookup(lower);
+        let lower = word.to_ascii_lowercase();
+        let info = self.lookup(&lower);
         Token {
             info,
             upper,
-            negated: info.negate || has_nt(lower),
+            negated: info.negate || (maybe_nt && has_nt(&lower)),
         }
     }
 
+    /// Table entry for a lowercased word.
     fn lookup(&self, lower: &[u8]) -> WordInfo {
-        self.words.get(lower).copied().unwrap_or_default()
-    }
-
-    /// Tokenises ASCII `text` in one pass over its bytes (one byte is one character).
-    fn tokens_ascii(&self, text: &str) -> Vec<Token> {
-        let bytes = text.as_bytes();
-        let mut tokens = Vec::with_capacity(bytes.len() / 5 + 1);
-        let mut i = 0;
-        while i < bytes.len() {
-            if pystr::is_space_byte(bytes[i]) {
-                i += 1;
-                continue;
-            }
-            let word_start = i;
-            while i < bytes.len() && !pystr::is_space_byte(bytes[i]) {
-                i += 1;
-            }
-            // _strip_punc_if_word
-            let (mut s, mut e) = (word_start, i);
-            while s < e && bytes[s].is_ascii_punctuation() {
-                s += 1;
-            }
-            while e > s && bytes[e - 1].is_ascii_punctuation() {
-                e -= 1;
-            }
-            if e - s <= 2 {
-                (s, e) = (word_start, i);
-            }
-            // Slicing ASCII text never splits a character.
-            tokens.push(self.token(&text[s..e]));
+        match pack_key(lower) {
+            Some(key) => self.short_words.get(&key),
+            None => self.long_words.get(lower),
         }
-        tokens
+        .copied()
+        .unwrap_or_default()
     }
 
     /// The emoji pass of `polarity_scores`: each emoji code point becomes its description,
@@ -533,13 +652,9 @@ impl SentimentAnalyzer {
                 self.emojis.get(&c).copied()
             }
         };
-        let Some(first) = text.char_indices().position(|(_, c)| emoji(c).is_some()) else {
+        let Some((first, _)) = text.char_indices().find(|&(_, c)| emoji(c).is_some()) else {
             return Cow::Borrowed(text);
         };
-        let first = text
-            .char_indices()
-            .nth(first)
-            .map_or(text.len(), |(at, _)| at);
         let mut out = String::with_capacity(text.len() + 64);
         out.push_str(&text[..first]);
         let mut prev_space = first == 0 || text[..first].ends_with(' ');
@@ -557,6 +672,45 @@ impl SentimentAnalyzer {
         }
         Cow::Owned(out)
     }
+}
+
+/// Class (space or [`C_NON_ASCII`]) and UTF-8 width of the non-ASCII character that
+/// starts `rest`; kept out of line so the ASCII scan stays tight.
+#[inline(never)]
+fn non_ascii_class(rest: &str) -> (u8, usize) {
+    match rest.chars().next() {
+        Some(c) if pystr::is_space(c) => (C_SPACE, c.len_utf8()),
+        Some(c) => (C_NON_ASCII, c.len_utf8()),
+        // Unreachable (the tokenizer only asks within the text); a space ends a word.
+        None => (C_SPACE, 1),
+    }
+}
+
+/// ASCII-lowercases all 16 bytes of `x` at once; every byte must be below 0x80.
+///
+/// Per byte, adding 0x3f sets the top bit from 'A' up and adding 0x25 sets it above 'Z';
+/// with all bytes below 0x80 neither sum carries into the next byte.
+fn ascii_lowercase_u128(x: u128) -> u128 {
+    const ONES: u128 = u128::MAX / 0xff;
+    let from_a = x + ONES * 0x3f;
+    let after_z = x + ONES * 0x25;
+    let upper = from_a & !after_z & (ONES * 0x80);
+    x | (upper >> 2)
+}
+
+/// Longest word (in bytes) stored in `short_words`.
+const SHORT_KEY: usize = 15;
+
+/// Packs a word of up to [`SHORT_KEY`] bytes and its length into one integer (the length
+/// byte keeps "a" and "a\0" apart).
+fn pack_key(word: &[u8]) -> Option<u128> {
+    if word.len() > SHORT_KEY {
+        return None;
+    }
+    let mut key = [0_u8; 16];
+    key[..word.len()].copy_from_slice(word);
+    key[SHORT_KEY] = word.len() as u8; // <= 15, fits
+    Some(u128::from_le_bytes(key))
 }
 
 /// `"n't" in word`, without setting up a substring searcher per token.
@@ -739,7 +893,8 @@ fn but_check(tokens: &[Token], sentiments: &mut [f64]) {
 }
 
 /// `score_valence` plus the final rounding of `polarity_scores`.
-fn score_valence(sentiments: &[f64], text: &str) -> SentimentScores {
+/// `bangs` and `questions` count the "!" and "?" in the (emoji-expanded, stripped) text.
+fn score_valence(sentiments: &[f64], bangs: usize, questions: usize) -> SentimentScores {
     if sentiments.is_empty() {
         return SentimentScores::default();
     }
@@ -747,12 +902,8 @@ fn score_valence(sentiments: &[f64], text: &str) -> SentimentScores {
     let mut sum_s: f64 = sentiments.iter().sum();
 
     // _punctuation_emphasis
-    let (mut ep_count, mut qm_count) = (0_usize, 0_usize);
-    for &b in text.as_bytes() {
-        ep_count += usize::from(b == b'!');
-        qm_count += usize::from(b == b'?');
-    }
-    let ep_count = ep_count.min(4);
+    let ep_count = bangs.min(4);
+    let qm_count = questions;
     let ep_amplifier = ep_count as f64 * 0.292;
     let qm_amplifier = match qm_count {
         0 | 1 => 0.0,
@@ -819,12 +970,43 @@ mod tests {
     #[test]
     fn lexicons_load_completely() {
         let a = analyzer();
+        let lexicon_entries = a.short_words.values().chain(a.long_words.values());
         assert_eq!(
-            a.words.values().filter(|w| w.valence.is_some()).count(),
+            lexicon_entries.filter(|w| w.valence.is_some()).count(),
             7506
         );
+        assert_eq!(a.max_key_len, 19);
         assert_eq!(a.emojis.len(), 1212);
         assert!(!a.ascii_emoji);
+    }
+
+    #[test]
+    fn tokenizer_follows_python_split_and_strip() {
+        let a = analyzer();
+        let text = "\u{1c}GOOD!!!\u{a0}bad\u{3000}\u{2028}:) (:-D «ok» 'é' #ok why??";
+        let (tokens, bangs, questions) = a.tokenize(text);
+        assert_eq!((tokens.len(), bangs, questions), (8, 3, 2));
+        let valence = |i: usize| tokens[i].info.valence;
+        assert_eq!(valence(0), Some(1.9)); // "GOOD!!!" -> "GOOD", looked up as "good"
+        assert!(tokens[0].upper);
+        assert_eq!(valence(1), Some(-2.5));
+        assert_eq!(valence(2), Some(2.0)); // ":)" kept whole
+        assert_eq!(valence(5), None); // "'é'" kept whole: stripped it is one character
+    }
+
+    #[test]
+    fn packed_lowercase() {
+        let mut bytes = [0_u8; 16];
+        bytes.copy_from_slice(b"@AZaz[`09 GOOD\x7f\x0f");
+        let lower = ascii_lowercase_u128(u128::from_le_bytes(bytes)).to_le_bytes();
+        assert_eq!(&lower, b"@azaz[`09 good\x7f\x0f");
+        for b in 0..0x80_u8 {
+            let x = u128::from(b) << 64;
+            assert_eq!(
+                ascii_lowercase_u128(x),
+                u128::from(b.to_ascii_lowercase()) << 64
+            );
+        }
     }
 
     #[test]

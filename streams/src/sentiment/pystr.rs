@@ -26,33 +26,13 @@ pub(super) fn is_space(c: char) -> bool {
 }
 
 /// [`is_space`] for an ASCII byte (the only whitespace below 0x80).
-pub(super) fn is_space_byte(b: u8) -> bool {
+pub(super) const fn is_space_byte(b: u8) -> bool {
     matches!(b, b'\t'..=b'\r' | 0x1c..=0x20)
 }
 
 /// Python's `str.strip()` without arguments.
 pub(super) fn strip(s: &str) -> &str {
     s.trim_matches(is_space)
-}
-
-/// Python's `str.split()` without arguments: runs of whitespace separate, no empty items.
-pub(super) fn split(s: &str) -> impl Iterator<Item = &str> {
-    s.split(is_space).filter(|w| !w.is_empty())
-}
-
-/// VADER's `_strip_punc_if_word`: strip `string.punctuation` from both ends unless that
-/// leaves two characters or fewer (then the token was probably an emoticon, kept whole).
-pub(super) fn strip_punc_if_word(token: &str) -> &str {
-    // `string.punctuation` is exactly the ASCII punctuation set.
-    let stripped = token.trim_matches(|c: char| c.is_ascii_punctuation());
-    // Python's len() counts code points; a char is at most 4 bytes, so > 8 bytes is > 2 chars.
-    let short = stripped.len() <= 2
-        || (stripped.len() <= 8 && !stripped.is_ascii() && stripped.chars().count() <= 2);
-    if short {
-        token
-    } else {
-        stripped
-    }
 }
 
 /// Characters Rust's (newer Unicode) `is_lowercase` accepts but CPython 3.11 does not.
@@ -167,20 +147,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn python_whitespace_split() {
-        let words: Vec<&str> = split("\u{1c}a\u{a0}b\u{3000}\u{2028}c  ").collect();
-        assert_eq!(words, ["a", "b", "c"]);
+    fn python_whitespace_strip() {
         assert_eq!(strip("\u{85} x \u{1f}"), "x");
-    }
-
-    #[test]
-    fn punctuation_stripping_keeps_emoticons() {
-        assert_eq!(strip_punc_if_word(":)"), ":)");
-        assert_eq!(strip_punc_if_word("(:-D"), "(:-D");
-        assert_eq!(strip_punc_if_word("good!!!"), "good");
-        assert_eq!(strip_punc_if_word("#ok"), "#ok");
-        assert_eq!(strip_punc_if_word("«ok»"), "«ok»");
-        assert_eq!(strip_punc_if_word("'héé'"), "héé");
+        assert_eq!(strip("\u{3000}\u{2028}"), "");
+        assert!(!is_space('\u{200b}'));
     }
 
     #[test]

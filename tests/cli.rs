@@ -1,0 +1,100 @@
+//! The `warroom` binary itself: `sentiment`, `config`, and `serve` with graceful shutdown.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn warroom() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_warroom"))
+}
+
+#[test]
+fn sentiment_scores_each_line_of_stdin() {
+    let mut child = warroom()
+        .arg("sentiment")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("warroom runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all("VADER is smart, handsome, and funny.\nThe plan is terrible!!!\n\n".as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        3,
+        "one object per input line, empty lines included"
+    );
+    assert_eq!(lines[0]["compound"], 0.8316);
+    assert!(lines[1]["compound"].as_f64().unwrap() < -0.5);
+    assert_eq!(lines[2]["compound"], 0.0);
+    for key in ["neg", "neu", "pos", "compound"] {
+        assert!(lines[0][key].is_number(), "{key}");
+    }
+}
+
+#[test]
+fn a_bad_config_is_a_clear_error() {
+    let output = warroom()
+        .arg("config")
+        .env("WARROOM__ENGINE__WORKERS", "0")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("engine.workers"), "{stderr}");
+}
+
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    let mut child = warroom()
+        .arg("serve")
+        .env("WARROOM__SERVER__BIND", "127.0.0.1:0")
+        .env("WARROOM__LOG__FILTER", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("warroom serve runs");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("server prints its address").unwrap();
+        if let Some(rest) = line.strip_prefix("War Room listening on http://") {
+            break rest.trim().to_owned();
+        }
+    };
+    // It serves.
+    let mut stream = std::net::TcpStream::connect(&addr).expect("listening");
+    stream
+        .write_all(b"GET /api/v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
+}
