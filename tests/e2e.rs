@@ -53,7 +53,10 @@ async fn connect(app: &App, query: &str) -> Socket {
 }
 
 /// Reads text frames until `pred` matches one, or fails at the deadline.
-async fn next_matching(socket: &mut Socket, mut pred: impl FnMut(&Value) -> bool) -> Value {
+async fn next_matching<S>(socket: &mut S, mut pred: impl FnMut(&Value) -> bool) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
         let message = tokio::time::timeout_at(deadline, socket.next())
@@ -542,6 +545,104 @@ async fn sockets_for_unknown_orgs_and_bad_commands_get_clear_errors() {
         {
             Some(Ok(Message::Close(Some(frame)))) => {
                 assert_eq!(u16::from(frame.code), 4004);
+                break;
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+    app.shutdown().await.unwrap();
+}
+
+/// Connects with a tiny receive buffer so that the server's queue, not the kernel,
+/// absorbs what this client does not read.
+async fn connect_slow(
+    app: &App,
+    query: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(app.addr()).await.unwrap();
+    let url = format!("ws://{}/api/v1/ws{query}", app.addr());
+    let (socket, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("websocket connects");
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_loses_mention_frames_with_a_gap_marker_not_the_server() {
+    let mut config = test_config();
+    config.push.socket_queue_frames = 8;
+    config.push.socket_queue_bytes = 256 * 1024;
+    let (app, base) = start(config).await;
+    let mut slow = connect_slow(&app, "?org=quiet&channels=mentions").await;
+    next_matching(&mut slow, |f| f["event"] == "subscribed").await;
+    let mut fast = connect(&app, "?org=quiet&channels=mentions").await;
+    next_matching(&mut fast, |f| f["event"] == "subscribed").await;
+
+    // The fast client reads all along, concurrently with the ingest below.
+    const SENT: u64 = 8 * 200;
+    let fast_reader = tokio::spawn(async move {
+        let mut received = 0u64;
+        let mut last_seq = 0;
+        while received < SENT {
+            let frame = next_matching(&mut fast, |f| {
+                f["event"] == "dashboard:mention-stream" || f["event"] == "gap"
+            })
+            .await;
+            assert_eq!(
+                frame["event"], "dashboard:mention-stream",
+                "fast client got a gap: {frame}"
+            );
+            let seq = frame["seq"].as_u64().unwrap();
+            assert!(seq > last_seq);
+            last_seq = seq;
+            received += frame["data"].as_array().unwrap().len() as u64;
+        }
+        received
+    });
+
+    // ~13 MB of mention frames, far more than the slow socket's buffers and queue hold.
+    let client = reqwest::Client::new();
+    let filler: String = (0..1000).map(|i| format!("w{i} ")).collect::<String>();
+    for request in 0..8 {
+        let body: Vec<Value> = (0..200)
+            .map(|i| mention(&format!("slow-{request}-{i}"), &filler))
+            .collect();
+        let response = client
+            .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+    }
+    // The fast client keeps up and sees every mention, without a gap.
+    assert_eq!(fast_reader.await.unwrap(), SENT);
+
+    // The slow one now reads: frames it lost are announced by a gap marker, and what it
+    // does get is in order.
+    let gap = next_matching(&mut slow, |f| f["event"] == "gap").await;
+    assert!(gap["data"]["dropped"].as_u64().unwrap() > 0, "{gap}");
+    assert!(gap["data"]["from_seq"].as_u64().unwrap() <= gap["data"]["to_seq"].as_u64().unwrap());
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_socket_is_closed() {
+    let mut config = test_config();
+    config.push.idle_timeout = Duration::from_millis(500);
+    let (app, _) = start(config).await;
+    let mut socket = connect(&app, "?org=quiet").await;
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("closed before the deadline")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 4002, "idle timeout close code");
                 break;
             }
             Some(Ok(_)) => continue,

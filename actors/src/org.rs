@@ -257,6 +257,8 @@ pub struct OrgState {
     seq: u64,
     ring: VecDeque<RingEntry>,
     ring_capacity: usize,
+    ring_max_bytes: usize,
+    ring_bytes: usize,
     subscribers: Vec<Subscriber>,
     kpis: Option<Vec<KpiSnapshot>>,
     counters: StreamCounters,
@@ -285,6 +287,8 @@ impl OrgState {
             seq: 0,
             ring: VecDeque::with_capacity(args.push.ring_capacity.min(4096)),
             ring_capacity: args.push.ring_capacity,
+            ring_max_bytes: args.push.ring_max_bytes,
+            ring_bytes: 0,
             subscribers: Vec::new(),
             kpis: None,
             counters: StreamCounters::default(),
@@ -329,7 +333,9 @@ impl OrgState {
             // Only the newest snapshot is worth replaying.
             for entry in self.ring.iter_mut().rev() {
                 if matches!(&entry.frame, Some(f) if f.class == FrameClass::Conflate(key)) {
-                    entry.frame = None;
+                    if let Some(old) = entry.frame.take() {
+                        self.ring_bytes -= old.bytes.len();
+                    }
                     break;
                 }
             }
@@ -340,13 +346,19 @@ impl OrgState {
                 }
             }
         }
-        if self.ring.len() == self.ring_capacity {
-            self.ring.pop_front();
-        }
+        self.ring_bytes += encoded.bytes.len();
         self.ring.push_back(RingEntry {
             frame: Some(encoded.clone()),
             seq: encoded.seq,
         });
+        // Bounded by count and by bytes; a resume from before the oldest kept frame
+        // answers `recovered: false`.
+        while self.ring.len() > self.ring_capacity || self.ring_bytes > self.ring_max_bytes {
+            match self.ring.pop_front() {
+                Some(entry) => self.ring_bytes -= entry.frame.map_or(0, |f| f.bytes.len()),
+                None => break,
+            }
+        }
     }
 
     fn fan_out(&mut self, encoded: &EncodedFrame) {

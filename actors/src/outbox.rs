@@ -176,7 +176,9 @@ impl Outbox {
         if !enforce {
             return outcome;
         }
-        while state.over(&self.limits) {
+        // A frame alone in the queue is always accepted, however large: the limits are
+        // about a socket falling behind, not about one big frame.
+        while state.over(&self.limits) && state.queue.len() > 1 {
             // Oldest mention frame first, then the oldest snapshot (a newer one of another
             // key will follow), and only then give up on the socket.
             let victim = state

@@ -111,6 +111,8 @@ pub struct CrisisConfig {
 pub struct PushConfig {
     /// Frames kept per organisation for resume.
     pub ring_capacity: usize,
+    /// Bytes of frames kept per organisation for resume.
+    pub ring_max_bytes: usize,
     /// Frames queued per socket.
     pub socket_queue_frames: usize,
     /// Bytes queued per socket.
