@@ -95,6 +95,30 @@ fn accepted(result: IngestAccepted) -> Response {
     (StatusCode::ACCEPTED, Json(result)).into_response()
 }
 
+/// Reads, frames, parses and validates a whole request; returns its records only if
+/// every one of them is valid.
+async fn validated<R: serde::de::DeserializeOwned, T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    mut convert: impl FnMut(usize, R, &mut Vec<warroom_engine::ValidationIssue>) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
+    let body = read_body(state, headers, body).await?;
+    let raw = split(state, &body)?;
+    let records: Vec<R> = parse_records(&raw).map_err(ApiError::invalid_records)?;
+    let mut issues = Vec::new();
+    let valid: Vec<T> = records
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| convert(i, r, &mut issues))
+        .collect();
+    if issues.is_empty() {
+        Ok(valid)
+    } else {
+        Err(ApiError::invalid_records(issues))
+    }
+}
+
 /// `POST /api/v1/ingest/mentions`.
 pub async fn mentions(
     State(state): State<Arc<AppState>>,
@@ -102,21 +126,13 @@ pub async fn mentions(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(&state, &headers, body).await?;
-    let raw = split(&state, &body)?;
-    let records: Vec<MentionRecord> = parse_records(&raw).map_err(ApiError::invalid_records)?;
     let now = state.runtime.clock().now();
     let skew = chrono::Duration::from_std(state.runtime.config().engine.max_future_skew)
         .unwrap_or_default();
-    let mut issues = Vec::new();
-    let mentions: Vec<_> = records
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| mention_from_record(i, r, now, skew, &mut issues))
-        .collect();
-    if !issues.is_empty() {
-        return Err(ApiError::invalid_records(issues));
-    }
+    let mentions = validated(&state, &headers, body, |i, r: MentionRecord, issues| {
+        mention_from_record(i, r, now, skew, issues)
+    })
+    .await?;
     let result = state
         .runtime
         .ingestor()
@@ -132,20 +148,14 @@ pub async fn campaign_metrics(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let body = read_body(&state, &headers, body).await?;
-    let raw = split(&state, &body)?;
-    let records: Vec<CampaignMetricRecord> =
-        parse_records(&raw).map_err(ApiError::invalid_records)?;
     let now = state.runtime.clock().now();
-    let mut issues = Vec::new();
-    let metrics: Vec<_> = records
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, r)| campaign_from_record(i, r, now, &mut issues))
-        .collect();
-    if !issues.is_empty() {
-        return Err(ApiError::invalid_records(issues));
-    }
+    let metrics = validated(
+        &state,
+        &headers,
+        body,
+        |i, r: CampaignMetricRecord, issues| campaign_from_record(i, r, now, issues),
+    )
+    .await?;
     let result = state
         .runtime
         .ingestor()

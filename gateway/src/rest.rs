@@ -190,19 +190,28 @@ pub struct TopList<T> {
     items: Vec<T>,
 }
 
+async fn top_list<T>(
+    state: &AppState,
+    org: &warroom_engine::OrgId,
+    param: &WindowParam,
+    items: impl FnOnce(KpiSnapshot) -> Vec<T>,
+) -> Result<Json<TopList<T>>, ApiError> {
+    let s = kpis(state, org, param.window()?).await?;
+    Ok(Json(TopList {
+        window: s.window,
+        as_of: s.as_of,
+        mention_count: s.mention_count,
+        items: items(s),
+    }))
+}
+
 /// `GET /api/v1/mentions/geo?window=`: top countries.
 pub async fn mentions_geo(
     State(state): State<Arc<AppState>>,
     OrgScope(org): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Json<TopList<warroom_engine::CountryCount>>, ApiError> {
-    let s = kpis(&state, &org, param.window()?).await?;
-    Ok(Json(TopList {
-        window: s.window,
-        as_of: s.as_of,
-        mention_count: s.mention_count,
-        items: s.top_countries,
-    }))
+    top_list(&state, &org, &param, |s| s.top_countries).await
 }
 
 /// `GET /api/v1/mentions/influencers?window=`: top authors by reach.
@@ -211,13 +220,7 @@ pub async fn mentions_influencers(
     OrgScope(org): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Json<TopList<warroom_engine::Influencer>>, ApiError> {
-    let s = kpis(&state, &org, param.window()?).await?;
-    Ok(Json(TopList {
-        window: s.window,
-        as_of: s.as_of,
-        mention_count: s.mention_count,
-        items: s.top_influencers,
-    }))
+    top_list(&state, &org, &param, |s| s.top_influencers).await
 }
 
 /// `GET /api/v1/mentions/trending?window=`: heavy-hitter hashtags.
@@ -226,13 +229,7 @@ pub async fn mentions_trending(
     OrgScope(org): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Json<TopList<warroom_engine::TrendingTerm>>, ApiError> {
-    let s = kpis(&state, &org, param.window()?).await?;
-    Ok(Json(TopList {
-        window: s.window,
-        as_of: s.as_of,
-        mention_count: s.mention_count,
-        items: s.trending,
-    }))
+    top_list(&state, &org, &param, |s| s.trending).await
 }
 
 /// `?platform=`.

@@ -25,7 +25,11 @@ fn expected_scores(line: &str) -> [f64; 4] {
         .zip(tail.split(", ").zip(["neg", "neu", "pos", "compound"]))
     {
         let (name, value) = field.split_once(": ").expect("key: value");
-        assert_eq!(name, format!("\"{key}\""), "unexpected field order in {line}");
+        assert_eq!(
+            name,
+            format!("\"{key}\""),
+            "unexpected field order in {line}"
+        );
         *slot = value.parse().expect("a float");
     }
     out
@@ -43,9 +47,9 @@ fn matches_python_reference_exactly() {
         let s = analyzer.polarity_scores(&row.text);
         let got = [s.neg, s.neu, s.pos, s.compound];
         if got != expected {
+            let shown: String = row.text.chars().take(300).collect();
             mismatches.push(format!(
-                "{:?}\n    expected {expected:?}\n    got      {got:?}",
-                row.text
+                "{shown:?}\n    expected {expected:?}\n    got      {got:?}"
             ));
         }
     }
