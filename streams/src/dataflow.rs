@@ -51,6 +51,10 @@ const SOURCE_BATCH: usize = 8192;
 const MAX_CAMPAIGNS_PER_ORG: usize = 1000;
 /// Days of campaign history kept per campaign.
 const MAX_CAMPAIGN_DAYS: usize = 400;
+/// Organisations publish their KPI snapshots in this many staggered slots per
+/// `kpi_interval`, so that fifty organisations do not all push to every socket at the same
+/// instant (a burst that queued mention frames behind it in the fan-out profile).
+const KPI_SLOTS: u64 = 8;
 
 /// Everything the dataflow needs to start.
 #[derive(Clone)]
@@ -487,6 +491,8 @@ fn build_worker_dataflow(
                     let mut orgs: HashMap<OrgId, OrgState> = HashMap::new();
                     let mut batches: HashMap<OrgId, Vec<ScoredMention>> = HashMap::new();
                     let mut next_kpi = Instant::now();
+                    let kpi_slot = kpi_interval / KPI_SLOTS as u32;
+                    let mut kpi_round: u64 = 0;
                     move |(input, frontier), _output| {
                         let now_ms = clock.now_millis();
                         input.for_each(|_time, data| {
@@ -538,8 +544,14 @@ fn build_worker_dataflow(
                         }
                         let finished = frontier.is_empty();
                         if Instant::now() >= next_kpi || finished {
-                            next_kpi = Instant::now() + kpi_interval;
-                            publish_kpis(&mut orgs, now_ms, &clock, sink.as_ref());
+                            next_kpi = Instant::now() + kpi_slot;
+                            let slot = if finished {
+                                None
+                            } else {
+                                Some(kpi_round % KPI_SLOTS)
+                            };
+                            kpi_round += 1;
+                            publish_kpis(&mut orgs, slot, now_ms, &clock, sink.as_ref());
                             stats.kpi_rounds.fetch_add(1, Ordering::Relaxed);
                         }
                         if !finished {
@@ -553,15 +565,20 @@ fn build_worker_dataflow(
     });
 }
 
-/// The KPI tick: slide every window, publish what changed, and let detectors clear.
+/// One KPI slot: for the organisations of this slot (all of them when `slot` is None),
+/// slide the windows, publish what changed, and let detectors clear.
 fn publish_kpis(
     orgs: &mut HashMap<OrgId, OrgState>,
+    slot: Option<u64>,
     now_ms: i64,
     clock: &SharedClock,
     sink: &dyn UpdateSink,
 ) {
     let minute = now_ms.div_euclid(60_000);
     for (org, state) in orgs.iter_mut() {
+        if slot.is_some_and(|slot| org.route_hash() % KPI_SLOTS != slot) {
+            continue;
+        }
         state.windows.advance(now_ms);
         for signal in state.detector.evaluate(&state.windows, now_ms) {
             sink.publish(org, OrgUpdate::Crisis(signal));
