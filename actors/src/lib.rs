@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod mock;
 pub mod org;
 pub mod outbox;
+pub mod persist;
 pub mod runtime;
 pub mod source;
 pub mod supervisor;

@@ -1,0 +1,384 @@
+//! Write-behind persistence with group commit.
+//!
+//! Records go to the dataflow (the push path, in memory) and, beside it, to this
+//! persister. The persister batches whatever is queued (up to `max_batch` records, waiting
+//! at most `commit_window` for a batch to fill), writes the batch in one go, and only then
+//! completes the acknowledgements of every request in it. The ingest API answers only
+//! after that: what was acknowledged is committed.
+//!
+//! Idempotency has two layers. The in-memory de-duplication keeps a re-sent record off
+//! the push path; the store's unique constraint keeps it from being stored twice. A record
+//! whose request was not acknowledged (the store was down) is re-sent by its source; the
+//! push path drops it as a duplicate, but the persister writes it again, so nothing
+//! acknowledged — and nothing re-sent — is lost.
+//!
+//! When the store is slow or down the queue fills (`max_queued` records); then
+//! [`Persister::reserve`] refuses and the API answers 503 with Retry-After. A batch that
+//! fails is retried with backoff while it holds its place; health reports the store down.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use warroom_engine::{CampaignMetric, Mention, OrgId, ScoredMention};
+
+/// Where batches are written. Implemented over the storage layer's store.
+#[async_trait::async_trait]
+pub trait BatchStore: Send + Sync + 'static {
+    /// Writes a batch; duplicates (by their unique keys) are ignored. All or nothing is
+    /// not required: the whole batch is retried on error, and writes are idempotent.
+    async fn write_batch(
+        &self,
+        mentions: &[ScoredMention],
+        campaigns: &[(OrgId, CampaignMetric)],
+    ) -> Result<(), String>;
+}
+
+/// Persister limits.
+#[derive(Debug, Clone, Copy)]
+pub struct PersistConfig {
+    /// Records queued and not yet committed, at most.
+    pub max_queued: usize,
+    /// Records per batch, at most.
+    pub max_batch: usize,
+    /// How long a batch waits for more records before it is written.
+    pub commit_window: Duration,
+}
+
+/// Why a submission failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PersistError {
+    /// The queue is full (the store is slow or down); retry later.
+    #[error("storage is saturated ({queued} records waiting, limit {limit})")]
+    Saturated {
+        /// Records waiting.
+        queued: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// The persister stopped.
+    #[error("storage writer stopped")]
+    Stopped,
+}
+
+/// Counters and state for health and metrics.
+#[derive(Debug, Default)]
+pub struct PersistStats {
+    /// Records queued and not yet committed.
+    pub queued: AtomicUsize,
+    /// Records committed.
+    pub committed: AtomicU64,
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Failed write attempts.
+    pub failures: AtomicU64,
+    /// Whether the last write attempt failed.
+    pub failing: AtomicBool,
+    /// The last error, for health.
+    pub last_error: parking_lot::Mutex<Option<String>>,
+}
+
+struct Job {
+    mentions: Vec<(OrgId, Mention, i64)>,
+    campaigns: Vec<(OrgId, CampaignMetric)>,
+    done: oneshot::Sender<()>,
+}
+
+impl Job {
+    fn len(&self) -> usize {
+        self.mentions.len() + self.campaigns.len()
+    }
+}
+
+/// Room reserved in the queue; see [`Persister::reserve`].
+#[must_use = "a reservation holds capacity until it is submitted or dropped"]
+pub struct PersistReservation {
+    stats: Arc<PersistStats>,
+    count: usize,
+}
+
+impl Drop for PersistReservation {
+    fn drop(&mut self) {
+        self.stats.queued.fetch_sub(self.count, Ordering::AcqRel);
+    }
+}
+
+/// The write-behind persister: a handle to its writer task.
+#[derive(Clone)]
+pub struct Persister {
+    tx: mpsc::UnboundedSender<Job>,
+    stats: Arc<PersistStats>,
+    config: PersistConfig,
+}
+
+impl Persister {
+    /// Starts the writer task on the current tokio runtime.
+    pub fn start(store: Arc<dyn BatchStore>, config: PersistConfig) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let stats = Arc::new(PersistStats::default());
+        tokio::spawn(write_loop(store, rx, Arc::clone(&stats), config));
+        Self { tx, stats, config }
+    }
+
+    /// Reserves room for `count` records (the queue itself is unbounded; this is its bound).
+    pub fn reserve(&self, count: usize) -> Result<PersistReservation, PersistError> {
+        let previous = self.stats.queued.fetch_add(count, Ordering::AcqRel);
+        if previous + count > self.config.max_queued && previous > 0 {
+            self.stats.queued.fetch_sub(count, Ordering::AcqRel);
+            return Err(PersistError::Saturated {
+                queued: previous,
+                limit: self.config.max_queued,
+            });
+        }
+        Ok(PersistReservation {
+            stats: Arc::clone(&self.stats),
+            count,
+        })
+    }
+
+    /// Submits records under a reservation; the receiver completes when they are committed.
+    pub fn submit(
+        &self,
+        reservation: PersistReservation,
+        mentions: Vec<(OrgId, Mention, i64)>,
+        campaigns: Vec<(OrgId, CampaignMetric)>,
+    ) -> Result<oneshot::Receiver<()>, PersistError> {
+        let (done, committed) = oneshot::channel();
+        let job = Job {
+            mentions,
+            campaigns,
+            done,
+        };
+        // The queued count now belongs to the job; the writer releases it on commit.
+        let unused = reservation.count.saturating_sub(job.len());
+        self.stats.queued.fetch_sub(unused, Ordering::AcqRel);
+        std::mem::forget(reservation);
+        let len = job.len();
+        self.tx.send(job).map_err(|_| {
+            self.stats.queued.fetch_sub(len, Ordering::AcqRel);
+            PersistError::Stopped
+        })?;
+        Ok(committed)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Arc<PersistStats> {
+        &self.stats
+    }
+
+    /// The configured limit of queued records.
+    pub fn max_queued(&self) -> usize {
+        self.config.max_queued
+    }
+}
+
+async fn write_loop(
+    store: Arc<dyn BatchStore>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+    stats: Arc<PersistStats>,
+    config: PersistConfig,
+) {
+    let mut jobs: Vec<Job> = Vec::new();
+    loop {
+        let Some(first) = rx.recv().await else {
+            return;
+        };
+        let mut records = first.len();
+        jobs.push(first);
+        // Group commit: gather what arrives within the window, up to the batch size.
+        let deadline = tokio::time::Instant::now() + config.commit_window;
+        while records < config.max_batch {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(job)) => {
+                    records += job.len();
+                    jobs.push(job);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let (mentions, campaigns) = score_batch(&jobs).await;
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match store.write_batch(&mentions, &campaigns).await {
+                Ok(()) => {
+                    if stats.failing.swap(false, Ordering::AcqRel) {
+                        tracing::info!("storage writes recovered");
+                    }
+                    break;
+                }
+                Err(error) => {
+                    stats.failures.fetch_add(1, Ordering::Relaxed);
+                    if !stats.failing.swap(true, Ordering::AcqRel) {
+                        tracing::error!(%error, "storage write failed; retrying with backoff");
+                    }
+                    *stats.last_error.lock() = Some(error);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        stats.committed.fetch_add(records as u64, Ordering::Relaxed);
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.queued.fetch_sub(records, Ordering::AcqRel);
+        for job in jobs.drain(..) {
+            let _ = job.done.send(());
+        }
+    }
+}
+
+/// Scores the batch's mentions (VADER) off the async threads. The dataflow scores them
+/// too, with the same deterministic function, so stored and pushed scores are equal.
+async fn score_batch(jobs: &[Job]) -> (Vec<ScoredMention>, Vec<(OrgId, CampaignMetric)>) {
+    let raw: Vec<(OrgId, Mention, i64)> = jobs
+        .iter()
+        .flat_map(|j| j.mentions.iter().cloned())
+        .collect();
+    let campaigns: Vec<(OrgId, CampaignMetric)> = jobs
+        .iter()
+        .flat_map(|j| j.campaigns.iter().cloned())
+        .collect();
+    let scored = tokio::task::spawn_blocking(move || {
+        let analyzer = warroom_streams::sentiment::analyzer();
+        raw.into_iter()
+            .map(|(org, mention, ingested_at_us)| ScoredMention {
+                sentiment: analyzer.polarity_scores(&mention.content),
+                org,
+                mention,
+                ingested_at_us,
+            })
+            .collect()
+    })
+    .await
+    .unwrap_or_default();
+    (scored, campaigns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+
+    /// A store that fails while `down` is set and records what it committed.
+    #[derive(Default)]
+    struct FlakyStore {
+        down: AtomicBool,
+        committed: Mutex<Vec<String>>,
+        batches: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl BatchStore for FlakyStore {
+        async fn write_batch(
+            &self,
+            mentions: &[ScoredMention],
+            _: &[(OrgId, CampaignMetric)],
+        ) -> Result<(), String> {
+            if self.down.load(Ordering::SeqCst) {
+                return Err("connection refused".into());
+            }
+            self.batches.fetch_add(1, Ordering::SeqCst);
+            let mut committed = self.committed.lock();
+            for m in mentions {
+                if !committed.contains(&m.mention.external_id) {
+                    committed.push(m.mention.external_id.clone());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn mention(id: &str) -> (OrgId, Mention, i64) {
+        let mention = Mention {
+            external_id: id.to_owned(),
+            source: warroom_engine::Source::Twitter,
+            content: "good".into(),
+            author: warroom_engine::Author::default(),
+            country: None,
+            region: None,
+            language: None,
+            hashtags: vec![],
+            url: None,
+            event_time: chrono::Utc::now(),
+            source_sentiment: None,
+        };
+        (OrgId::new("o"), mention, 0)
+    }
+
+    const CONFIG: PersistConfig = PersistConfig {
+        max_queued: 10,
+        max_batch: 100,
+        commit_window: Duration::from_millis(5),
+    };
+
+    #[tokio::test]
+    async fn acknowledgement_comes_after_commit_and_batches_group() {
+        let store = Arc::new(FlakyStore::default());
+        let persister = Persister::start(store.clone(), CONFIG);
+        let mut acks = Vec::new();
+        for i in 0..3 {
+            let reservation = persister.reserve(2).unwrap();
+            acks.push(
+                persister
+                    .submit(
+                        reservation,
+                        vec![mention(&format!("a{i}")), mention(&format!("b{i}"))],
+                        vec![],
+                    )
+                    .unwrap(),
+            );
+        }
+        for ack in acks {
+            ack.await.unwrap();
+        }
+        assert_eq!(store.committed.lock().len(), 6);
+        assert!(store.batches.load(Ordering::SeqCst) <= 3);
+        assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_and_an_outage_delays_acks_without_loss() {
+        let store = Arc::new(FlakyStore::default());
+        store.down.store(true, Ordering::SeqCst);
+        let persister = Persister::start(store.clone(), CONFIG);
+        let reservation = persister.reserve(8).unwrap();
+        let mut ack = persister
+            .submit(
+                reservation,
+                (0..8).map(|i| mention(&format!("m{i}"))).collect(),
+                vec![],
+            )
+            .unwrap();
+        // The store is down: no acknowledgement, and the queue is nearly full.
+        assert!(tokio::time::timeout(Duration::from_millis(100), &mut ack)
+            .await
+            .is_err());
+        assert!(matches!(
+            persister.reserve(5),
+            Err(PersistError::Saturated { .. })
+        ));
+        assert!(persister.stats().failing.load(Ordering::SeqCst));
+        // It comes back: everything queued is committed, then acknowledged.
+        store.down.store(false, Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(10), ack)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.committed.lock().len(), 8);
+        assert!(!persister.stats().failing.load(Ordering::SeqCst));
+        assert!(persister.reserve(5).is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unused_reservation_releases_its_room() {
+        let persister = Persister::start(Arc::new(FlakyStore::default()), CONFIG);
+        drop(persister.reserve(10).unwrap());
+        assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
+        let reservation = persister.reserve(10).unwrap();
+        let ack = persister
+            .submit(reservation, vec![mention("x")], vec![])
+            .unwrap();
+        ack.await.unwrap();
+        assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
+    }
+}
