@@ -13,6 +13,23 @@ use warroom_actors::runtime::Runtime;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::{Config, SystemClock};
 
+/// Pending connections the kernel queues for `accept`. tokio's default (through mio) is
+/// 128: in a reconnect storm of thousands of dashboards the queue overflowed and every
+/// dropped SYN cost its client a one-second retransmission (measured with
+/// `warroom-loadtest reconnect-storm`). The kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// A running server: its address, and a way to stop it.
 pub struct App {
     addr: SocketAddr,
@@ -29,9 +46,8 @@ impl App {
 
     /// Same, with a given clock.
     pub async fn start_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(config.server.bind)
-            .await
-            .with_context(|| format!("binding {}", config.server.bind))?;
+        let listener =
+            bind(config.server.bind).with_context(|| format!("binding {}", config.server.bind))?;
         let addr = listener.local_addr()?;
         let runtime = Runtime::start(config, clock)
             .await

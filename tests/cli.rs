@@ -56,9 +56,14 @@ fn a_bad_config_is_a_clear_error() {
 
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
+    let database = tempfile::tempdir().unwrap();
     let mut child = warroom()
         .arg("serve")
         .env("WARROOM__SERVER__BIND", "127.0.0.1:0")
+        .env(
+            "WARROOM__DATABASE__URL",
+            format!("sqlite://{}", database.path().join("warroom.db").display()),
+        )
         .env("WARROOM__LOG__FILTER", "warn")
         .stderr(Stdio::piped())
         .spawn()

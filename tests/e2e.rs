@@ -38,7 +38,17 @@ fn test_config() -> Config {
     config
 }
 
-async fn start(config: Config) -> (App, String) {
+/// Each test's database lives in its own temporary directory, kept for the process's
+/// life (the directory is removed when the test binary exits).
+fn temp_database(config: &mut Config) {
+    let dir = tempfile::tempdir().expect("temp dir").keep();
+    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
+}
+
+async fn start(mut config: Config) -> (App, String) {
+    if config.database.url == Config::defaults().database.url {
+        temp_database(&mut config);
+    }
     let app = App::start(config).await.expect("server starts");
     let base = format!("http://{}", app.addr());
     (app, base)
@@ -90,6 +100,26 @@ where
 
 async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// GETs `url` until `ready` holds for the JSON answer, or fails at the deadline.
+async fn poll_json(
+    client: &reqwest::Client,
+    url: &str,
+    mut ready: impl FnMut(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let value = get_json(client, url.to_owned()).await;
+        if ready(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready before the deadline: {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn mention(id: &str, text: &str) -> Value {
@@ -647,5 +677,101 @@ async fn an_idle_socket_is_closed() {
             other => panic!("expected a close frame, got {other:?}"),
         }
     }
+    app.shutdown().await.unwrap();
+}
+
+/// The dashboard figures that must survive a restart (times and counters excluded).
+fn durable_view(dashboard: &Value) -> Value {
+    let k = &dashboard["kpis"];
+    json!({
+        "mentions_24h": dashboard["mentions_24h"],
+        "avg_sentiment": dashboard["avg_sentiment"],
+        "mention_count": k["mention_count"],
+        "kpi_avg_sentiment": k["avg_sentiment"],
+        "negative_share": k["negative_share"],
+        "positive_share": k["positive_share"],
+        "strongly_negative": k["strongly_negative"],
+        "by_source": k["by_source"],
+        "top_countries": k["top_countries"],
+        "top_influencers": k["top_influencers"],
+        "trending": k["trending"],
+        "campaigns": dashboard["campaigns"],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
+    let mut config = test_config();
+    // Only what this test ingests: mock sources would keep restating figures.
+    config.mock.enabled = false;
+    temp_database(&mut config);
+    let (app, base) = start(config.clone()).await;
+    let client = reqwest::Client::new();
+    let texts = [
+        "Great plan, love it!",
+        "Terrible, awful decision",
+        "The debate is tonight",
+        "Disgusting lies!!!",
+    ];
+    let body: Vec<Value> = (0..40)
+        .map(|i| {
+            let mut m = mention(
+                &format!("rec-{i}"),
+                &format!("{} #topic{}", texts[i % 4], i % 3),
+            );
+            m["country"] = json!(["US", "CA", "GB"][i % 3]);
+            m["author"]["reach"] = json!(1000 * (i + 1));
+            m
+        })
+        .collect();
+    let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
+    assert_eq!(
+        client.post(&url).json(&body).send().await.unwrap().status(),
+        202
+    );
+    let today = chrono::Utc::now().date_naive().to_string();
+    let metrics = json!([{"platform": "meta", "campaign_id": "m-9", "date": today,
+        "impressions": 5000, "clicks": 40, "spend": "12.345678", "conversions": 2}]);
+    let response = client
+        .post(format!("{base}/api/v1/ingest/campaign-metrics?org=quiet"))
+        .json(&metrics)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let dashboard_url = format!("{base}/api/v1/metrics/dashboard?org=quiet&window=1h");
+    let before = poll_json(&client, &dashboard_url, |d| {
+        d["kpis"]["mention_count"] == 40 && d["campaigns"]["campaigns"] == 1
+    })
+    .await;
+    let before = durable_view(&before);
+    app.shutdown().await.unwrap();
+
+    // Same database, new process state.
+    let (app, base) = start(config).await;
+    let dashboard_url = format!("{base}/api/v1/metrics/dashboard?org=quiet&window=1h");
+    let after = poll_json(&client, &dashboard_url, |d| {
+        d["kpis"]["mention_count"] == 40 && d["campaigns"]["campaigns"] == 1
+    })
+    .await;
+    assert_eq!(durable_view(&after), before);
+    // The recent list is back too, and a re-sent record is still a duplicate.
+    let page = get_json(
+        &client,
+        format!("{base}/api/v1/mentions?org=quiet&limit=500"),
+    )
+    .await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 40);
+    let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
+    let again: Value = client
+        .post(&url)
+        .json(&body[..5])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["duplicates"], 5);
     app.shutdown().await.unwrap();
 }

@@ -13,6 +13,7 @@ use warroom_engine::{CampaignMetric, Event, Mention, OrgId};
 use warroom_streams::dataflow::{IngestError, IngestHandle};
 
 use crate::dedup::{self, Dedup};
+use crate::persist::{PersistError, Persister};
 
 /// Why records were not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,13 +24,24 @@ pub enum IngestRefusal {
     /// The operators are saturated or stopped; nothing was applied.
     #[error(transparent)]
     Unavailable(#[from] IngestError),
+    /// The storage queue is full or the writer stopped; nothing was applied.
+    #[error(transparent)]
+    Storage(#[from] PersistError),
+    /// The records were handed over but their commit did not complete in time: they
+    /// may still be committed, and a retry is idempotent.
+    #[error("the commit did not complete within {0:?}; retry (idempotent)")]
+    CommitTimeout(std::time::Duration),
+    /// The database refused the batch these records were in; nothing was acknowledged.
+    #[error("the database refused the records: {0}")]
+    Rejected(String),
 }
 
-/// De-duplicates and forwards records into the dataflow.
+/// De-duplicates and forwards records into the dataflow, and into the persister.
 pub struct Ingestor {
     handle: IngestHandle,
     dedup: HashMap<OrgId, Mutex<Dedup>>,
     clock: SharedClock,
+    persistence: Option<(Persister, std::time::Duration)>,
 }
 
 impl Ingestor {
@@ -48,6 +60,34 @@ impl Ingestor {
             handle,
             dedup,
             clock,
+            persistence: None,
+        }
+    }
+
+    /// Acknowledges only after records are committed by `persister` (waiting at most
+    /// `ack_timeout`).
+    pub fn with_persister(
+        mut self,
+        persister: Persister,
+        ack_timeout: std::time::Duration,
+    ) -> Self {
+        self.persistence = Some((persister, ack_timeout));
+        self
+    }
+
+    /// Remembers a replayed record as seen (recovery), so a re-send stays off the push path.
+    pub fn mark_seen(&self, event: &Event) {
+        let (org, key) = match event {
+            Event::Mention { org, mention, .. } => (
+                org,
+                dedup::key(mention.source.as_str(), &mention.external_id),
+            ),
+            Event::Campaign { org, metric, .. } => {
+                (org, dedup::key("campaign", &metric.external_id()))
+            }
+        };
+        if let Some(dedup) = self.dedup.get(org) {
+            dedup.lock().insert(key);
         }
     }
 
@@ -61,9 +101,10 @@ impl Ingestor {
         &self.handle
     }
 
-    /// Accepts mentions all-or-nothing: either every new one goes to the operators, or
-    /// (saturated) none does and nothing is remembered as seen.
-    pub fn mentions(
+    /// Accepts mentions all-or-nothing: either every new one goes to the operators and
+    /// every one (new or re-sent) to storage, or (saturated) nothing happens at all.
+    /// Returns once they are committed.
+    pub async fn mentions(
         &self,
         org: &OrgId,
         mentions: Vec<Mention>,
@@ -78,10 +119,12 @@ impl Ingestor {
                 ingested_at_us: at,
             },
         )
+        .await
     }
 
-    /// Accepts campaign reports all-or-nothing (idempotent per report).
-    pub fn campaign_metrics(
+    /// Accepts campaign reports all-or-nothing (idempotent per report); returns once
+    /// they are committed.
+    pub async fn campaign_metrics(
         &self,
         org: &OrgId,
         metrics: Vec<CampaignMetric>,
@@ -96,9 +139,10 @@ impl Ingestor {
                 ingested_at_us: at,
             },
         )
+        .await
     }
 
-    fn accept<T>(
+    async fn accept<T: Clone>(
         &self,
         org: &OrgId,
         records: Vec<T>,
@@ -110,20 +154,55 @@ impl Ingestor {
             .get(org)
             .ok_or_else(|| IngestRefusal::UnknownOrg(org.to_string()))?;
         let received = records.len();
-        // Reserve before touching the de-duplication set, so a refusal changes nothing.
+        // Reserve everywhere before touching the de-duplication set, so that a refusal
+        // changes nothing.
+        let stored = match &self.persistence {
+            Some((persister, _)) => Some(persister.reserve(received)?),
+            None => None,
+        };
         let reservation = self.handle.try_reserve(received)?;
         let at = self.clock.now_micros();
         let mut events = Vec::with_capacity(received);
+        let mut all = Vec::with_capacity(if stored.is_some() { received } else { 0 });
         {
             let mut seen = dedup.lock();
             for record in records {
-                if seen.insert(key_of(&record)) {
-                    events.push(event_of(org.clone(), record, at));
+                let first = seen.insert(key_of(&record));
+                match (first, stored.is_some()) {
+                    (true, true) => {
+                        events.push(event_of(org.clone(), record.clone(), at));
+                        all.push(event_of(org.clone(), record, at));
+                    }
+                    (true, false) => events.push(event_of(org.clone(), record, at)),
+                    // A re-sent record stays off the push path but is written again: its
+                    // first attempt may not have been committed (the store ignores it if so).
+                    (false, true) => all.push(event_of(org.clone(), record, at)),
+                    (false, false) => {}
                 }
             }
         }
         let accepted = events.len();
         reservation.send(events);
+        if let (Some((persister, ack_timeout)), Some(stored)) = (&self.persistence, stored) {
+            let mut mentions = Vec::new();
+            let mut campaigns = Vec::new();
+            for event in all {
+                match event {
+                    Event::Mention {
+                        org,
+                        mention,
+                        ingested_at_us,
+                    } => mentions.push((org, mention, ingested_at_us)),
+                    Event::Campaign { org, metric, .. } => campaigns.push((org, metric)),
+                }
+            }
+            let committed = persister.submit(stored, mentions, campaigns)?;
+            tokio::time::timeout(*ack_timeout, committed)
+                .await
+                .map_err(|_| IngestRefusal::CommitTimeout(*ack_timeout))?
+                .map_err(|_| IngestRefusal::Storage(PersistError::Stopped))?
+                .map_err(IngestRefusal::Rejected)?;
+        }
         Ok(IngestAccepted {
             received,
             accepted,

@@ -12,4 +12,5 @@ pub mod outbox;
 pub mod persist;
 pub mod runtime;
 pub mod source;
+pub mod store;
 pub mod supervisor;

@@ -48,6 +48,10 @@ pub struct OrgArgs {
     pub clock: SharedClock,
     /// Updates sent to this actor and not yet handled (mailbox depth gauge).
     pub pending: Arc<AtomicUsize>,
+    /// Where crises are persisted (write-behind), if anywhere.
+    pub store: Option<Arc<dyn warroom_storage::Store>>,
+    /// Crises recovered from the store, to resume with.
+    pub crises: Vec<CrisisEvent>,
 }
 
 /// A subscriber: one socket's queue and the channels it wants.
@@ -251,6 +255,7 @@ pub enum OrgMsg {
 /// The organisation actor's state.
 pub struct OrgState {
     org: Organization,
+    store: Option<Arc<dyn warroom_storage::Store>>,
     clock: SharedClock,
     pending: Arc<AtomicUsize>,
     epoch: String,
@@ -278,8 +283,11 @@ fn mask(channels: &[Channel]) -> u8 {
 
 impl OrgState {
     fn new(args: OrgArgs) -> Self {
+        let mut crises: VecDeque<CrisisEvent> = args.crises.into_iter().collect();
+        crises.make_contiguous().sort_by_key(|c| c.detected_at);
         Self {
             org: args.org,
+            store: args.store,
             clock: args.clock,
             pending: args.pending,
             // A new epoch per actor life: after a restart old sequence numbers mean nothing.
@@ -293,7 +301,7 @@ impl OrgState {
             kpis: None,
             counters: StreamCounters::default(),
             campaigns: Vec::new(),
-            crises: VecDeque::new(),
+            crises,
             recent: VecDeque::new(),
             recent_capacity: args.recent_capacity,
             next_mention_id: 1,
@@ -421,6 +429,16 @@ impl OrgState {
                 evidence,
                 at,
             } => {
+                // An incident of this kind is still open (e.g. recovered after a restart,
+                // whose detectors start afresh): it continues, it is not a new crisis.
+                if let Some(open) = self.active_crisis_mut(kind) {
+                    open.severity = open.severity.max(severity);
+                    open.metadata = evidence;
+                    let crisis = open.clone();
+                    self.persist_crisis(&crisis);
+                    self.emit(events::CRISIS_UPDATED, None, &crisis);
+                    return;
+                }
                 let crisis = CrisisEvent {
                     id: Uuid::new_v4(),
                     org: self.org.id.clone(),
@@ -435,6 +453,7 @@ impl OrgState {
                 };
                 tracing::warn!(org = %self.org.id, kind = kind.as_str(), severity, id = %crisis.id, "crisis detected");
                 self.remember_crisis(crisis.clone());
+                self.persist_crisis(&crisis);
                 self.emit(events::CRISIS_DETECTED, None, &crisis);
             }
             CrisisSignal::Escalated {
@@ -446,6 +465,7 @@ impl OrgState {
                     crisis.severity = crisis.severity.max(severity);
                     crisis.metadata = evidence;
                     let crisis = crisis.clone();
+                    self.persist_crisis(&crisis);
                     self.emit(events::CRISIS_UPDATED, None, &crisis);
                 }
             }
@@ -456,10 +476,34 @@ impl OrgState {
                     crisis.resolution = Some("auto".to_owned());
                     let crisis = crisis.clone();
                     tracing::info!(org = %self.org.id, id = %crisis.id, "crisis cleared");
+                    self.persist_crisis(&crisis);
                     self.emit(events::CRISIS_RESOLVED, None, &resolved_payload(&crisis));
                 }
             }
         }
+    }
+
+    /// Writes a crisis behind the push path; retried a few times, then logged.
+    fn persist_crisis(&self, crisis: &CrisisEvent) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let crisis = crisis.clone();
+        tokio::spawn(async move {
+            let mut delay = std::time::Duration::from_millis(100);
+            for attempt in 1..=5 {
+                match store.upsert_crisis(&crisis).await {
+                    Ok(_) => return,
+                    Err(e) if attempt == 5 => {
+                        tracing::error!(id = %crisis.id, error = %e, "crisis not persisted after 5 attempts")
+                    }
+                    Err(_) => {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                    }
+                }
+            }
+        });
     }
 
     fn remember_crisis(&mut self, crisis: CrisisEvent) {
@@ -500,6 +544,7 @@ impl OrgState {
         }
         let crisis = crisis.clone();
         self.dashboard_cache = Default::default();
+        self.persist_crisis(&crisis);
         match action {
             AlertAction::Acknowledge => self.emit(events::CRISIS_UPDATED, None, &crisis),
             AlertAction::Resolve => {

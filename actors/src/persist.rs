@@ -23,16 +23,26 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use warroom_engine::{CampaignMetric, Mention, OrgId, ScoredMention};
 
+/// A failed batch write.
+#[derive(Debug, Clone)]
+pub struct BatchError {
+    /// What went wrong.
+    pub message: String,
+    /// Whether retrying can help (connection lost, busy) or not (the data is refused).
+    pub transient: bool,
+}
+
 /// Where batches are written. Implemented over the storage layer's store.
 #[async_trait::async_trait]
 pub trait BatchStore: Send + Sync + 'static {
     /// Writes a batch; duplicates (by their unique keys) are ignored. All or nothing is
-    /// not required: the whole batch is retried on error, and writes are idempotent.
+    /// not required: the whole batch is retried on a transient error, and writes are
+    /// idempotent.
     async fn write_batch(
         &self,
         mentions: &[ScoredMention],
         campaigns: &[(OrgId, CampaignMetric)],
-    ) -> Result<(), String>;
+    ) -> Result<(), BatchError>;
 }
 
 /// Persister limits.
@@ -82,7 +92,7 @@ pub struct PersistStats {
 struct Job {
     mentions: Vec<(OrgId, Mention, i64)>,
     campaigns: Vec<(OrgId, CampaignMetric)>,
-    done: oneshot::Sender<()>,
+    done: oneshot::Sender<Result<(), String>>,
 }
 
 impl Job {
@@ -143,7 +153,7 @@ impl Persister {
         reservation: PersistReservation,
         mentions: Vec<(OrgId, Mention, i64)>,
         campaigns: Vec<(OrgId, CampaignMetric)>,
-    ) -> Result<oneshot::Receiver<()>, PersistError> {
+    ) -> Result<oneshot::Receiver<Result<(), String>>, PersistError> {
         let (done, committed) = oneshot::channel();
         let job = Job {
             mentions,
@@ -199,30 +209,37 @@ async fn write_loop(
         }
         let (mentions, campaigns) = score_batch(&jobs).await;
         let mut backoff = Duration::from_millis(50);
-        loop {
+        let outcome = loop {
             match store.write_batch(&mentions, &campaigns).await {
                 Ok(()) => {
                     if stats.failing.swap(false, Ordering::AcqRel) {
                         tracing::info!("storage writes recovered");
                     }
-                    break;
+                    stats.committed.fetch_add(records as u64, Ordering::Relaxed);
+                    stats.batches.fetch_add(1, Ordering::Relaxed);
+                    break Ok(());
+                }
+                Err(error) if !error.transient => {
+                    // Retrying data the database refuses would block every later write:
+                    // fail these requests (nothing of them is acknowledged) and go on.
+                    stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %error.message, records, "storage refused a batch; its requests fail");
+                    break Err(error.message);
                 }
                 Err(error) => {
                     stats.failures.fetch_add(1, Ordering::Relaxed);
                     if !stats.failing.swap(true, Ordering::AcqRel) {
-                        tracing::error!(%error, "storage write failed; retrying with backoff");
+                        tracing::error!(error = %error.message, "storage write failed; retrying with backoff");
                     }
-                    *stats.last_error.lock() = Some(error);
+                    *stats.last_error.lock() = Some(error.message);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
-        }
-        stats.committed.fetch_add(records as u64, Ordering::Relaxed);
-        stats.batches.fetch_add(1, Ordering::Relaxed);
+        };
         stats.queued.fetch_sub(records, Ordering::AcqRel);
         for job in jobs.drain(..) {
-            let _ = job.done.send(());
+            let _ = job.done.send(outcome.clone());
         }
     }
 }
@@ -273,9 +290,18 @@ mod tests {
             &self,
             mentions: &[ScoredMention],
             _: &[(OrgId, CampaignMetric)],
-        ) -> Result<(), String> {
+        ) -> Result<(), BatchError> {
             if self.down.load(Ordering::SeqCst) {
-                return Err("connection refused".into());
+                return Err(BatchError {
+                    message: "connection refused".into(),
+                    transient: true,
+                });
+            }
+            if mentions.iter().any(|m| m.mention.external_id == "poison") {
+                return Err(BatchError {
+                    message: "invalid".into(),
+                    transient: false,
+                });
             }
             self.batches.fetch_add(1, Ordering::SeqCst);
             let mut committed = self.committed.lock();
@@ -329,7 +355,7 @@ mod tests {
             );
         }
         for ack in acks {
-            ack.await.unwrap();
+            ack.await.unwrap().unwrap();
         }
         assert_eq!(store.committed.lock().len(), 6);
         assert!(store.batches.load(Ordering::SeqCst) <= 3);
@@ -363,6 +389,7 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), ack)
             .await
             .unwrap()
+            .unwrap()
             .unwrap();
         assert_eq!(store.committed.lock().len(), 8);
         assert!(!persister.stats().failing.load(Ordering::SeqCst));
@@ -378,7 +405,7 @@ mod tests {
         let ack = persister
             .submit(reservation, vec![mention("x")], vec![])
             .unwrap();
-        ack.await.unwrap();
+        ack.await.unwrap().unwrap();
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
     }
 }

@@ -19,7 +19,9 @@ use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
 use crate::directory::OrgDirectory;
 use crate::ingest::Ingestor;
 use crate::org::{OrgActor, OrgArgs, OrgMsg};
+use crate::persist::{PersistConfig, Persister};
 use crate::source::{MockSource, MockSourceArgs, SourceKind};
+use crate::store::{recover_org, StoreBatches};
 use crate::supervisor::{
     ChildRegistry, ChildSpec, ChildState, RestartPolicy, StartFn, Supervisor, SupervisorArgs,
     SupervisorMsg,
@@ -69,6 +71,8 @@ pub struct Runtime {
     started: DateTime<Utc>,
     next_session: AtomicU64,
     health_task: RwLock<Option<JoinHandle<()>>>,
+    store: Arc<dyn warroom_storage::Store>,
+    persister: Persister,
 }
 
 impl Runtime {
@@ -85,6 +89,25 @@ impl Runtime {
         let org_ids: Vec<OrgId> = orgs.iter().map(|o| o.id.clone()).collect();
         let directory = Arc::new(OrgDirectory::new(orgs));
 
+        let store = warroom_storage::open_store(&config.database.url)
+            .await
+            .map_err(|e| {
+                format!(
+                    "opening the database {}: {e}",
+                    config.database.redacted_url()
+                )
+            })?;
+        store
+            .migrate()
+            .await
+            .map_err(|e| format!("migrating the database: {e}"))?;
+        for entry in directory.iter() {
+            store
+                .upsert_organization(&entry.org)
+                .await
+                .map_err(|e| format!("registering organisation {}: {e}", entry.org.id))?;
+        }
+
         let children = Arc::new(ChildRegistry::default());
         let (supervisor, _) = Actor::spawn(
             None,
@@ -99,7 +122,7 @@ impl Runtime {
 
         // Organisation actors first: the dataflow publishes to them from its first tick.
         for entry in directory.iter() {
-            let spec = org_child_spec(&directory, &entry.org.id, &config, &clock);
+            let spec = org_child_spec(&directory, &entry.org.id, &config, &clock, &store);
             start_child(&supervisor, spec).await?;
         }
 
@@ -114,12 +137,39 @@ impl Runtime {
         let sink: Arc<dyn warroom_engine::UpdateSink> = Arc::clone(&directory) as _;
         let dataflow = Dataflow::start(dataflow_config, Arc::clone(&clock), sink)?;
         let stats = Arc::clone(dataflow.handle().stats());
-        let ingestor = Arc::new(Ingestor::new(
-            dataflow.handle(),
-            &org_ids,
-            config.engine.dedup_capacity_per_org,
-            Arc::clone(&clock),
-        ));
+        let persister = Persister::start(
+            Arc::new(StoreBatches(Arc::clone(&store))),
+            PersistConfig {
+                max_queued: config.database.max_queued,
+                max_batch: config.database.max_batch,
+                commit_window: config.database.commit_window,
+            },
+        );
+        let ingestor = Arc::new(
+            Ingestor::new(
+                dataflow.handle(),
+                &org_ids,
+                config.engine.dedup_capacity_per_org,
+                Arc::clone(&clock),
+            )
+            .with_persister(persister.clone(), config.database.ack_timeout),
+        );
+
+        // Recovery: replay what the windows cover, before any source produces.
+        let since = clock.now()
+            - chrono::Duration::from_std(config.database.recovery_window)
+                .unwrap_or_else(|_| chrono::Duration::days(7));
+        let handle = dataflow.handle();
+        for org in &org_ids {
+            let recovered = recover_org(store.as_ref(), &handle, org, since, |e| {
+                ingestor.mark_seen(e)
+            })
+            .await?;
+            if recovered.mentions + recovered.campaign_reports > 0 {
+                tracing::info!(%org, mentions = recovered.mentions, campaign_reports = recovered.campaign_reports,
+                    "recovered from the store");
+            }
+        }
 
         let runtime = Arc::new(Self {
             data_mode: RwLock::new(config.data.mode),
@@ -134,8 +184,10 @@ impl Runtime {
             children,
             next_session: AtomicU64::new(1),
             health_task: RwLock::new(None),
+            store,
+            persister,
         });
-        if runtime.data_mode() == DataMode::Mock {
+        if runtime.data_mode() == DataMode::Mock && runtime.config.mock.enabled {
             runtime.start_mock_sources().await?;
         } else {
             tracing::warn!(
@@ -304,16 +356,17 @@ impl Runtime {
                 },
             },
         );
-        services.insert(
-            "storage".to_owned(),
-            PartHealth {
-                status: HealthStatus::Ok,
-                detail: "in memory only: persistence is not configured in this build".to_owned(),
-            },
-        );
+        services.insert("storage".to_owned(), self.storage_health());
         let status = services
-            .values()
-            .map(|p| p.status)
+            .iter()
+            // A database outage stops acknowledgements, not the live dashboards.
+            .map(|(name, p)| {
+                if name == "storage" && p.status == HealthStatus::Down {
+                    HealthStatus::Degraded
+                } else {
+                    p.status
+                }
+            })
             .max_by_key(|s| match s {
                 HealthStatus::Ok => 0,
                 HealthStatus::Degraded => 1,
@@ -328,6 +381,41 @@ impl Runtime {
             uptime_secs: (self.clock.now() - self.started).num_seconds().max(0) as u64,
             services,
         }
+    }
+
+    fn storage_health(&self) -> PartHealth {
+        let stats = self.persister.stats();
+        let queued = stats.queued.load(Ordering::Acquire);
+        let limit = self.persister.max_queued();
+        let backend = format!("{:?}", self.store.backend()).to_lowercase();
+        if stats.failing.load(Ordering::Acquire) {
+            PartHealth {
+                status: HealthStatus::Down,
+                detail: format!(
+                    "{backend}: writes failing ({}); {queued} records waiting, ingest answers 503 when {limit} are",
+                    stats.last_error.lock().clone().unwrap_or_default()
+                ),
+            }
+        } else if queued * 5 > limit * 4 {
+            PartHealth {
+                status: HealthStatus::Degraded,
+                detail: format!("{backend}: slow, {queued} of {limit} records waiting"),
+            }
+        } else {
+            PartHealth {
+                status: HealthStatus::Ok,
+                detail: format!(
+                    "{backend}: {} records committed in {} batches",
+                    stats.committed.load(Ordering::Relaxed),
+                    stats.batches.load(Ordering::Relaxed)
+                ),
+            }
+        }
+    }
+
+    /// The system of record.
+    pub fn store(&self) -> &Arc<dyn warroom_storage::Store> {
+        &self.store
     }
 
     /// Sends `Crash` to a source actor (for drills and supervision tests).
@@ -355,6 +443,7 @@ impl Runtime {
             .supervisor
             .stop_and_wait(Some("shutdown".to_owned()), Some(Duration::from_secs(5)))
             .await;
+        self.store.close().await;
     }
 }
 
@@ -389,7 +478,9 @@ fn org_child_spec(
     org: &OrgId,
     config: &Config,
     clock: &SharedClock,
+    store: &Arc<dyn warroom_storage::Store>,
 ) -> ChildSpec {
+    let store = Arc::clone(store);
     let directory = Arc::clone(directory);
     let org = org.clone();
     let push = config.push.clone();
@@ -401,14 +492,28 @@ fn org_child_spec(
         let org = org.clone();
         let push = push.clone();
         let clock = Arc::clone(&clock);
+        let store = Arc::clone(&store);
         Box::pin(async move {
             let entry = directory.get(&org).ok_or("organisation vanished")?;
+            // A (re)started organisation actor resumes with its stored crises.
+            let crises = match store.crises(&org, false).await {
+                Ok(mut crises) => {
+                    crises.truncate(1000);
+                    crises
+                }
+                Err(e) => {
+                    tracing::error!(%org, error = %e, "crises could not be loaded; starting without them");
+                    Vec::new()
+                }
+            };
             let args = OrgArgs {
                 org: entry.org.clone(),
                 push,
                 recent_capacity,
                 clock,
                 pending: Arc::clone(&entry.pending),
+                store: Some(Arc::clone(&store)),
+                crises,
             };
             let (actor, _) = Actor::spawn_linked(None, OrgActor, args, supervisor)
                 .await

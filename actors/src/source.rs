@@ -106,7 +106,7 @@ impl MockSourceState {
             .sum()
     }
 
-    fn tick(&mut self) {
+    async fn tick(&mut self) {
         let now = self.args.clock.now();
         let dt = self.last_tick.elapsed();
         self.last_tick = Instant::now();
@@ -122,7 +122,10 @@ impl MockSourceState {
                     pending.extend(generator.generate_crisis(now, burst));
                 }
                 self.discarded += trim(pending);
-                submit(pending, |batch| ingestor.mentions(&org, batch));
+                if !pending.is_empty() {
+                    let batch: Vec<Mention> = pending.iter().cloned().collect();
+                    settle(pending, ingestor.mentions(&org, batch).await);
+                }
             }
             Generator::Campaigns(generator, platform, pending) => {
                 let due = self
@@ -139,7 +142,10 @@ impl MockSourceState {
                     );
                 }
                 self.discarded += trim(pending);
-                submit(pending, |batch| ingestor.campaign_metrics(&org, batch));
+                if !pending.is_empty() {
+                    let batch: Vec<CampaignMetric> = pending.iter().cloned().collect();
+                    settle(pending, ingestor.campaign_metrics(&org, batch).await);
+                }
             }
         }
     }
@@ -151,23 +157,20 @@ fn trim<T>(pending: &mut VecDeque<T>) -> u64 {
     excess as u64
 }
 
-/// Submits everything pending; on refusal keeps it for the next tick.
-fn submit<T: Clone>(
+/// Clears what was acknowledged; on a transient refusal keeps it for the next tick (the
+/// retry is idempotent).
+fn settle<T>(
     pending: &mut VecDeque<T>,
-    send: impl FnOnce(Vec<T>) -> Result<warroom_engine::wire::IngestAccepted, IngestRefusal>,
+    outcome: Result<warroom_engine::wire::IngestAccepted, IngestRefusal>,
 ) {
-    if pending.is_empty() {
-        return;
-    }
-    let batch: Vec<T> = pending.iter().cloned().collect();
-    match send(batch) {
+    match outcome {
         Ok(_) => pending.clear(),
-        Err(IngestRefusal::Unavailable(e)) => {
-            tracing::debug!(error = %e, kept = pending.len(), "mock batch refused; retrying")
+        Err(IngestRefusal::UnknownOrg(org)) => {
+            tracing::error!(%org, "mock source for an unknown organisation; discarding");
+            pending.clear();
         }
         Err(e) => {
-            tracing::error!(error = %e, "mock batch rejected");
-            pending.clear();
+            tracing::debug!(error = %e, kept = pending.len(), "mock batch not acknowledged; retrying")
         }
     }
 }
@@ -217,7 +220,7 @@ impl Actor for MockSource {
         state: &mut MockSourceState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SourceMsg::Tick => state.tick(),
+            SourceMsg::Tick => state.tick().await,
             SourceMsg::Crash(reason) => return Err(reason.into()),
         }
         Ok(())

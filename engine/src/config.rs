@@ -23,6 +23,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Stream operators.
     pub engine: EngineConfig,
+    /// The system of record.
+    pub database: DatabaseConfig,
     /// Crisis detectors.
     pub crisis: CrisisConfig,
     /// WebSocket push.
@@ -86,6 +88,45 @@ pub struct EngineConfig {
     pub top_k: usize,
 }
 
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// A `postgres://` URL or a SQLite location (`sqlite://path` or a path).
+    pub url: String,
+    /// Records queued for commit, at most.
+    pub max_queued: usize,
+    /// Records per group commit.
+    pub max_batch: usize,
+    /// Group-commit window.
+    #[serde(with = "humantime_serde")]
+    pub commit_window: Duration,
+    /// How long an ingest request waits for its commit.
+    #[serde(with = "humantime_serde")]
+    pub ack_timeout: Duration,
+    /// How far back windows are rebuilt on start.
+    #[serde(with = "humantime_serde")]
+    pub recovery_window: Duration,
+}
+
+impl DatabaseConfig {
+    /// The URL with any password replaced by `***`, for logs and `warroom config`.
+    pub fn redacted_url(&self) -> String {
+        match (self.url.find("://"), self.url.rfind('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                let credentials = &self.url[scheme + 3..at];
+                match credentials.split_once(':') {
+                    Some((user, _)) => {
+                        format!("{}{}:***{}", &self.url[..scheme + 3], user, &self.url[at..])
+                    }
+                    None => self.url.clone(),
+                }
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
 /// `[crisis]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +181,8 @@ pub struct DataConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MockConfig {
+    /// Whether mock sources run (in MOCK mode).
+    pub enabled: bool,
     /// Generator seed.
     pub seed: u64,
     /// Batch interval.
@@ -245,6 +288,15 @@ impl Config {
         if self.engine.epoch_tick.is_zero() || self.engine.kpi_interval.is_zero() {
             return invalid("engine.epoch_tick/kpi_interval", "must be positive");
         }
+        if self.database.url.trim().is_empty() {
+            return invalid(
+                "database.url",
+                "must name a postgres:// URL or a SQLite file",
+            );
+        }
+        if self.database.max_queued == 0 || self.database.max_batch == 0 {
+            return invalid("database.max_queued/max_batch", "must be positive");
+        }
         if self.engine.max_in_flight == 0 {
             return invalid("engine.max_in_flight", "must be positive");
         }
@@ -287,9 +339,11 @@ impl Config {
         Ok(())
     }
 
-    /// Renders the effective configuration as TOML-like JSON (no secrets exist yet).
+    /// Renders the effective configuration as JSON, with secrets redacted.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+        let mut shown = self.clone();
+        shown.database.url = self.database.redacted_url();
+        serde_json::to_string_pretty(&shown).unwrap_or_default()
     }
 }
 
@@ -344,6 +398,15 @@ mod tests {
             assert!(err.contains("engine.workers"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn database_passwords_are_never_shown() {
+        let mut config = Config::defaults();
+        config.database.url = "postgres://app:s3cret@127.0.0.1:5432/warroom".into();
+        let shown = config.to_json();
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@127.0.0.1:5432/warroom"));
     }
 
     #[test]

@@ -15,6 +15,8 @@ use crate::wire::{Amount, CampaignMetricRecord, MentionRecord};
 pub const MAX_ID_LEN: usize = 256;
 /// Longest accepted mention text, in bytes.
 pub const MAX_CONTENT_BYTES: usize = 16 * 1024;
+/// Largest count accepted (databases store signed 64-bit integers).
+pub const MAX_COUNT: u64 = i64::MAX as u64;
 /// Most hashtags kept per mention.
 pub const MAX_HASHTAGS: usize = 32;
 /// Longest hashtag.
@@ -130,6 +132,20 @@ pub fn mention_from_record(
             index,
             "content",
             format!("longer than {MAX_CONTENT_BYTES} bytes"),
+        ));
+    }
+    if record.content.contains('\0') || record.author.handle.contains('\0') {
+        issues.push(ValidationIssue::field(
+            index,
+            "content",
+            "must not contain NUL characters",
+        ));
+    }
+    if record.author.followers > MAX_COUNT || record.author.reach > MAX_COUNT {
+        issues.push(ValidationIssue::field(
+            index,
+            "author",
+            "followers and reach must be below 2^63",
         ));
     }
     if record.author.handle.len() > MAX_ID_LEN {
@@ -254,6 +270,27 @@ pub fn campaign_from_record(
 ) -> Option<CampaignMetric> {
     let before = issues.len();
     check_id(index, "campaign_id", &record.campaign_id, issues);
+    if record.impressions > MAX_COUNT
+        || record.clicks > MAX_COUNT
+        || record.reach.is_some_and(|r| r > MAX_COUNT)
+    {
+        issues.push(ValidationIssue::field(
+            index,
+            "impressions",
+            "counts must be below 2^63",
+        ));
+    }
+    if record
+        .campaign_name
+        .as_deref()
+        .is_some_and(|n| n.contains('\0'))
+    {
+        issues.push(ValidationIssue::field(
+            index,
+            "campaign_name",
+            "must not contain NUL characters",
+        ));
+    }
     let spend = amount_to_micros(&record.spend)
         .map_err(|e| issues.push(ValidationIssue::field(index, "spend", e)))
         .ok();

@@ -3,8 +3,9 @@
 //! The whole request is read (bounded by `max_body_bytes` → 413) and validated first;
 //! any invalid record rejects it with 422 listing each bad record, and nothing is
 //! applied. Then it is handed over all-or-nothing: duplicates by
-//! `(org, source, external_id)` are accepted and ignored, and when the operators are
-//! saturated the answer is 503 with Retry-After and nothing is applied.
+//! `(org, source, external_id)` are accepted and ignored, and when the operators or the
+//! storage queue are saturated the answer is 503 with Retry-After and nothing is applied.
+//! The 202 comes only after the records are committed to the database.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use axum::Json;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use warroom_actors::ingest::IngestRefusal;
+use warroom_actors::persist::PersistError;
 use warroom_engine::validate::{
     campaign_from_record, mention_from_record, parse_records, split_records,
 };
@@ -85,9 +87,21 @@ fn refusal(e: IngestRefusal) -> ApiError {
         IngestRefusal::Unavailable(IngestError::Saturated { .. }) => {
             ApiError::unavailable("ingest_saturated", e.to_string(), 1)
         }
-        IngestRefusal::Unavailable(IngestError::Stopped) => {
+        IngestRefusal::Unavailable(IngestError::Stopped)
+        | IngestRefusal::Storage(PersistError::Stopped) => {
             ApiError::unavailable("shutting_down", "the engine is shutting down", 5)
         }
+        IngestRefusal::Storage(PersistError::Saturated { .. }) => {
+            ApiError::unavailable("storage_saturated", e.to_string(), 2)
+        }
+        IngestRefusal::CommitTimeout(_) => {
+            ApiError::unavailable("commit_timeout", e.to_string(), 2)
+        }
+        IngestRefusal::Rejected(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_rejected",
+            "the database refused this batch; nothing from it was acknowledged",
+        ),
     }
 }
 
@@ -137,6 +151,7 @@ pub async fn mentions(
         .runtime
         .ingestor()
         .mentions(&org, mentions)
+        .await
         .map_err(refusal)?;
     Ok(accepted(result))
 }
@@ -160,6 +175,7 @@ pub async fn campaign_metrics(
         .runtime
         .ingestor()
         .campaign_metrics(&org, metrics)
+        .await
         .map_err(refusal)?;
     Ok(accepted(result))
 }

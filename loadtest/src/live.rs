@@ -50,7 +50,7 @@ pub async fn progress(
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
-    let (mut last_frames, mut last_acked) = (0, 0);
+    let (mut last_frames, mut last_acked, mut last_requests) = (0, 0, 0);
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -67,11 +67,12 @@ pub async fn progress(
             .unwrap_or_default();
         let frames = Live::get(&live.frames);
         let acked = Live::get(&live.acked_mentions);
+        let requests = Live::get(&live.acked_requests) + Live::get(&live.failed_requests);
         let max_ms = live.interval_max_latency_us.swap(0, Ordering::Relaxed) as f64 / 1000.0;
         if enabled {
             eprintln!(
                 "[{:>5.1}s] clients={} frames/s={} max_latency={:.1}ms gaps={} disconnects={} \
-                 acked_mentions/s={} acked_requests={} failed_requests={}{}",
+                 acked_mentions/s={} requests/s={} acked_requests={} failed_requests={}{}",
                 started.elapsed().as_secs_f64(),
                 Live::get(&live.connected),
                 frames - last_frames,
@@ -79,11 +80,12 @@ pub async fn progress(
                 Live::get(&live.gaps),
                 Live::get(&live.disconnects),
                 acked - last_acked,
+                requests - last_requests,
                 Live::get(&live.acked_requests),
                 Live::get(&live.failed_requests),
                 rss,
             );
         }
-        (last_frames, last_acked) = (frames, acked);
+        (last_frames, last_acked, last_requests) = (frames, acked, requests);
     }
 }

@@ -21,6 +21,11 @@ const TEXTS: [&str; 12] = [
     "Corruption allegations are serious and deserve a clear response.",
 ];
 
+/// A strongly negative text (VADER compound -0.97, below the crisis detector's -0.8):
+/// a burst of these raises a `negative_surge` crisis.
+pub const CRISIS_TEXT: &str =
+    "This is a disgusting, horrible, corrupt disaster!!! Absolutely the worst, I hate it.";
+
 const SOURCES: [Source; 6] = [
     Source::Twitter,
     Source::Facebook,
@@ -64,6 +69,15 @@ impl RecordFactory {
 
     /// A batch of `n` new records stamped now.
     pub fn batch(&self, n: usize) -> Vec<MentionRecord> {
+        self.make(n, None)
+    }
+
+    /// A batch of `n` new strongly negative records ([`CRISIS_TEXT`]) stamped now.
+    pub fn crisis_batch(&self, n: usize) -> Vec<MentionRecord> {
+        self.make(n, Some(CRISIS_TEXT))
+    }
+
+    fn make(&self, n: usize, text: Option<&str>) -> Vec<MentionRecord> {
         let first = self.counter.fetch_add(n as u64, Ordering::Relaxed);
         let now = chrono::Utc::now();
         (first..first + n as u64)
@@ -72,7 +86,7 @@ impl RecordFactory {
                 MentionRecord {
                     external_id: format!("{}{i}", self.prefix),
                     source: SOURCES[k % SOURCES.len()],
-                    content: TEXTS[k % TEXTS.len()].to_owned(),
+                    content: text.unwrap_or(TEXTS[k % TEXTS.len()]).to_owned(),
                     author: Author {
                         handle: format!("@lt_user{}", k % 997),
                         name: None,
@@ -105,5 +119,8 @@ mod tests {
         assert_eq!(ids, ["ltabc-0", "ltabc-1", "ltabc-2", "ltabc-3", "ltabc-4"]);
         assert!(ids.iter().all(|id| id.starts_with(f.prefix())));
         assert_ne!(new_run_id(), "");
+        let c = f.crisis_batch(2);
+        assert_eq!(c[0].external_id, "ltabc-5");
+        assert!(c.iter().all(|r| r.content == CRISIS_TEXT));
     }
 }

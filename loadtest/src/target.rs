@@ -1,6 +1,6 @@
 //! The server under test: its base URL, and the loopback-only safety check.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{bail, Context};
 use reqwest::Url;
@@ -67,6 +67,56 @@ impl Target {
         format!("{}/api/v1/ingest/mentions?org={org}", self.http_base())
     }
 
+    /// `host:port`, for the `Host` header of hand-built requests.
+    pub fn authority(&self) -> String {
+        let host = self.base.host_str().unwrap_or("127.0.0.1");
+        match self.base.port_or_known_default() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        }
+    }
+
+    /// The socket address to connect to (the first the host resolves to).
+    pub async fn socket_addr(&self) -> anyhow::Result<SocketAddr> {
+        let host = self
+            .base
+            .host_str()
+            .context("target has no host")?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = self
+            .base
+            .port_or_known_default()
+            .context("target has no port")?;
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let mut addrs = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .with_context(|| format!("resolving {host}"))?;
+        let first = addrs.next();
+        first.with_context(|| format!("{host} resolves to no address"))
+    }
+
+    /// Path and query of the dashboard endpoint for `org` and `window`.
+    pub fn dashboard_path(org: &str, window: &str) -> String {
+        format!("/api/v1/metrics/dashboard?org={org}&window={window}")
+    }
+
+    /// Path and query of the mentions listing for `org`.
+    pub fn mentions_path(org: &str, limit: u32) -> String {
+        format!("/api/v1/mentions?org={org}&limit={limit}")
+    }
+
+    /// The alerts listing of `org` with `status` (`active`, `acknowledged`, `resolved`).
+    pub fn alerts_url(&self, org: &str, status: &str) -> String {
+        format!(
+            "{}/api/v1/alerts?org={org}&status={status}",
+            self.http_base()
+        )
+    }
+
     /// The WebSocket endpoint, subscribed to all channels of `org` through the URL query.
     pub fn ws_url(&self, org: &str) -> String {
         let http = self.http_base();
@@ -113,6 +163,19 @@ mod tests {
         assert_eq!(
             t.ws_url("green-valley"),
             "ws://127.0.0.1:8080/api/v1/ws?org=green-valley"
+        );
+        assert_eq!(t.authority(), "127.0.0.1:8080");
+        assert_eq!(
+            t.socket_addr().await.unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            Target::dashboard_path("o", "15m"),
+            "/api/v1/metrics/dashboard?org=o&window=15m"
+        );
+        assert_eq!(
+            t.alerts_url("o", "active"),
+            "http://127.0.0.1:8080/api/v1/alerts?org=o&status=active"
         );
     }
 }

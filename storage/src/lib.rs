@@ -1,1 +1,12 @@
-//! placeholder
+//! War Room storage: everything the engine keeps beside its in-memory state, always
+//! written behind the push path (DESIGN.md, principle 1).
+//!
+//! - SQL stores (Postgres, or embedded SQLite by default) for the system of record.
+//! - [`archive`]: hive-partitioned Parquet files of mentions, campaign reports and KPI
+//!   minute buckets for offline analytics (DuckDB, Spark, Polars, pyarrow), and
+//!   exports of one organisation's time range as Parquet, CSV or JSON.
+
+pub mod archive;
+pub mod sql;
+
+pub use sql::{open_store, open_store_with, Store, StoreError, StoreOptions};

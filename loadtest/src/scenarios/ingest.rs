@@ -111,8 +111,6 @@ pub async fn run(options: &RunOptions, params: &IngestParams) -> anyhow::Result<
         }),
         elapsed_s: elapsed.as_secs_f64(),
         ingest: tally.figures(elapsed),
-        fanout: None,
-        server,
-        loadtest,
+        ..Report::empty(server, loadtest)
     })
 }

@@ -1,8 +1,13 @@
 //! The scenarios, and what they share: run options, posting a batch, the run harness
 //! (progress line and process sampling).
 
+pub(crate) mod clients;
 pub mod fanout;
+pub mod idle;
 pub mod ingest;
+pub mod rest;
+pub mod slow;
+pub mod storm;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,17 +16,24 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use warroom_engine::wire::IngestAccepted;
 
 use crate::live::{self, Live};
 use crate::procstat::{Probe, ProcFigures, Tracker};
+use crate::records::RecordFactory;
 use crate::report::{latency_histogram, record, IngestFigures, LatencySummary};
 use crate::target::Target;
 
 /// Longest a run may last, whatever `--duration` says: the harness must stop by itself.
 pub const MAX_DURATION: Duration = Duration::from_secs(3600);
+/// Extra time clients and requests get after the run before they are abandoned.
+pub(crate) const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Longest drain honoured.
+pub(crate) const MAX_DRAIN: Duration = Duration::from_secs(10);
+/// Most WebSocket clients of one run.
+pub const MAX_CLIENTS: usize = 50_000;
 
 /// Options every scenario takes.
 #[derive(Debug, Clone)]
@@ -38,6 +50,10 @@ pub struct RunOptions {
     pub server_pid: Option<u32>,
     /// Print a progress line to stderr every second.
     pub progress: bool,
+    /// Local addresses WebSocket clients connect from, round-robin (empty: the system
+    /// chooses). Each source address has its own ephemeral port range, so several
+    /// (127.0.0.2, 127.0.0.3, …) allow more sockets to one server port.
+    pub sources: Vec<std::net::IpAddr>,
 }
 
 impl RunOptions {
@@ -46,7 +62,53 @@ impl RunOptions {
         anyhow::ensure!(!self.duration.is_zero(), "the duration must be positive");
         Ok(self.duration.min(MAX_DURATION))
     }
+
+    /// What the WebSocket clients of a run share, and the sender of the run's phase.
+    pub(crate) async fn ws_shared(
+        &self,
+        factory: &RecordFactory,
+        live: &Arc<Live>,
+        hard_deadline: tokio::time::Instant,
+        storm: Option<watch::Receiver<Option<tokio::time::Instant>>>,
+        kinds: Option<Arc<clients::SeqKinds>>,
+    ) -> anyhow::Result<(clients::Shared, watch::Sender<clients::Phase>)> {
+        let (phase_tx, phase_rx) = watch::channel(clients::Phase::Warmup);
+        let shared = clients::Shared {
+            needle: Arc::from(format!("\"{}", factory.prefix())),
+            phase: phase_rx,
+            live: Arc::clone(live),
+            hard_deadline,
+            connect_slots: Arc::new(Semaphore::new(CONNECT_PARALLELISM)),
+            server: self.target.socket_addr().await?,
+            storm,
+            kinds,
+        };
+        Ok((shared, phase_tx))
+    }
+
+    /// `n` client specs spread round-robin over the organisations and source addresses.
+    pub(crate) fn ws_specs(
+        &self,
+        n: usize,
+        pace: impl Fn(usize) -> clients::Pace,
+        storm_offset: impl Fn(usize) -> Option<Duration>,
+    ) -> Vec<clients::Spec> {
+        let urls: Vec<String> = self.orgs.iter().map(|o| self.target.ws_url(o)).collect();
+        (0..n)
+            .map(|i| clients::Spec {
+                org: i % urls.len(),
+                url: urls[i % urls.len()].clone(),
+                pace: pace(i),
+                source: (!self.sources.is_empty()).then(|| self.sources[i % self.sources.len()]),
+                storm_offset: storm_offset(i),
+                recv_buffer: None,
+            })
+            .collect()
+    }
 }
+
+/// Simultaneous WebSocket handshakes while connecting the clients.
+const CONNECT_PARALLELISM: usize = 64;
 
 /// How one ingest request ended.
 #[derive(Debug)]
@@ -270,4 +332,194 @@ impl Harness {
         let me = self.me.and_then(|t| t.finish().ok());
         (server, me)
     }
+}
+
+/// An open-loop ingest load: `rate` mentions/s in requests of `batch`, at most
+/// `max_in_flight` requests outstanding.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpenLoop {
+    /// Mentions per second, all organisations together (0: none).
+    pub(crate) rate: f64,
+    /// Records per request.
+    pub(crate) batch: usize,
+    /// Requests outstanding at most; a batch due beyond that is skipped and counted.
+    pub(crate) max_in_flight: usize,
+}
+
+impl OpenLoop {
+    /// Refuses values that make no sense.
+    pub(crate) fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.rate >= 0.0 && self.rate <= 1_000_000.0,
+            "--rate must be within 0..=1000000"
+        );
+        anyhow::ensure!(self.batch >= 1, "--batch must be at least 1");
+        anyhow::ensure!(
+            self.max_in_flight >= 1,
+            "--max-in-flight must be at least 1"
+        );
+        Ok(())
+    }
+}
+
+/// Sends `load.rate` mentions/s in batches, round-robin over the organisations, for
+/// `duration`. Returns the tally, accepted mentions per organisation, and the time taken.
+pub(crate) async fn open_loop_ingest(
+    options: &RunOptions,
+    load: &OpenLoop,
+    factory: &RecordFactory,
+    live: &Arc<Live>,
+    duration: Duration,
+) -> anyhow::Result<(IngestTally, Vec<u64>, Duration)> {
+    let mut tally = IngestTally::new();
+    let mut per_org = vec![0u64; options.orgs.len()];
+    let started = tokio::time::Instant::now();
+    if load.rate <= 0.0 {
+        tokio::time::sleep(duration).await;
+        return Ok((tally, per_org, started.elapsed()));
+    }
+    let client = http_client(load.max_in_flight)?;
+    let urls: Vec<String> = options
+        .orgs
+        .iter()
+        .map(|org| options.target.ingest_url(org))
+        .collect();
+    let deadline = started + duration;
+    let period = Duration::from_secs_f64(load.batch as f64 / load.rate);
+    let mut ticker = tokio::time::interval(period);
+    // Catch up after a hiccup of the load tester itself, so the offered rate holds.
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let in_flight = Arc::new(Semaphore::new(load.max_in_flight));
+    let mut requests = tokio::task::JoinSet::new();
+    let mut sent: u64 = 0;
+    let mut batch_no: usize = 0;
+    // The loop is bounded by the deadline (and by --max-mentions).
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        while let Some(done) = requests.try_join_next() {
+            apply(&mut tally, &mut per_org, done, live);
+        }
+        let n = match options.max_mentions {
+            Some(max) if sent >= max => break,
+            Some(max) => load.batch.min((max - sent) as usize),
+            None => load.batch,
+        };
+        let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
+            tally.batches_skipped += 1;
+            continue;
+        };
+        let org = batch_no % urls.len();
+        batch_no += 1;
+        sent += n as u64;
+        let body = serde_json::to_vec(&factory.batch(n)).context("encoding a batch")?;
+        let (client, url) = (client.clone(), urls[org].clone());
+        requests.spawn(async move {
+            let (answer, took) = post_batch(&client, &url, body).await;
+            drop(permit);
+            (org, n, answer, took)
+        });
+    }
+    let elapsed = started.elapsed();
+    let give_up = tokio::time::Instant::now() + STOP_GRACE;
+    while let Ok(Some(done)) = tokio::time::timeout_at(give_up, requests.join_next()).await {
+        apply(&mut tally, &mut per_org, done, live);
+    }
+    // Whatever is still outstanding after the grace period is abandoned (and counted).
+    tally.transport_errors += requests.len() as u64;
+    requests.abort_all();
+    Ok((tally, per_org, elapsed))
+}
+
+type Done = Result<(usize, usize, Answer, Duration), tokio::task::JoinError>;
+
+fn apply(tally: &mut IngestTally, per_org: &mut [u64], done: Done, live: &Live) {
+    match done {
+        Ok((org, n, answer, took)) => {
+            if let Answer::Accepted(a) = &answer {
+                per_org[org] += a.accepted as u64;
+            }
+            tally.apply(n, &answer, took, live);
+        }
+        Err(_) => tally.transport_errors += 1,
+    }
+}
+
+/// Posts `n` strongly negative mentions to `org` in one request: enough of them (more
+/// than the organisation's `negative_threshold` within 15 minutes) raise a crisis.
+/// Returns the mentions the server accepted (0 when the request failed).
+pub(crate) async fn post_crisis_burst(
+    options: &RunOptions,
+    factory: &RecordFactory,
+    org: &str,
+    n: usize,
+) -> anyhow::Result<u64> {
+    let client = http_client(1)?;
+    let body = serde_json::to_vec(&factory.crisis_batch(n)).context("encoding the burst")?;
+    let (answer, _) = post_batch(&client, &options.target.ingest_url(org), body).await;
+    Ok(match answer {
+        Answer::Accepted(a) => a.accepted as u64,
+        _ => 0,
+    })
+}
+
+/// Active crises of `org` (`GET /api/v1/alerts?status=active`), `None` if the request
+/// failed: a crisis already active is escalated, not raised again, so no new
+/// `crisis:detected` frame can be expected for that organisation.
+pub(crate) async fn active_crises(options: &RunOptions, org: &str) -> Option<u64> {
+    let client = http_client(1).ok()?;
+    let response = client
+        .get(options.target.alerts_url(org, "active"))
+        .send()
+        .await
+        .ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    let alerts: Vec<serde_json::Value> = response.json().await.ok()?;
+    Some(alerts.len() as u64)
+}
+
+/// Chooses the organisation for a crisis burst: `wanted` if given, else the first of
+/// the run's organisations with no active crisis (the first one if all have one).
+/// Returns its index and how many crises were active there before the burst.
+pub(crate) async fn crisis_org(
+    options: &RunOptions,
+    wanted: Option<&str>,
+) -> anyhow::Result<(usize, Option<u64>)> {
+    if let Some(name) = wanted {
+        let index = options
+            .orgs
+            .iter()
+            .position(|o| o == name)
+            .with_context(|| format!("--crisis-org {name} is not one of --orgs"))?;
+        return Ok((index, active_crises(options, name).await));
+    }
+    let mut first = None;
+    // Bounded: at most one request per organisation of the run.
+    for (index, org) in options.orgs.iter().enumerate() {
+        let active = active_crises(options, org).await;
+        if active == Some(0) {
+            return Ok((index, active));
+        }
+        first.get_or_insert((index, active));
+    }
+    Ok(first.unwrap_or((0, None)))
+}
+
+/// Local addresses to spread client connections over, checked to be loopback unless
+/// remote targets are allowed.
+pub fn check_sources(sources: &[std::net::IpAddr], allow_remote: bool) -> anyhow::Result<()> {
+    if let Some(bad) = sources.iter().find(|ip| !ip.is_loopback()) {
+        anyhow::ensure!(
+            allow_remote,
+            "--source-ips {bad} is not a loopback address (pass --allow-remote to use it)"
+        );
+    }
+    Ok(())
 }
