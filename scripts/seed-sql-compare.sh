@@ -14,7 +14,8 @@
 #      full-text index on content, crisis_event_id, GIN on metadata) and VACUUM ANALYZEs;
 #   4. times the seed's dashboard query (section 7.2) $SQL_RUNS times with psql \timing
 #      (client round trip) and once with EXPLAIN (ANALYZE, BUFFERS); reports the median;
-#   5. starts `warroom serve` with one organisation and no mock mention feed, ingests the
+#   5. starts `warroom serve` with one organisation, no mock mention feed and its SQLite
+#      store in the temporary directory (ingest is acknowledged after commit), ingests the
 #      same mentions with POST /api/v1/ingest/mentions in batches of $BATCH (waiting out
 #      503 + Retry-After), waits until the 7d KPIs hold all N, then times
 #      $HTTP_RUNS GET /api/v1/metrics/dashboard requests on one keep-alive connection
@@ -173,6 +174,11 @@ max_records_per_request = 10000
 
 [log]
 filter = "warn"
+
+# The engine's own system of record (acknowledges ingest after commit): a SQLite file in
+# the temporary directory, so nothing is left behind and no earlier data is recovered.
+[database]
+url = "sqlite://$WORK/warroom.db"
 
 [[orgs]]
 id = "$ORG"

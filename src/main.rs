@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Serve the REST API and WebSocket push (MOCK data by default).
     Serve,
+    /// Apply the database migrations (`serve` also applies them on start).
+    Migrate,
     /// Score lines of text from stdin with VADER; one JSON object per line.
     Sentiment,
     /// Print the effective configuration as JSON.
@@ -83,6 +85,25 @@ fn main() -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Sentiment => sentiment(),
+        Command::Migrate => {
+            init_logging(&config);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let shown = config.database.redacted_url();
+                let store = warroom_storage::open_store(&config.database.url)
+                    .await
+                    .with_context(|| format!("opening the database {shown}"))?;
+                store
+                    .migrate()
+                    .await
+                    .with_context(|| format!("migrating {shown}"))?;
+                store.close().await;
+                eprintln!("{shown}: migrations applied");
+                Ok(())
+            })
+        }
         Command::Config => {
             println!("{}", config.to_json());
             Ok(())

@@ -103,3 +103,23 @@ fn serve_stops_gracefully_on_sigterm() {
     };
     assert!(exit.success(), "clean exit after SIGTERM: {exit:?}");
 }
+
+#[test]
+fn migrate_applies_the_schema_and_is_repeatable() {
+    let database = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", database.path().join("warroom.db").display());
+    for _ in 0..2 {
+        let output = warroom()
+            .arg("migrate")
+            .env("WARROOM__DATABASE__URL", &url)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stderr).contains("migrations applied"));
+    }
+    assert!(database.path().join("warroom.db").exists());
+}

@@ -234,7 +234,7 @@ pub fn mention_from_record(
 pub fn amount_to_micros(amount: &Amount) -> Result<i64, String> {
     match amount {
         Amount::Number(n) => {
-            if !n.is_finite() || *n < 0.0 || *n > 1e12 {
+            if !n.is_finite() || *n < 0.0 || *n >= 1e12 {
                 return Err("must be a non-negative amount below 10^12".into());
             }
             Ok((n * 1_000_000.0).round() as i64)
