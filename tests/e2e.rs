@@ -775,3 +775,49 @@ async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
     assert_eq!(again["duplicates"], 5);
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing() {
+    let mut config = test_config();
+    config.orgs.push(org("steady", 50.0));
+    let (app, _) = start(config).await;
+    let runtime = app.runtime();
+    let demo = warroom_engine::OrgId::new("demo");
+    let kind = warroom_actors::source::SourceKind::Mentions;
+    let name = "source:demo:mentions";
+    eventually(|| async { runtime.children().snapshot().contains_key(name) }).await;
+    let applied_before = runtime
+        .stats()
+        .mentions_applied
+        .load(std::sync::atomic::Ordering::Relaxed);
+
+    assert!(
+        runtime.crash_source(&demo, kind),
+        "the source actor takes the message"
+    );
+    // Health says degraded while the source waits out its backoff (about a second)...
+    eventually(|| async {
+        let health = runtime.health();
+        health.services["sources"].status == warroom_engine::HealthStatus::Degraded
+            && health.status == warroom_engine::HealthStatus::Degraded
+    })
+    .await;
+    // ...the other sources keep producing meanwhile...
+    eventually(|| async {
+        runtime
+            .stats()
+            .mentions_applied
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > applied_before + 20
+    })
+    .await;
+    // ...and then it runs again, with the restart counted, and health is ok.
+    eventually(|| async {
+        let status = runtime.children().snapshot()[name].clone();
+        status.state == warroom_actors::supervisor::ChildState::Running
+            && status.restarts == 1
+            && runtime.health().services["sources"].status == warroom_engine::HealthStatus::Ok
+    })
+    .await;
+    app.shutdown().await.unwrap();
+}

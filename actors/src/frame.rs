@@ -78,16 +78,6 @@ pub fn ws_ping_frame() -> Bytes {
     Bytes::from(buf)
 }
 
-/// Encodes a WebSocket pong frame answering a ping's payload.
-pub fn ws_pong_frame(payload: &[u8]) -> Bytes {
-    let mut buf = Vec::with_capacity(payload.len() + 16);
-    let len = WsFrame::pong(Payload::Borrowed(payload))
-        .write(&mut buf)
-        .len();
-    buf.truncate(len);
-    Bytes::from(buf)
-}
-
 /// Serialises an envelope and wraps it in a WebSocket frame.
 pub fn encode<T: Serialize>(
     event: &str,

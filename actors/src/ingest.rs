@@ -91,11 +91,6 @@ impl Ingestor {
         }
     }
 
-    /// Whether the organisation exists.
-    pub fn knows(&self, org: &OrgId) -> bool {
-        self.dedup.contains_key(org)
-    }
-
     /// The dataflow handle (for health and metrics).
     pub fn handle(&self) -> &IngestHandle {
         &self.handle

@@ -204,19 +204,6 @@ pub enum AlertError {
     },
 }
 
-/// Counters of one organisation actor (for health and metrics).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct OrgStats {
-    /// Subscribed sockets.
-    pub subscribers: usize,
-    /// Newest sequence number.
-    pub seq: u64,
-    /// Frames in the ring.
-    pub ring_len: usize,
-    /// Recent mentions held.
-    pub recent_mentions: usize,
-}
-
 /// Messages an organisation actor handles.
 pub enum OrgMsg {
     /// An update from the dataflow.
@@ -248,8 +235,6 @@ pub enum OrgMsg {
         AlertAction,
         RpcReplyPort<Result<CrisisEvent, AlertError>>,
     ),
-    /// Counters.
-    Stats(RpcReplyPort<OrgStats>),
 }
 
 /// The organisation actor's state.
@@ -836,14 +821,6 @@ impl Actor for OrgActor {
             }
             OrgMsg::AlertAction(id, action, reply) => {
                 let _ = reply.send(state.alert_action(id, action));
-            }
-            OrgMsg::Stats(reply) => {
-                let _ = reply.send(OrgStats {
-                    subscribers: state.subscribers.len(),
-                    seq: state.seq,
-                    ring_len: state.ring.len(),
-                    recent_mentions: state.recent.len(),
-                });
             }
         }
         Ok(())

@@ -358,7 +358,8 @@ mod tests {
             ack.await.unwrap().unwrap();
         }
         assert_eq!(store.committed.lock().len(), 6);
-        assert!(store.batches.load(Ordering::SeqCst) <= 3);
+        // All three requests were queued before the writer ran: one group commit.
+        assert_eq!(store.batches.load(Ordering::SeqCst), 1);
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
     }
 
@@ -406,6 +407,27 @@ mod tests {
             .submit(reservation, vec![mention("x")], vec![])
             .unwrap();
         ack.await.unwrap().unwrap();
+        assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_batch_fails_its_requests_and_does_not_block_later_ones() {
+        let store = Arc::new(FlakyStore::default());
+        let persister = Persister::start(store.clone(), CONFIG);
+        let reservation = persister.reserve(1).unwrap();
+        let refused = persister
+            .submit(reservation, vec![mention("poison")], vec![])
+            .unwrap();
+        assert!(
+            refused.await.unwrap().is_err(),
+            "a refused batch is not acknowledged"
+        );
+        let reservation = persister.reserve(1).unwrap();
+        let fine = persister
+            .submit(reservation, vec![mention("fine")], vec![])
+            .unwrap();
+        fine.await.unwrap().unwrap();
+        assert_eq!(store.committed.lock().as_slice(), ["fine".to_string()]);
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
     }
 }
