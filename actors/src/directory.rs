@@ -14,6 +14,7 @@ use parking_lot::RwLock;
 use ractor::{ActorRef, RpcReplyPort};
 use warroom_engine::{OrgId, OrgUpdate, Organization, UpdateSink};
 
+use crate::dashboard_cache::DashboardCache;
 use crate::org::OrgMsg;
 
 /// One organisation's entry.
@@ -24,6 +25,8 @@ pub struct OrgEntry {
     actor: RwLock<Option<ActorRef<OrgMsg>>>,
     /// Updates sent and not yet handled.
     pub pending: Arc<AtomicUsize>,
+    /// Its rendered dashboard views, published by its actor.
+    pub dashboard: Arc<DashboardCache>,
 }
 
 impl OrgEntry {
@@ -70,6 +73,7 @@ impl OrgDirectory {
                             org,
                             actor: RwLock::new(None),
                             pending: Arc::new(AtomicUsize::new(0)),
+                            dashboard: Arc::default(),
                         },
                     )
                 })

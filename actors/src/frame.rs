@@ -64,6 +64,15 @@ pub fn ws_close_frame(code: u16, reason: &str) -> Bytes {
     Bytes::from(buf)
 }
 
+/// Encodes a WebSocket pong frame echoing a client's ping payload (at most 125 bytes).
+pub fn ws_pong_frame(payload: &[u8]) -> Bytes {
+    let mut buf = Vec::with_capacity(payload.len() + 2);
+    let frame = WsFrame::pong(Payload::Borrowed(payload));
+    let len = { frame }.write(&mut buf).len();
+    buf.truncate(len);
+    Bytes::from(buf)
+}
+
 /// Encodes a WebSocket ping frame.
 pub fn ws_ping_frame() -> Bytes {
     let mut buf = Vec::with_capacity(16);

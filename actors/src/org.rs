@@ -23,6 +23,7 @@ use warroom_engine::{
     OrgUpdate, Organization, ScoredMention, SentimentClass, Source, StreamCounters, Window,
 };
 
+use crate::dashboard_cache::DashboardCache;
 use crate::frame::{self, EncodedFrame, FrameClass};
 use crate::outbox::Outbox;
 
@@ -52,6 +53,8 @@ pub struct OrgArgs {
     pub store: Option<Arc<dyn warroom_storage::Store>>,
     /// Crises recovered from the store, to resume with.
     pub crises: Vec<CrisisEvent>,
+    /// Where rendered dashboard views are published for REST reads.
+    pub dashboard: Arc<DashboardCache>,
 }
 
 /// A subscriber: one socket's queue and the channels it wants.
@@ -257,7 +260,7 @@ pub struct OrgState {
     recent: VecDeque<(u64, ScoredMention)>,
     recent_capacity: usize,
     next_mention_id: u64,
-    dashboard_cache: [Option<Bytes>; 4],
+    dashboard_cache: Arc<DashboardCache>,
     latest_kpi_frame: Option<EncodedFrame>,
     latest_campaign_frame: Option<EncodedFrame>,
 }
@@ -290,7 +293,11 @@ impl OrgState {
             recent: VecDeque::new(),
             recent_capacity: args.recent_capacity,
             next_mention_id: 1,
-            dashboard_cache: Default::default(),
+            dashboard_cache: {
+                // A (re)started actor has a new epoch: views of the old one are stale.
+                args.dashboard.clear();
+                args.dashboard
+            },
             latest_kpi_frame: None,
             latest_campaign_frame: None,
         }
@@ -370,13 +377,13 @@ impl OrgState {
             OrgUpdate::Kpis { windows, counters } => {
                 self.kpis = Some(windows);
                 self.counters = counters;
-                self.dashboard_cache = Default::default();
+                self.dashboard_cache.clear();
                 let data = self.kpi_update_data();
                 self.emit(events::KPI_UPDATE, None, &data);
             }
             OrgUpdate::Campaigns(aggregates) => {
                 self.campaigns = aggregates;
-                self.dashboard_cache = Default::default();
+                self.dashboard_cache.clear();
                 let campaigns = self.campaigns.clone();
                 self.emit(events::CAMPAIGN_UPDATE, None, &campaigns);
             }
@@ -406,7 +413,7 @@ impl OrgState {
     }
 
     fn apply_crisis(&mut self, signal: CrisisSignal) {
-        self.dashboard_cache = Default::default();
+        self.dashboard_cache.clear();
         match signal {
             CrisisSignal::Raised {
                 kind,
@@ -528,7 +535,7 @@ impl OrgState {
             (AlertAction::Resolve, status) => return conflict(status, "resolve"),
         }
         let crisis = crisis.clone();
-        self.dashboard_cache = Default::default();
+        self.dashboard_cache.clear();
         self.persist_crisis(&crisis);
         match action {
             AlertAction::Acknowledge => self.emit(events::CRISIS_UPDATED, None, &crisis),
@@ -606,8 +613,8 @@ impl OrgState {
     }
 
     fn dashboard(&mut self, window: Window) -> Bytes {
-        if let Some(cached) = &self.dashboard_cache[window.index()] {
-            return cached.clone();
+        if let Some(cached) = self.dashboard_cache.get(window) {
+            return cached;
         }
         let view = DashboardView {
             org: self.org.id.clone(),
@@ -626,7 +633,7 @@ impl OrgState {
         let bytes = Bytes::from(serde_json::to_vec(&view).unwrap_or_default());
         // Only cache when the view cannot change without an update that clears the cache.
         if self.kpis.is_some() {
-            self.dashboard_cache[window.index()] = Some(bytes.clone());
+            self.dashboard_cache.put(window, bytes.clone());
         }
         bytes
     }

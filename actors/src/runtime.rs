@@ -512,6 +512,7 @@ fn org_child_spec(
                 recent_capacity,
                 clock,
                 pending: Arc::clone(&entry.pending),
+                dashboard: Arc::clone(&entry.dashboard),
                 store: Some(Arc::clone(&store)),
                 crises,
             };

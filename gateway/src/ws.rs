@@ -1,28 +1,32 @@
-//! WebSocket push at `/api/v1/ws` (fastwebsockets), one session actor per socket.
+//! WebSocket push at `/api/v1/ws`: fastwebsockets for the handshake, then one task per
+//! socket.
 //!
-//! A socket has three parts: the **session actor** (ractor) holding the subscription,
-//! the heartbeat and the idle check; a **reader** that parses client frames with
-//! fastwebsockets and forwards commands to the actor; and a **writer** that drains the
-//! socket's [`Outbox`] and writes the organisation's pre-encoded frames with one
-//! vectored write per batch. The organisation actor pushes into the outbox directly, so
-//! the push path never goes through the session actor's (unbounded) mailbox.
+//! A socket has two tasks: the **session** task reads client frames (with the
+//! buffer-less [`reader::FrameReader`]) and keeps the subscription, the heartbeat and the
+//! idle and subscribe timers; the **writer** task drains the socket's [`Outbox`] and
+//! writes the organisation's pre-encoded frames with one vectored write per batch. The
+//! organisation actor pushes into the outbox directly, so the push path never waits on the
+//! session task.
 //!
 //! Protocol: `docs/protocol.md`.
 
+mod reader;
+
 use std::io::IoSlice;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use fastwebsockets::{upgrade::IncomingUpgrade, Frame, OpCode, Role, WebSocketError};
+use fastwebsockets::upgrade::IncomingUpgrade;
+use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
-use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde::Deserialize;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use warroom_actors::frame::{self, EncodedFrame, FrameClass};
 use warroom_actors::org::{OrgMsg, SubscribeRequest};
 use warroom_actors::outbox::{Outbox, OutboxLimits};
@@ -33,7 +37,10 @@ use warroom_engine::OrgId;
 use crate::error::ApiError;
 use crate::rest::ApiQuery;
 use crate::AppState;
+use reader::{FrameReader, Incoming};
 
+/// Close code: normal closure (the answer to a client's close).
+pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code: the client sent something the protocol does not allow.
 pub const CLOSE_PROTOCOL: u16 = 4000;
 /// Close code: no frame from the client within the idle timeout.
@@ -96,7 +103,7 @@ pub async fn upgrade(
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         match upgraded.await {
-            Ok(ws) => run_session(runtime, ws, initial, shutdown).await,
+            Ok(ws) => run_session(runtime, ws.into_inner(), initial, shutdown).await,
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });
@@ -130,26 +137,24 @@ fn raw_frame(bytes: Bytes) -> EncodedFrame {
     }
 }
 
-/// Shared between the reader, the writer and the actor of one socket.
+/// Shared between the session task and the writer task of one socket.
 struct SocketShared {
     outbox: Arc<Outbox>,
-    /// Milliseconds since `opened` of the last frame from the client.
-    last_seen_ms: AtomicI64,
-    opened: Instant,
     /// The subscribed organisation (for gap frames).
     org: Mutex<Option<OrgId>>,
 }
 
-impl SocketShared {
-    fn touch(&self) {
-        self.last_seen_ms
-            .store(self.opened.elapsed().as_millis() as i64, Ordering::Relaxed);
-    }
+/// Why the session loop stops.
+enum Flow {
+    Continue,
+    Stop,
 }
 
+/// Runs one socket until it closes: reads and answers client frames, keeps the heartbeat
+/// and the idle and subscribe timers, while a writer task drains the outbox.
 async fn run_session(
     runtime: Arc<Runtime>,
-    ws: fastwebsockets::WebSocket<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+    stream: TokioIo<hyper::upgrade::Upgraded>,
     initial: Option<ClientCommand>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -159,72 +164,47 @@ async fn run_session(
             max_frames: push.socket_queue_frames,
             max_bytes: push.socket_queue_bytes,
         })),
-        last_seen_ms: AtomicI64::new(0),
-        opened: Instant::now(),
         org: Mutex::new(None),
     });
-    let (read, write) = tokio::io::split(ws.into_inner());
-    // Reading uses fastwebsockets' parser; writing bypasses it on purpose: frames are
-    // already complete WebSocket frames shared by every socket of the organisation.
-    let (mut reader, _) =
-        fastwebsockets::after_handshake_split(read, tokio::io::sink(), Role::Server);
-    reader.set_max_message_size(MAX_CLIENT_MESSAGE);
-    reader.set_auto_close(true);
-    reader.set_auto_pong(true);
-
-    let session_id = runtime.next_session_id();
-    let args = SessionArgs {
-        session_id,
-        runtime: Arc::clone(&runtime),
+    // The handshake is fastwebsockets'; from here on frames are read by `FrameReader` and
+    // written pre-encoded, so the socket keeps no fastwebsockets state.
+    let (mut read_half, write_half) = tokio::io::split(stream);
+    let mut writer = tokio::spawn(write_loop(write_half, Arc::clone(&shared)));
+    let now = Instant::now();
+    let mut session = Session {
+        id: runtime.next_session_id(),
+        runtime,
         shared: Arc::clone(&shared),
+        subscribed: None,
+        heartbeat: push.heartbeat,
+        idle_timeout: push.idle_timeout,
+        subscribe_timeout: push.subscribe_timeout,
+        opened: now,
+        last_seen: now,
+        last_ping: now,
     };
-    let Ok((actor, actor_done)) = Actor::spawn(None, SessionActor, args).await else {
-        return;
-    };
+    let mut reader = FrameReader::new(MAX_CLIENT_MESSAGE);
     if let Some(command) = initial {
-        let _ = actor.send_message(SessionMsg::Command(command));
+        session.command(command).await;
     }
-    let mut writer = tokio::spawn(write_loop(write, Arc::clone(&shared)));
-
-    let mut obligated = |frame: Frame<'_>| {
-        // Pongs and close replies go through the outbox like everything else, so a
-        // socket has exactly one writer.
-        let mut buf = Vec::new();
-        let mut frame = frame;
-        let len = frame.write(&mut buf).len();
-        buf.truncate(len);
-        shared.outbox.push(raw_frame(Bytes::from(buf)));
-        std::future::ready(Ok::<(), std::io::Error>(()))
-    };
+    let timer = tokio::time::sleep_until(session.next_deadline().into());
+    tokio::pin!(timer);
     loop {
+        if let Flow::Stop = session.drain(&mut reader).await {
+            break;
+        }
         tokio::select! {
-            frame = reader.read_frame(&mut obligated) => {
-                let frame = match frame {
-                    Ok(frame) => frame,
-                    Err(WebSocketError::ConnectionClosed | WebSocketError::UnexpectedEOF) => break,
-                    Err(e) => {
-                        tracing::debug!(session_id, error = %e, "websocket read error");
-                        shared.outbox.close(CLOSE_PROTOCOL, "protocol error");
-                        break;
-                    }
-                };
-                shared.touch();
-                match frame.opcode {
-                    OpCode::Text => {
-                        let message = match serde_json::from_slice::<ClientCommand>(&frame.payload) {
-                            Ok(command) => SessionMsg::Command(command),
-                            Err(e) => SessionMsg::Invalid(e.to_string()),
-                        };
-                        if actor.send_message(message).is_err() {
-                            break;
-                        }
-                    }
-                    OpCode::Binary => {
-                        let _ = actor.send_message(SessionMsg::Invalid("binary frames are not part of the protocol".into()));
-                    }
-                    OpCode::Close => break,
-                    _ => {}
+            read = read_some(&mut read_half, &mut reader) => {
+                if read.is_err() {
+                    break;
                 }
+                session.last_seen = Instant::now();
+            }
+            () = &mut timer => {
+                if let Flow::Stop = session.on_timer() {
+                    break;
+                }
+                timer.as_mut().reset(session.next_deadline().into());
             }
             _ = &mut writer => break,
             _ = shutdown.changed() => {
@@ -233,8 +213,7 @@ async fn run_session(
             }
         }
     }
-    actor.stop(None);
-    let _ = actor_done.await;
+    session.unsubscribe();
     // Let the writer flush a pending close frame, briefly.
     if !writer.is_finished() {
         shared.outbox.close(CLOSE_GOING_AWAY, "closing");
@@ -245,6 +224,33 @@ async fn run_session(
             writer.abort();
         }
     }
+}
+
+/// Waits for bytes from the client and feeds one chunk of them to `reader`; an error at
+/// end of stream.
+///
+/// The chunk buffer exists only during a poll (`AsyncRead` takes nothing on `Pending`), so
+/// an idle socket holds no read buffer. Cancel-safe: bytes are consumed only when ready.
+async fn read_some<R: AsyncRead + Unpin>(
+    socket: &mut R,
+    reader: &mut FrameReader,
+) -> std::io::Result<()> {
+    std::future::poll_fn(|cx| {
+        let mut chunk = [0u8; 4096];
+        let mut buf = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut *socket).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                Poll::Ready(Err(std::io::ErrorKind::UnexpectedEof.into()))
+            }
+            Poll::Ready(Ok(())) => {
+                reader.feed(buf.filled());
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }
 
 /// Writes every frame of `frames` to `out`, handling partial vectored writes.
@@ -306,51 +312,136 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, shared: Arc<SocketShared>
     }
 }
 
-/// The session actor of one socket.
-pub struct SessionActor;
-
-/// Arguments of a session actor.
-pub struct SessionArgs {
-    session_id: u64,
+/// The state of one socket's session: its subscription and timers.
+///
+/// A plain struct driven by the socket's task rather than an actor: it needs no mailbox
+/// of its own (the organisation actor pushes into the outbox directly), and an actor's
+/// channels and interval task cost about 5 KiB per socket, a third of the memory budget
+/// of an idle socket.
+struct Session {
+    id: u64,
     runtime: Arc<Runtime>,
     shared: Arc<SocketShared>,
-}
-
-/// Messages of a session actor.
-pub enum SessionMsg {
-    /// A parsed client command.
-    Command(ClientCommand),
-    /// A client message that did not parse.
-    Invalid(String),
-    /// Heartbeat and idle check.
-    Tick,
-}
-
-/// State of a session actor.
-pub struct SessionState {
-    args: SessionArgs,
     subscribed: Option<OrgId>,
     heartbeat: Duration,
     idle_timeout: Duration,
     subscribe_timeout: Duration,
+    opened: Instant,
+    /// Last frame of any kind from the client.
+    last_seen: Instant,
     last_ping: Instant,
 }
 
-impl SessionState {
-    fn error(&self, code: &str, message: String) {
-        let org = self
-            .subscribed
+impl Session {
+    /// Handles every complete frame the reader holds.
+    async fn drain(&mut self, reader: &mut FrameReader) -> Flow {
+        loop {
+            match reader.next_frame() {
+                Ok(None) => return Flow::Continue,
+                Ok(Some(Incoming::Text(payload))) => {
+                    match serde_json::from_slice::<ClientCommand>(&payload) {
+                        Ok(command) => self.command(command).await,
+                        Err(e) => self.error("invalid_command", e.to_string()),
+                    }
+                }
+                Ok(Some(Incoming::Binary(_))) => self.error(
+                    "invalid_command",
+                    "binary frames are not part of the protocol".to_owned(),
+                ),
+                Ok(Some(Incoming::Ping(payload))) => {
+                    self.shared
+                        .outbox
+                        .push(raw_frame(frame::ws_pong_frame(&payload)));
+                }
+                Ok(Some(Incoming::Pong)) => {}
+                Ok(Some(Incoming::Close(_))) => {
+                    // Echo a normal close (RFC 6455 section 5.5.1); the writer then ends.
+                    self.shared.outbox.close(CLOSE_NORMAL, "");
+                    return Flow::Stop;
+                }
+                Err(e) => {
+                    tracing::debug!(session_id = self.id, error = %e, "websocket read error");
+                    self.shared.outbox.close(CLOSE_PROTOCOL, "protocol error");
+                    return Flow::Stop;
+                }
+            }
+        }
+    }
+
+    async fn command(&mut self, command: ClientCommand) {
+        match command {
+            ClientCommand::Subscribe {
+                org,
+                channels,
+                last_seq,
+                epoch,
+            } => self.subscribe(org, channels, last_seq, epoch).await,
+            ClientCommand::Ping => {
+                let org = self.org_name();
+                self.shared
+                    .outbox
+                    .push(control_frame(&org, events::PONG, &serde_json::json!({})));
+            }
+        }
+    }
+
+    /// The next instant a timer needs attention.
+    fn next_deadline(&self) -> Instant {
+        let mut next = (self.last_seen + self.idle_timeout).min(self.last_ping + self.heartbeat);
+        if self.subscribed.is_none() {
+            next = next.min(self.opened + self.subscribe_timeout);
+        }
+        next
+    }
+
+    /// Subscribe timeout, idle timeout and heartbeat.
+    fn on_timer(&mut self) -> Flow {
+        let outbox = &self.shared.outbox;
+        if self.subscribed.is_none() && self.opened.elapsed() >= self.subscribe_timeout {
+            outbox.close(CLOSE_NO_SUBSCRIPTION, "no subscription");
+            return Flow::Stop;
+        }
+        if self.last_seen.elapsed() >= self.idle_timeout {
+            outbox.close(CLOSE_IDLE, "idle timeout");
+            return Flow::Stop;
+        }
+        if self.last_ping.elapsed() >= self.heartbeat {
+            self.last_ping = Instant::now();
+            outbox.push(raw_frame(frame::ws_ping_frame()));
+        }
+        Flow::Continue
+    }
+
+    fn org_name(&self) -> String {
+        self.subscribed
             .as_ref()
             .map_or("", |o| o.as_str())
-            .to_owned();
-        self.args.shared.outbox.push(control_frame(
-            &org,
+            .to_owned()
+    }
+
+    fn error(&self, code: &str, message: String) {
+        self.shared.outbox.push(control_frame(
+            &self.org_name(),
             events::ERROR,
             &ErrorData {
                 code: code.to_owned(),
                 message,
             },
         ));
+    }
+
+    /// Leaves the current organisation's fan-out, if any.
+    fn unsubscribe(&mut self) {
+        if let Some(previous) = self.subscribed.take() {
+            if let Some(actor) = self
+                .runtime
+                .directory()
+                .get(&previous)
+                .and_then(|e| e.actor())
+            {
+                let _ = actor.send_message(OrgMsg::Unsubscribe(self.id));
+            }
+        }
     }
 
     async fn subscribe(
@@ -360,27 +451,22 @@ impl SessionState {
         last_seq: Option<u64>,
         epoch: Option<String>,
     ) {
-        let runtime = Arc::clone(&self.args.runtime);
+        let runtime = Arc::clone(&self.runtime);
         let org = match OrgId::parse(&org) {
             Ok(org) if runtime.directory().get(&org).is_some() => org,
             _ => {
                 self.error("org_not_found", format!("no organisation {org:?}"));
-                self.args
-                    .shared
+                self.shared
                     .outbox
                     .close(CLOSE_UNKNOWN_ORG, "unknown organisation");
                 return;
             }
         };
-        if let Some(previous) = self.subscribed.take() {
-            if let Some(actor) = runtime.directory().get(&previous).and_then(|e| e.actor()) {
-                let _ = actor.send_message(OrgMsg::Unsubscribe(self.args.session_id));
-            }
-        }
-        *self.args.shared.org.lock() = Some(org.clone());
+        self.unsubscribe();
+        *self.shared.org.lock() = Some(org.clone());
         let request = SubscribeRequest {
-            session_id: self.args.session_id,
-            outbox: Arc::clone(&self.args.shared.outbox),
+            session_id: self.id,
+            outbox: Arc::clone(&self.shared.outbox),
             channels: channels.unwrap_or_default(),
             resume: last_seq.map(|seq| (epoch, seq)),
         };
@@ -393,100 +479,5 @@ impl SessionState {
             Ok(_) => self.subscribed = Some(org),
             Err(e) => self.error("org_unavailable", e.to_string()),
         }
-    }
-}
-
-impl Actor for SessionActor {
-    type Msg = SessionMsg;
-    type State = SessionState;
-    type Arguments = SessionArgs;
-
-    async fn pre_start(
-        &self,
-        myself: ActorRef<SessionMsg>,
-        args: SessionArgs,
-    ) -> Result<SessionState, ActorProcessingErr> {
-        let push = &args.runtime.config().push;
-        let (heartbeat, idle_timeout, subscribe_timeout) =
-            (push.heartbeat, push.idle_timeout, push.subscribe_timeout);
-        // Tick often enough to enforce the shortest of the timers within a second.
-        let tick = heartbeat
-            .min(idle_timeout)
-            .min(subscribe_timeout)
-            .min(Duration::from_secs(1));
-        myself.send_interval(tick, || SessionMsg::Tick);
-        Ok(SessionState {
-            args,
-            subscribed: None,
-            heartbeat,
-            idle_timeout,
-            subscribe_timeout,
-            last_ping: Instant::now(),
-        })
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        message: SessionMsg,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        match message {
-            SessionMsg::Command(ClientCommand::Subscribe {
-                org,
-                channels,
-                last_seq,
-                epoch,
-            }) => state.subscribe(org, channels, last_seq, epoch).await,
-            SessionMsg::Command(ClientCommand::Ping) => {
-                let org = state
-                    .subscribed
-                    .as_ref()
-                    .map_or("", |o| o.as_str())
-                    .to_owned();
-                state.args.shared.outbox.push(control_frame(
-                    &org,
-                    events::PONG,
-                    &serde_json::json!({}),
-                ));
-            }
-            SessionMsg::Invalid(reason) => state.error("invalid_command", reason),
-            SessionMsg::Tick => {
-                let shared = &state.args.shared;
-                let now_ms = shared.opened.elapsed().as_millis() as i64;
-                let idle_ms = now_ms - shared.last_seen_ms.load(Ordering::Relaxed);
-                if state.subscribed.is_none() && shared.opened.elapsed() >= state.subscribe_timeout
-                {
-                    shared
-                        .outbox
-                        .close(CLOSE_NO_SUBSCRIPTION, "no subscription");
-                } else if idle_ms >= state.idle_timeout.as_millis() as i64 {
-                    shared.outbox.close(CLOSE_IDLE, "idle timeout");
-                } else if state.last_ping.elapsed() >= state.heartbeat {
-                    state.last_ping = Instant::now();
-                    shared.outbox.push(raw_frame(frame::ws_ping_frame()));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<SessionMsg>,
-        state: &mut SessionState,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(org) = state.subscribed.take() {
-            if let Some(actor) = state
-                .args
-                .runtime
-                .directory()
-                .get(&org)
-                .and_then(|e| e.actor())
-            {
-                let _ = actor.send_message(OrgMsg::Unsubscribe(state.args.session_id));
-            }
-        }
-        Ok(())
     }
 }
