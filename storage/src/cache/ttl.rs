@@ -42,7 +42,7 @@ impl CacheKind {
 }
 
 /// Lifetimes per [`CacheKind`], from `[redis.ttl]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TtlPolicy {
     config: CacheTtlConfig,
 }
