@@ -106,7 +106,10 @@ async fn data_mode(config: &Config, mode: Option<warroom_engine::DataMode>) -> a
         let Some(mode) = mode else {
             match current {
                 Some(current) => println!("{}", current.as_str()),
-                None => println!("{} (not set yet: data.mode seeds it)", config.data.mode.as_str()),
+                None => println!(
+                    "{} (not set yet: data.mode seeds it)",
+                    config.data.mode.as_str()
+                ),
             }
             return Ok(());
         };

@@ -190,10 +190,15 @@ async fn the_service_rides_through_a_redis_outage() {
         h["services"]["cache"]["detail"],
         format!("redis at {}", proxy.url())
     );
-    let limited = cache.limiter.hit("api-key:k1", 100, Duration::from_secs(60)).await;
+    let limited = cache
+        .limiter
+        .hit("api-key:k1", 100, Duration::from_secs(60))
+        .await;
     assert!(limited.allowed);
     assert_eq!(
-        redis_value(&format!("{prefix}:rate:api-key:k1")).await.as_deref(),
+        redis_value(&format!("{prefix}:rate:api-key:k1"))
+            .await
+            .as_deref(),
         Some("1"),
         "counted in Redis while it is up"
     );
@@ -232,7 +237,7 @@ async fn the_service_rides_through_a_redis_outage() {
             .json()
             .await
             .unwrap();
-        page["mentions"].as_array().is_some_and(|m| m.len() == 2)
+        page["items"].as_array().is_some_and(|m| m.len() == 2)
     })
     .await;
     let dashboard = client
@@ -241,14 +246,30 @@ async fn the_service_rides_through_a_redis_outage() {
         .await
         .unwrap();
     assert_eq!(dashboard.status(), 200);
-    assert_eq!(runtime.store().count_mentions(&warroom_engine::OrgId::new("quiet")).await.unwrap(), 2);
+    assert_eq!(
+        runtime
+            .store()
+            .count_mentions(&warroom_engine::OrgId::new("quiet"))
+            .await
+            .unwrap(),
+        2
+    );
 
     // The rate limiter falls back to counting in process: it still limits.
     let before = cache.health.fallbacks();
     for _ in 0..2 {
-        assert!(cache.limiter.hit("login:ip:1", 2, Duration::from_secs(60)).await.allowed);
+        assert!(
+            cache
+                .limiter
+                .hit("login:ip:1", 2, Duration::from_secs(60))
+                .await
+                .allowed
+        );
     }
-    let denied = cache.limiter.hit("login:ip:1", 2, Duration::from_secs(60)).await;
+    let denied = cache
+        .limiter
+        .hit("login:ip:1", 2, Duration::from_secs(60))
+        .await;
     assert!(!denied.allowed, "never fails open: {denied:?}");
     assert!(denied.retry_after > Duration::ZERO);
     assert_eq!(cache.health.fallbacks(), before + 3);
@@ -275,7 +296,10 @@ async fn the_service_rides_through_a_redis_outage() {
         health(&client, &base).await["services"]["cache"]["status"] == "ok"
     })
     .await;
-    let again = cache.limiter.hit("api-key:k1", 100, Duration::from_secs(60)).await;
+    let again = cache
+        .limiter
+        .hit("api-key:k1", 100, Duration::from_secs(60))
+        .await;
     assert_eq!(again.remaining, 98, "counting in Redis again");
     // The invalidation that failed during the outage is applied before the next read.
     let lookup = cache.cache.get(&org, "answer").await.unwrap();
@@ -325,7 +349,9 @@ async fn switch_and_restart(redis_url: &str) {
     );
     if !redis_url.is_empty() {
         assert_eq!(
-            redis_value(&format!("{prefix}:system:system:data_mode")).await.as_deref(),
+            redis_value(&format!("{prefix}:system:system:data_mode"))
+                .await
+                .as_deref(),
             Some("LIVE")
         );
     }
@@ -370,7 +396,10 @@ async fn a_data_mode_change_reaches_another_node_over_the_bus() {
     let prefix = config.redis.key_prefix.clone();
     let first = App::start(config.clone()).await.expect("node 1 starts");
     let second = App::start(config).await.expect("node 2 starts");
-    assert_eq!(first.runtime().set_data_mode(DataMode::Live).await, Ok(true));
+    assert_eq!(
+        first.runtime().set_data_mode(DataMode::Live).await,
+        Ok(true)
+    );
     eventually("node 2 applies the change", || async {
         second.runtime().data_mode() == DataMode::Live
     })
@@ -387,7 +416,9 @@ async fn a_change_made_while_the_bus_was_down_is_picked_up_from_the_database() {
     config.redis.mode_sync_interval = Duration::from_millis(100);
     let app = App::start(config.clone()).await.expect("server starts");
     // Another process (e.g. `warroom data-mode LIVE`) changes the database only.
-    let store = warroom_storage::open_store(&config.database.url).await.unwrap();
+    let store = warroom_storage::open_store(&config.database.url)
+        .await
+        .unwrap();
     warroom_actors::data_mode::persist(store.as_ref(), DataMode::Live)
         .await
         .unwrap();

@@ -274,7 +274,11 @@ impl Runtime {
         if previous == mode {
             return false;
         }
-        tracing::info!(from = previous.as_str(), to = mode.as_str(), "data mode changed");
+        tracing::info!(
+            from = previous.as_str(),
+            to = mode.as_str(),
+            "data mode changed"
+        );
         match mode {
             DataMode::Mock if self.config.mock.enabled => {
                 if let Err(error) = self.start_mock_sources().await {

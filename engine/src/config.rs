@@ -388,7 +388,10 @@ impl Config {
             );
         }
         if self.redis.probe_interval.is_zero() || self.redis.mode_sync_interval.is_zero() {
-            return invalid("redis.probe_interval/mode_sync_interval", "must be positive");
+            return invalid(
+                "redis.probe_interval/mode_sync_interval",
+                "must be positive",
+            );
         }
         if self.redis.key_prefix.is_empty()
             || !self
@@ -411,9 +414,7 @@ impl Config {
                 "must be positive",
             );
         }
-        if !self.redis.url.is_empty()
-            && !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://"))
-        {
+        if !(self.redis.url.is_empty() || self.redis.url.starts_with("redis://")) {
             return invalid("redis.url", "must be empty or a redis:// URL");
         }
         if self.engine.max_in_flight == 0 {

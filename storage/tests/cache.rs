@@ -176,7 +176,10 @@ async fn put_get_delete(s: CacheServices) {
         Some(&binary[..])
     );
     s.cache.delete(&org, "alerts:active").await.unwrap();
-    assert_eq!(s.cache.get(&org, "alerts:active").await.unwrap().value, None);
+    assert_eq!(
+        s.cache.get(&org, "alerts:active").await.unwrap().value,
+        None
+    );
     assert!(s.cache.get(&org, "bin").await.unwrap().value.is_some());
 }
 
@@ -277,7 +280,11 @@ async fn read_through_loads_once_then_serves_the_cache(s: CacheServices) {
     read_through(s.cache.as_ref(), &org, "list", LONG, load)
         .await
         .unwrap();
-    assert_eq!(loads.load(Ordering::SeqCst), 2, "invalidation forces a load");
+    assert_eq!(
+        loads.load(Ordering::SeqCst),
+        2,
+        "invalidation forces a load"
+    );
     // A failing load is returned as it is and nothing is cached.
     let failed: Result<Vec<u32>, String> =
         read_through(s.cache.as_ref(), &org, "other", LONG, || async {
@@ -295,7 +302,11 @@ async fn system_values_round_trip(s: CacheServices) {
         .await
         .unwrap();
     assert_eq!(
-        s.cache.get_system("system:data_mode").await.unwrap().as_deref(),
+        s.cache
+            .get_system("system:data_mode")
+            .await
+            .unwrap()
+            .as_deref(),
         Some(&b"LIVE"[..])
     );
     s.cache
@@ -306,7 +317,12 @@ async fn system_values_round_trip(s: CacheServices) {
         s.cache.get_system("short").await.unwrap().is_none()
     })
     .await;
-    assert!(s.cache.get_system("system:data_mode").await.unwrap().is_some());
+    assert!(s
+        .cache
+        .get_system("system:data_mode")
+        .await
+        .unwrap()
+        .is_some());
 }
 
 async fn rate_limiter_allows_denies_and_resets(s: CacheServices) {
@@ -361,5 +377,9 @@ async fn bus_delivers_to_subscribers_of_the_channel(s: CacheServices) {
         .await
         .expect("delivered before the deadline")
         .expect("bus open");
-    assert_eq!(&message.payload[..], b"2", "messages of other channels are skipped");
+    assert_eq!(
+        &message.payload[..],
+        b"2",
+        "messages of other channels are skipped"
+    );
 }

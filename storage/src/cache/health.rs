@@ -58,7 +58,11 @@ impl CacheHealth {
     pub fn record_ok(&self) {
         let mut outage = self.outage.lock();
         if let Some(ended) = outage.take() {
-            let secs = ended.since.elapsed().map(|d| d.as_secs_f64()).unwrap_or(0.0);
+            let secs = ended
+                .since
+                .elapsed()
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
             tracing::info!(
                 redis = self.redis_url.as_deref().unwrap_or_default(),
                 outage_secs = secs,
@@ -152,7 +156,11 @@ mod tests {
         health.record_error("PING", "timed out");
         let status = health.status();
         assert!(!status.ok);
-        assert!(status.detail.contains("PING: timed out"), "{}", status.detail);
+        assert!(
+            status.detail.contains("PING: timed out"),
+            "{}",
+            status.detail
+        );
         assert_eq!(health.outages(), 1, "one outage however many calls fail");
         assert_eq!(health.failed_calls(), 2);
         health.record_ok();

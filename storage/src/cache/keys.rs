@@ -81,7 +81,10 @@ mod tests {
         let a = keys.entry(&OrgId::new("a"), "b:e:x");
         let ab = keys.entry(&OrgId::new("a:b"), "x");
         assert_ne!(a, ab);
-        assert_eq!(keys.entry(&OrgId::new("demo"), "alerts"), "wr:org:4:demo:e:alerts");
+        assert_eq!(
+            keys.entry(&OrgId::new("demo"), "alerts"),
+            "wr:org:4:demo:e:alerts"
+        );
         assert!(keys
             .entry(&OrgId::new("demo"), "x")
             .starts_with(&keys.org_prefix(&OrgId::new("demo"))));
@@ -93,7 +96,10 @@ mod tests {
     #[test]
     fn channels_round_trip_and_foreign_ones_are_ignored() {
         let keys = Keyspace::new("wr");
-        assert_eq!(keys.channel_name(&keys.channel("data-mode")), Some("data-mode"));
+        assert_eq!(
+            keys.channel_name(&keys.channel("data-mode")),
+            Some("data-mode")
+        );
         assert_eq!(keys.channel_name("other:bus:data-mode"), None);
         assert_eq!(keys.channel_name("wr:system:x"), None);
     }

@@ -179,7 +179,10 @@ mod tests {
         assert_eq!(limiter.len(), 3);
         assert_eq!(limiter.evicted_live(), 1);
         // The evicted one was the soonest to reset ("a"); "b", "c" and "d" keep counting.
-        assert_eq!(limiter.hit("b", 5, Duration::from_secs(60)).await.remaining, 3);
+        assert_eq!(
+            limiter.hit("b", 5, Duration::from_secs(60)).await.remaining,
+            3
+        );
     }
 
     #[tokio::test]

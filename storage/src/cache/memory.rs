@@ -157,12 +157,7 @@ impl Cache for MemoryCache {
             .map(|(value, _)| value.clone()))
     }
 
-    async fn put_system(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<Duration>,
-    ) -> CacheResult<()> {
+    async fn put_system(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> CacheResult<()> {
         let expires = ttl.map(|ttl| Instant::now() + ttl);
         // System values are a handful of named keys (the data mode), so no bound is needed.
         self.entries
@@ -182,12 +177,24 @@ mod tests {
         let cache = MemoryCache::new(Keyspace::new("t"), 2);
         let org = OrgId::new("o");
         let g = Generation::default();
-        cache.put(&org, "a", b"1", Duration::from_secs(10), g).await.unwrap();
-        cache.put(&org, "b", b"2", Duration::from_secs(60), g).await.unwrap();
-        cache.put(&org, "c", b"3", Duration::from_secs(60), g).await.unwrap();
+        cache
+            .put(&org, "a", b"1", Duration::from_secs(10), g)
+            .await
+            .unwrap();
+        cache
+            .put(&org, "b", b"2", Duration::from_secs(60), g)
+            .await
+            .unwrap();
+        cache
+            .put(&org, "c", b"3", Duration::from_secs(60), g)
+            .await
+            .unwrap();
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.get(&org, "a").await.unwrap().value, None);
-        assert_eq!(cache.get(&org, "b").await.unwrap().value, Some(b"2".to_vec()));
+        assert_eq!(
+            cache.get(&org, "b").await.unwrap().value,
+            Some(b"2".to_vec())
+        );
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(cache.get(&org, "b").await.unwrap().value, None);
     }
@@ -198,7 +205,10 @@ mod tests {
         let org = OrgId::new("o");
         let before = cache.get(&org, "k").await.unwrap().generation;
         cache.invalidate_org(&org).await.unwrap();
-        cache.put(&org, "k", b"stale", Duration::from_secs(60), before).await.unwrap();
+        cache
+            .put(&org, "k", b"stale", Duration::from_secs(60), before)
+            .await
+            .unwrap();
         assert_eq!(cache.get(&org, "k").await.unwrap().value, None);
         assert!(cache.is_empty());
     }

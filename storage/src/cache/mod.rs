@@ -101,8 +101,7 @@ pub trait Cache: Send + Sync {
     async fn get_system(&self, key: &str) -> CacheResult<Option<Vec<u8>>>;
 
     /// Sets a system-wide value, for `ttl` or (with `None`) until it is replaced.
-    async fn put_system(&self, key: &str, value: &[u8], ttl: Option<Duration>)
-        -> CacheResult<()>;
+    async fn put_system(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> CacheResult<()>;
 }
 
 /// The cache, limiter and bus of one engine, and their health.
@@ -160,7 +159,10 @@ pub async fn connect(config: &RedisConfig) -> CacheResult<CacheServices> {
     let connection = Arc::new(redis::RedisConnection::connect(config).await?);
     let keys = Keyspace::new(&config.key_prefix);
     Ok(CacheServices {
-        cache: Arc::new(redis::RedisCache::new(Arc::clone(&connection), keys.clone())),
+        cache: Arc::new(redis::RedisCache::new(
+            Arc::clone(&connection),
+            keys.clone(),
+        )),
         limiter: Arc::new(redis::RedisRateLimiter::new(
             Arc::clone(&connection),
             limiter::MemoryRateLimiter::new(keys.clone(), config.memory_max_rate_keys),

@@ -78,12 +78,24 @@ mod tests {
     #[test]
     fn defaults_follow_the_seed() {
         let policy = TtlPolicy::from_config(&warroom_engine::Config::defaults().redis.ttl);
-        assert_eq!(policy.ttl(CacheKind::Mentionlytics), Duration::from_secs(300));
-        assert_eq!(policy.ttl(CacheKind::MetaInsights), Duration::from_secs(3600));
+        assert_eq!(
+            policy.ttl(CacheKind::Mentionlytics),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            policy.ttl(CacheKind::MetaInsights),
+            Duration::from_secs(3600)
+        );
         assert_eq!(policy.ttl(CacheKind::GoogleAds), Duration::from_secs(900));
-        assert_eq!(policy.ttl(CacheKind::DashboardKpis), Duration::from_secs(60));
+        assert_eq!(
+            policy.ttl(CacheKind::DashboardKpis),
+            Duration::from_secs(60)
+        );
         assert_eq!(policy.ttl(CacheKind::CrisisAlerts), Duration::from_secs(30));
         assert_eq!(policy.ttl(CacheKind::SystemHealth), Duration::from_secs(30));
-        assert_eq!(policy.ttl(CacheKind::RefreshTokens), Duration::from_secs(604_800));
+        assert_eq!(
+            policy.ttl(CacheKind::RefreshTokens),
+            Duration::from_secs(604_800)
+        );
     }
 }

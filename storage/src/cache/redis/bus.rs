@@ -94,8 +94,11 @@ impl Bus for RedisBus {
             .connection
             .subscriber
             .subscribe(self.keys.channel(channel));
-        match tokio::time::timeout(self.connection.options.timeout.unwrap_or_default(), subscribe)
-            .await
+        match tokio::time::timeout(
+            self.connection.options.timeout.unwrap_or_default(),
+            subscribe,
+        )
+        .await
         {
             Ok(result) => self.connection.observe("SUBSCRIBE", result)?,
             Err(_) => {

@@ -76,11 +76,14 @@ impl Cache for RedisCache {
             .next()
             .map(|v| parse_generation(&v))
             .unwrap_or_default();
-        let value = values.next().and_then(|v| v.into_bytes()).and_then(|stored| {
-            let (tag, payload) = stored.split_at_checked(8)?;
-            let tag = u64::from_be_bytes(tag.try_into().ok()?);
-            (tag == generation.0).then(|| payload.to_vec())
-        });
+        let value = values
+            .next()
+            .and_then(|v| v.into_bytes())
+            .and_then(|stored| {
+                let (tag, payload) = stored.split_at_checked(8)?;
+                let tag = u64::from_be_bytes(tag.try_into().ok()?);
+                (tag == generation.0).then(|| payload.to_vec())
+            });
         Ok(Lookup { value, generation })
     }
 
@@ -154,12 +157,7 @@ impl Cache for RedisCache {
             .map(|b| b.to_vec()))
     }
 
-    async fn put_system(
-        &self,
-        key: &str,
-        value: &[u8],
-        ttl: Option<Duration>,
-    ) -> CacheResult<()> {
+    async fn put_system(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> CacheResult<()> {
         let result = self
             .connection
             .fast()

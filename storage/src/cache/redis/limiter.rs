@@ -76,7 +76,10 @@ impl RateLimiter for RedisRateLimiter {
                 RateDecision::of(count, limit, left)
             }
             Ok(reply) => {
-                tracing::error!(?reply, "unexpected rate-limit script reply; counting in process");
+                tracing::error!(
+                    ?reply,
+                    "unexpected rate-limit script reply; counting in process"
+                );
                 self.connection.health().record_fallback();
                 self.fallback.hit_now(key, limit, window)
             }

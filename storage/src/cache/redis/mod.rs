@@ -130,7 +130,11 @@ impl RedisConnection {
     }
 
     /// Records the outcome of a call in health and maps its error.
-    fn observe<T>(&self, what: &str, result: Result<T, fred::error::Error>) -> Result<T, CacheError> {
+    fn observe<T>(
+        &self,
+        what: &str,
+        result: Result<T, fred::error::Error>,
+    ) -> Result<T, CacheError> {
         match result {
             Ok(value) => {
                 self.health.record_ok();
