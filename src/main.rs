@@ -30,6 +30,12 @@ enum Command {
     Sentiment,
     /// Print the effective configuration as JSON.
     Config,
+    /// Print the global data mode, or set it (MOCK or LIVE) for every node: in the
+    /// database, and in Redis with a message to running nodes when Redis is configured.
+    DataMode {
+        /// The new mode; without it the current one is printed.
+        mode: Option<String>,
+    },
 }
 
 fn init_logging(config: &Config) {
@@ -80,6 +86,52 @@ fn sentiment() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `warroom data-mode [MODE]`: works on the database (and Redis) directly, so it needs
+/// no running server; running nodes apply a change from the bus at once, or from the
+/// database within `redis.mode_sync_interval`.
+async fn data_mode(config: &Config, mode: Option<warroom_engine::DataMode>) -> anyhow::Result<()> {
+    use warroom_actors::data_mode;
+    let shown = config.database.redacted_url();
+    let store = warroom_storage::open_store(&config.database.url)
+        .await
+        .with_context(|| format!("opening the database {shown}"))?;
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("migrating {shown}"))?;
+    let result = async {
+        let current = data_mode::read(store.as_ref())
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let Some(mode) = mode else {
+            match current {
+                Some(current) => println!("{}", current.as_str()),
+                None => println!(
+                    "{} (not set yet: data.mode seeds it)",
+                    config.data.mode.as_str()
+                ),
+            }
+            return Ok(());
+        };
+        data_mode::persist(store.as_ref(), mode)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        if !config.redis.url.is_empty() {
+            let cache = warroom_storage::cache::connect(&config.redis)
+                .await
+                .with_context(|| format!("redis {}", config.redis.redacted_url()))?;
+            data_mode::share(&cache, mode, "warroom data-mode").await;
+            cache.close().await;
+        }
+        let was = current.unwrap_or(config.data.mode);
+        println!("{} (was {})", mode.as_str(), was.as_str());
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
@@ -103,6 +155,19 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("{shown}: migrations applied");
                 Ok(())
             })
+        }
+        Command::DataMode { mode } => {
+            init_logging(&config);
+            let mode = mode
+                .map(|m| {
+                    warroom_engine::DataMode::parse(&m)
+                        .with_context(|| format!("{m:?} is not a data mode (MOCK or LIVE)"))
+                })
+                .transpose()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(data_mode(&config, mode))
         }
         Command::Config => {
             println!("{}", config.to_json());

@@ -123,3 +123,34 @@ fn migrate_applies_the_schema_and_is_repeatable() {
     }
     assert!(database.path().join("warroom.db").exists());
 }
+
+#[test]
+fn data_mode_prints_and_persists_the_mode() {
+    let database = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", database.path().join("w.db").display());
+    let run = |args: &[&str]| {
+        let output = warroom()
+            .args(args)
+            .env("WARROOM__DATABASE__URL", &url)
+            .env("WARROOM__REDIS__URL", "")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, _) = run(&["data-mode"]);
+    assert!(ok);
+    assert!(out.starts_with("MOCK"), "{out}");
+    let (ok, out, _) = run(&["data-mode", "live"]);
+    assert!(ok);
+    assert_eq!(out, "LIVE (was MOCK)");
+    let (ok, out, _) = run(&["data-mode"]);
+    assert!(ok);
+    assert_eq!(out, "LIVE");
+    let (ok, _, err) = run(&["data-mode", "REAL"]);
+    assert!(!ok);
+    assert!(err.contains("not a data mode"), "{err}");
+}

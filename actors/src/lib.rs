@@ -3,6 +3,7 @@
 //! tree that restarts them. [`runtime::Runtime`] starts and stops them all.
 
 pub mod dashboard_cache;
+pub mod data_mode;
 pub mod dedup;
 pub mod directory;
 pub mod frame;

@@ -16,6 +16,9 @@ use warroom_engine::wire::events;
 use warroom_engine::{Config, DataMode, HealthStatus, OrgId, Organization};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
 
+use warroom_storage::cache::CacheServices;
+
+use crate::data_mode::{DataModeMessage, DATA_MODE_CHANNEL};
 use crate::directory::OrgDirectory;
 use crate::ingest::Ingestor;
 use crate::org::{OrgActor, OrgArgs, OrgMsg};
@@ -73,6 +76,12 @@ pub struct Runtime {
     health_task: RwLock<Option<JoinHandle<()>>>,
     store: Arc<dyn warroom_storage::Store>,
     persister: Persister,
+    cache: CacheServices,
+    /// Identifies this node on the bus (it ignores its own data-mode messages).
+    node_id: String,
+    /// Serialises data-mode changes (local, from the bus, from the periodic re-read).
+    mode_change: tokio::sync::Mutex<()>,
+    mode_task: RwLock<Option<JoinHandle<()>>>,
 }
 
 impl Runtime {
@@ -106,6 +115,23 @@ impl Runtime {
                 .upsert_organization(&entry.org)
                 .await
                 .map_err(|e| format!("registering organisation {}: {e}", entry.org.id))?;
+        }
+
+        // The persisted mode wins; the configuration only seeds an empty database.
+        let data_mode = crate::data_mode::load_or_seed(store.as_ref(), config.data.mode).await?;
+        let cache = warroom_storage::cache::connect(&config.redis)
+            .await
+            .map_err(|e| format!("redis {}: {e}", config.redis.redacted_url()))?;
+        if let Err(error) = cache
+            .cache
+            .put_system(
+                warroom_storage::sql::DATA_MODE_KEY,
+                data_mode.as_str().as_bytes(),
+                None,
+            )
+            .await
+        {
+            tracing::warn!(%error, "data mode not mirrored in the cache");
         }
 
         let children = Arc::new(ChildRegistry::default());
@@ -172,7 +198,7 @@ impl Runtime {
         }
 
         let runtime = Arc::new(Self {
-            data_mode: RwLock::new(config.data.mode),
+            data_mode: RwLock::new(data_mode),
             started: clock.now(),
             config,
             clock,
@@ -186,6 +212,10 @@ impl Runtime {
             health_task: RwLock::new(None),
             store,
             persister,
+            cache,
+            node_id: uuid::Uuid::new_v4().to_string(),
+            mode_change: tokio::sync::Mutex::new(()),
+            mode_task: RwLock::new(None),
         });
         if runtime.data_mode() == DataMode::Mock && runtime.config.mock.enabled {
             runtime.start_mock_sources().await?;
@@ -196,7 +226,110 @@ impl Runtime {
         }
         let task = tokio::spawn(watch_health(Arc::downgrade(&runtime)));
         *runtime.health_task.write() = Some(task);
+        let task = tokio::spawn(watch_data_mode(
+            Arc::downgrade(&runtime),
+            runtime.config.redis.mode_sync_interval,
+        ));
+        *runtime.mode_task.write() = Some(task);
         Ok(runtime)
+    }
+
+    /// Stops the mock sources (on a switch to LIVE).
+    async fn stop_mock_sources(&self) {
+        for org in &self.config.orgs {
+            for kind in [
+                SourceKind::Mentions,
+                SourceKind::Meta,
+                SourceKind::GoogleAds,
+            ] {
+                let name = source_child_name(&OrgId::new(&org.id), kind);
+                let _ = self
+                    .supervisor
+                    .call(
+                        |reply| SupervisorMsg::Stop(name, reply),
+                        Some(Duration::from_secs(10)),
+                    )
+                    .await;
+            }
+        }
+    }
+
+    /// Switches the global data mode: persists it (the database is the system of
+    /// record), applies it here (mock sources run only in MOCK), pushes
+    /// `system:data-mode-change` to every organisation's sockets, and shares it with the
+    /// other nodes (cache value and bus message). Returns whether the mode changed. When
+    /// the database refuses the write nothing changes and the error is returned.
+    pub async fn set_data_mode(&self, mode: DataMode) -> Result<bool, String> {
+        let _serialised = self.mode_change.lock().await;
+        crate::data_mode::persist(self.store.as_ref(), mode).await?;
+        let changed = self.apply_data_mode(mode).await;
+        crate::data_mode::share(&self.cache, mode, &self.node_id).await;
+        Ok(changed)
+    }
+
+    /// Applies a mode decided elsewhere (bus, database), without persisting or
+    /// publishing it. The caller holds `mode_change`.
+    async fn apply_data_mode(&self, mode: DataMode) -> bool {
+        let previous = std::mem::replace(&mut *self.data_mode.write(), mode);
+        if previous == mode {
+            return false;
+        }
+        tracing::info!(
+            from = previous.as_str(),
+            to = mode.as_str(),
+            "data mode changed"
+        );
+        match mode {
+            DataMode::Mock if self.config.mock.enabled => {
+                if let Err(error) = self.start_mock_sources().await {
+                    tracing::error!(%error, "mock sources did not start");
+                }
+            }
+            DataMode::Mock => {}
+            DataMode::Live => {
+                self.stop_mock_sources().await;
+                tracing::warn!(
+                    "data mode LIVE: live connectors are not available yet (issue 6); no source runs"
+                );
+            }
+        }
+        let data = serde_json::Value::String(mode.as_str().to_owned());
+        self.directory.broadcast(|| OrgMsg::System {
+            event: events::DATA_MODE_CHANGE,
+            data: data.clone(),
+        });
+        true
+    }
+
+    /// Applies a data-mode message from the bus (ignoring this node's own).
+    async fn on_data_mode_message(&self, payload: &[u8]) {
+        match serde_json::from_slice::<DataModeMessage>(payload) {
+            Ok(message) if message.origin == self.node_id => {}
+            Ok(message) => {
+                let _serialised = self.mode_change.lock().await;
+                self.apply_data_mode(message.mode).await;
+            }
+            Err(error) => tracing::warn!(%error, "unreadable data-mode message on the bus"),
+        }
+    }
+
+    /// Re-reads the persisted mode and applies it if it differs (a change whose bus
+    /// message this node missed, or one made with `warroom data-mode`).
+    async fn sync_data_mode(&self) {
+        match crate::data_mode::read(self.store.as_ref()).await {
+            Ok(Some(mode)) if mode != self.data_mode() => {
+                let _serialised = self.mode_change.lock().await;
+                self.apply_data_mode(mode).await;
+            }
+            Ok(_) => {}
+            // The storage part of health reports an unreachable database.
+            Err(error) => tracing::debug!(%error, "data mode not re-read"),
+        }
+    }
+
+    /// The cache, rate limiter and bus (Redis or in process).
+    pub fn cache(&self) -> &CacheServices {
+        &self.cache
     }
 
     async fn start_mock_sources(&self) -> Result<(), String> {
@@ -357,6 +490,19 @@ impl Runtime {
             },
         );
         services.insert("storage".to_owned(), self.storage_health());
+        let cache = self.cache.health.status();
+        services.insert(
+            "cache".to_owned(),
+            PartHealth {
+                // Without Redis the engine is slower, never wrong: degraded, not down.
+                status: if cache.ok {
+                    HealthStatus::Ok
+                } else {
+                    HealthStatus::Degraded
+                },
+                detail: cache.detail,
+            },
+        );
         let status = services
             .iter()
             // A database outage stops acknowledgements, not the live dashboards.
@@ -436,6 +582,9 @@ impl Runtime {
         if let Some(task) = self.health_task.write().take() {
             task.abort();
         }
+        if let Some(task) = self.mode_task.write().take() {
+            task.abort();
+        }
         self.supervisor.stop_children(Some("shutdown".to_owned()));
         // The dataflow is dropped (and joined) by the owner of the last reference; the
         // organisation actors stop with the supervisor.
@@ -444,6 +593,7 @@ impl Runtime {
             .stop_and_wait(Some("shutdown".to_owned()), Some(Duration::from_secs(5)))
             .await;
         self.store.close().await;
+        self.cache.close().await;
     }
 }
 
@@ -546,6 +696,43 @@ async fn watch_health(runtime: std::sync::Weak<Runtime>) {
                 event: events::HEALTH_CHANGE,
                 data: data.clone(),
             });
+        }
+    }
+}
+
+/// Applies data-mode changes from other nodes (bus) and re-reads the persisted mode every
+/// `sync_interval`, which also re-subscribes after the bus was unreachable.
+async fn watch_data_mode(runtime: std::sync::Weak<Runtime>, sync_interval: Duration) {
+    let bus = match runtime.upgrade() {
+        Some(runtime) => Arc::clone(&runtime.cache.bus),
+        None => return,
+    };
+    let mut subscription = bus.subscribe(DATA_MODE_CHANNEL).await.ok();
+    let mut sync = tokio::time::interval(sync_interval);
+    sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sync.tick().await;
+    loop {
+        let message = async {
+            match subscription.as_mut() {
+                Some(s) => s.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            message = message => {
+                let Some(runtime) = runtime.upgrade() else { return };
+                match message {
+                    Some(message) => runtime.on_data_mode_message(&message.payload).await,
+                    None => subscription = None,
+                }
+            }
+            _ = sync.tick() => {
+                let Some(runtime) = runtime.upgrade() else { return };
+                if subscription.is_none() {
+                    subscription = bus.subscribe(DATA_MODE_CHANNEL).await.ok();
+                }
+                runtime.sync_data_mode().await;
+            }
         }
     }
 }

@@ -133,6 +133,11 @@ impl ChildRegistry {
         self.shutting_down.store(true, Ordering::Release);
     }
 
+    fn forget(&self, name: &str) -> Option<ActorCell> {
+        self.children.write().remove(name);
+        self.cells.write().remove(name)
+    }
+
     fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
@@ -144,6 +149,8 @@ pub enum SupervisorMsg {
     Start(ChildSpec, RpcReplyPort<Result<(), String>>),
     /// (internal) Restart a child after its backoff.
     Restart(String),
+    /// Stop a child on purpose and forget it (no restart); answers whether it existed.
+    Stop(String, RpcReplyPort<bool>),
 }
 
 /// The supervisor actor.
@@ -268,6 +275,16 @@ impl Actor for Supervisor {
                     state.children.remove(&name);
                 }
                 let _ = reply.send(result);
+            }
+            SupervisorMsg::Stop(name, reply) => {
+                let existed = state.children.remove(&name).is_some();
+                state.by_id.retain(|_, child| *child != name);
+                // Forgotten before it stops, so its termination is not taken for a failure
+                // (and a restart pending from an earlier failure finds no child).
+                if let Some(cell) = state.registry.forget(&name) {
+                    cell.stop(Some("stopped by the supervisor".to_owned()));
+                }
+                let _ = reply.send(existed);
             }
             SupervisorMsg::Restart(name) => {
                 if state.registry.is_shutting_down() {

@@ -25,6 +25,8 @@ pub struct Config {
     pub engine: EngineConfig,
     /// The system of record.
     pub database: DatabaseConfig,
+    /// Redis (or the in-process stand-ins): cache, rate limits, bus, shared data mode.
+    pub redis: RedisConfig,
     /// Crisis detectors.
     pub crisis: CrisisConfig,
     /// WebSocket push.
@@ -112,19 +114,96 @@ pub struct DatabaseConfig {
 impl DatabaseConfig {
     /// The URL with any password replaced by `***`, for logs and `warroom config`.
     pub fn redacted_url(&self) -> String {
-        match (self.url.find("://"), self.url.rfind('@')) {
-            (Some(scheme), Some(at)) if at > scheme => {
-                let credentials = &self.url[scheme + 3..at];
-                match credentials.split_once(':') {
-                    Some((user, _)) => {
-                        format!("{}{}:***{}", &self.url[..scheme + 3], user, &self.url[at..])
-                    }
-                    None => self.url.clone(),
-                }
-            }
-            _ => self.url.clone(),
-        }
+        redact_url(&self.url)
     }
+}
+
+/// A URL with the password of its `user:password@` part replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `[redis]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`; empty runs everything in process.
+    pub url: String,
+    /// First segment of every key and channel, so several deployments share a server.
+    pub key_prefix: String,
+    /// Time allowed to open a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time allowed for one command before it fails (and the caller does without Redis).
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// First reconnection delay.
+    #[serde(with = "humantime_serde")]
+    pub reconnect_min_delay: Duration,
+    /// Largest reconnection delay (exponential backoff in between).
+    #[serde(with = "humantime_serde")]
+    pub reconnect_max_delay: Duration,
+    /// How often the connection is checked with PING for health.
+    #[serde(with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// How often the persisted data mode is re-read, catching a change whose bus
+    /// message was missed (an outage, or a change made with `warroom data-mode`).
+    #[serde(with = "humantime_serde")]
+    pub mode_sync_interval: Duration,
+    /// Entries of the in-process cache, at most (the soonest to expire is evicted).
+    pub memory_max_entries: usize,
+    /// Keys of the in-process rate limiter, at most (expired windows are evicted first).
+    pub memory_max_rate_keys: usize,
+    /// Messages buffered per bus subscriber; a subscriber further behind loses the oldest.
+    pub bus_capacity: usize,
+    /// Cache lifetimes per kind of entry (the seed's section 3.2).
+    pub ttl: CacheTtlConfig,
+}
+
+impl RedisConfig {
+    /// The URL with any password replaced by `***`.
+    pub fn redacted_url(&self) -> String {
+        redact_url(&self.url)
+    }
+}
+
+/// `[redis.ttl]`: the seed's Redis caching strategy, one lifetime per kind of entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheTtlConfig {
+    /// Mentionlytics API responses.
+    #[serde(with = "humantime_serde")]
+    pub mentionlytics: Duration,
+    /// Meta insights API responses.
+    #[serde(with = "humantime_serde")]
+    pub meta_insights: Duration,
+    /// Google Ads API responses.
+    #[serde(with = "humantime_serde")]
+    pub google_ads: Duration,
+    /// User sessions (JWT refresh window).
+    #[serde(with = "humantime_serde")]
+    pub user_sessions: Duration,
+    /// Refresh tokens.
+    #[serde(with = "humantime_serde")]
+    pub refresh_tokens: Duration,
+    /// Dashboard KPIs.
+    #[serde(with = "humantime_serde")]
+    pub dashboard_kpis: Duration,
+    /// Crisis alert lists.
+    #[serde(with = "humantime_serde")]
+    pub crisis_alerts: Duration,
+    /// System health.
+    #[serde(with = "humantime_serde")]
+    pub system_health: Duration,
 }
 
 /// `[crisis]`
@@ -297,6 +376,47 @@ impl Config {
         if self.database.max_queued == 0 || self.database.max_batch == 0 {
             return invalid("database.max_queued/max_batch", "must be positive");
         }
+        if self.redis.command_timeout.is_zero() || self.redis.connect_timeout.is_zero() {
+            return invalid("redis.command_timeout/connect_timeout", "must be positive");
+        }
+        if self.redis.reconnect_min_delay.is_zero()
+            || self.redis.reconnect_min_delay > self.redis.reconnect_max_delay
+        {
+            return invalid(
+                "redis.reconnect_min_delay",
+                "must be positive and at most redis.reconnect_max_delay",
+            );
+        }
+        if self.redis.probe_interval.is_zero() || self.redis.mode_sync_interval.is_zero() {
+            return invalid(
+                "redis.probe_interval/mode_sync_interval",
+                "must be positive",
+            );
+        }
+        if self.redis.key_prefix.is_empty()
+            || !self
+                .redis
+                .key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        {
+            return invalid(
+                "redis.key_prefix",
+                "must be 1 or more characters of a-z, A-Z, 0-9, '-', '_' or '.'",
+            );
+        }
+        if self.redis.memory_max_entries == 0
+            || self.redis.memory_max_rate_keys == 0
+            || self.redis.bus_capacity == 0
+        {
+            return invalid(
+                "redis.memory_max_entries/memory_max_rate_keys/bus_capacity",
+                "must be positive",
+            );
+        }
+        if !(self.redis.url.is_empty() || self.redis.url.starts_with("redis://")) {
+            return invalid("redis.url", "must be empty or a redis:// URL");
+        }
         if self.engine.max_in_flight == 0 {
             return invalid("engine.max_in_flight", "must be positive");
         }
@@ -343,6 +463,7 @@ impl Config {
     pub fn to_json(&self) -> String {
         let mut shown = self.clone();
         shown.database.url = self.database.redacted_url();
+        shown.redis.url = self.redis.redacted_url();
         serde_json::to_string_pretty(&shown).unwrap_or_default()
     }
 }
@@ -407,6 +528,51 @@ mod tests {
         let shown = config.to_json();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://app:***@127.0.0.1:5432/warroom"));
+    }
+
+    #[test]
+    fn redis_passwords_are_never_shown() {
+        let mut config = Config::defaults();
+        config.redis.url = "redis://default:hunter2@127.0.0.1:6379/0".into();
+        let shown = config.to_json();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redis://default:***@127.0.0.1:6379/0"));
+        config.redis.url = "redis://:hunter2@127.0.0.1:6379".into();
+        assert_eq!(config.redis.redacted_url(), "redis://:***@127.0.0.1:6379");
+    }
+
+    #[test]
+    fn redis_defaults_are_in_process_with_the_seed_ttls() {
+        let config = Config::defaults();
+        assert!(config.redis.url.is_empty());
+        let ttl = &config.redis.ttl;
+        assert_eq!(ttl.mentionlytics, Duration::from_secs(300));
+        assert_eq!(ttl.meta_insights, Duration::from_secs(3600));
+        assert_eq!(ttl.google_ads, Duration::from_secs(900));
+        assert_eq!(ttl.user_sessions, Duration::from_secs(900));
+        assert_eq!(ttl.refresh_tokens, Duration::from_secs(7 * 86_400));
+        assert_eq!(ttl.dashboard_kpis, Duration::from_secs(60));
+        assert_eq!(ttl.crisis_alerts, Duration::from_secs(30));
+        assert_eq!(ttl.system_health, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn redis_settings_are_checked() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARROOM__REDIS__URL", "http://127.0.0.1:6379");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("redis.url"), "{err}");
+            jail.set_env("WARROOM__REDIS__URL", "redis://127.0.0.1:6379");
+            jail.set_env("WARROOM__REDIS__KEY_PREFIX", "a:b");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("redis.key_prefix"), "{err}");
+            jail.set_env("WARROOM__REDIS__KEY_PREFIX", "staging");
+            jail.set_env("WARROOM__REDIS__TTL__CRISIS_ALERTS", "5s");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.redis.ttl.crisis_alerts, Duration::from_secs(5));
+            assert_eq!(config.redis.key_prefix, "staging");
+            Ok(())
+        });
     }
 
     #[test]

@@ -710,6 +710,17 @@ impl DataMode {
             DataMode::Live => "LIVE",
         }
     }
+
+    /// Parses a wire name (`MOCK` or `LIVE`, any case).
+    pub fn parse(name: &str) -> Option<Self> {
+        if name.eq_ignore_ascii_case("MOCK") {
+            Some(DataMode::Mock)
+        } else if name.eq_ignore_ascii_case("LIVE") {
+            Some(DataMode::Live)
+        } else {
+            None
+        }
+    }
 }
 
 /// Overall health, as the health endpoint and `system:health-change` report it.

@@ -5,8 +5,11 @@
 //! - [`archive`]: hive-partitioned Parquet files of mentions, campaign reports and KPI
 //!   minute buckets for offline analytics (DuckDB, Spark, Polars, pyarrow), and
 //!   exports of one organisation's time range as Parquet, CSV or JSON.
+//! - [`cache`]: Redis (or in-process) cache with the seed's TTLs, rate-limit counters,
+//!   the pub/sub bus between nodes, and shared system values such as the data mode.
 
 pub mod archive;
+pub mod cache;
 pub mod sql;
 
 pub use sql::{open_store, open_store_with, Store, StoreError, StoreOptions};

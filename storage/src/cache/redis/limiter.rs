@@ -1,0 +1,93 @@
+//! [`RateLimiter`] on Redis: one atomic script per hit, and the in-process limiter when
+//! Redis cannot answer (never failing open, never silently).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::prelude::ClientLike;
+use fred::types::{ClusterHash, CustomCommand};
+
+use super::RedisConnection;
+use crate::cache::limiter::{MemoryRateLimiter, RateDecision, RateLimiter};
+use crate::cache::Keyspace;
+
+/// INCR, and start the window's expiry if it has none (the first hit, or a key that lost
+/// its TTL), atomically; returns the count and the milliseconds left in the window.
+const HIT_SCRIPT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+local left = redis.call('PTTL', KEYS[1])
+if left < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  left = tonumber(ARGV[1])
+end
+return {count, left}
+";
+
+/// The Redis rate limiter, shared by every node.
+pub struct RedisRateLimiter {
+    connection: Arc<RedisConnection>,
+    fallback: MemoryRateLimiter,
+    keys: Keyspace,
+}
+
+impl RedisRateLimiter {
+    /// A limiter over `connection` that counts in `fallback` while Redis is unreachable.
+    pub fn new(
+        connection: Arc<RedisConnection>,
+        fallback: MemoryRateLimiter,
+        keys: Keyspace,
+    ) -> Self {
+        Self {
+            connection,
+            fallback,
+            keys,
+        }
+    }
+
+    /// The in-process counters used during outages.
+    pub fn fallback(&self) -> &MemoryRateLimiter {
+        &self.fallback
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn hit(&self, key: &str, limit: u64, window: Duration) -> RateDecision {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        // The script's only key is its third argument.
+        let eval = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
+        let result = self
+            .connection
+            .fast()
+            .custom::<Vec<i64>, _>(
+                eval,
+                vec![
+                    HIT_SCRIPT.to_owned(),
+                    "1".to_owned(),
+                    self.keys.rate(key),
+                    window_ms.to_string(),
+                ],
+            )
+            .await;
+        match self.connection.observe("EVAL", result) {
+            Ok(reply) if reply.len() == 2 => {
+                let count = u64::try_from(reply[0]).unwrap_or(0);
+                let left = Duration::from_millis(u64::try_from(reply[1]).unwrap_or(window_ms));
+                RateDecision::of(count, limit, left)
+            }
+            Ok(reply) => {
+                tracing::error!(
+                    ?reply,
+                    "unexpected rate-limit script reply; counting in process"
+                );
+                self.connection.health().record_fallback();
+                self.fallback.hit_now(key, limit, window)
+            }
+            Err(_) => {
+                // The outage itself is logged once by health; each hit is counted.
+                self.connection.health().record_fallback();
+                self.fallback.hit_now(key, limit, window)
+            }
+        }
+    }
+}

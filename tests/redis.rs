@@ -1,0 +1,431 @@
+//! The engine with Redis: the data mode persisted across restarts and shared between
+//! nodes, and a Redis outage (a TCP proxy in front of 127.0.0.1:6379 that the test cuts
+//! and restores) that the service rides through. Each test uses its own key prefix and
+//! deletes its keys; no test sleeps to wait for a result.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fred::prelude::{ClientLike, KeysInterface};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use warroom::App;
+use warroom_engine::config::OrgConfig;
+use warroom_engine::{Config, DataMode};
+use warroom_storage::cache::read_through;
+
+const REDIS: &str = "127.0.0.1:6379";
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn org(id: &str, rate: f64) -> OrgConfig {
+    OrgConfig {
+        id: id.to_owned(),
+        name: format!("{id} campaign"),
+        mentions_per_second: rate,
+        negative_threshold: None,
+        crises: Vec::new(),
+    }
+}
+
+/// A fast test config on a fresh SQLite file (kept for the process's life), with
+/// `redis_url` (empty: in process) under a fresh key prefix.
+fn test_config(redis_url: &str, database: &std::path::Path) -> Config {
+    let mut config = Config::defaults();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.engine.kpi_interval = Duration::from_millis(100);
+    config.engine.epoch_tick = Duration::from_millis(20);
+    config.mock.tick = Duration::from_millis(20);
+    config.orgs = vec![org("demo", 20.0), org("quiet", 0.0)];
+    config.database.url = format!("sqlite://{}", database.join("warroom.db").display());
+    config.redis.url = redis_url.to_owned();
+    config.redis.key_prefix = format!("warroom-test-{}", uuid::Uuid::new_v4().simple());
+    config.redis.reconnect_min_delay = Duration::from_millis(50);
+    config.redis.reconnect_max_delay = Duration::from_millis(200);
+    config.redis.probe_interval = Duration::from_millis(100);
+    config
+}
+
+/// Deletes every key under `prefix`.
+async fn delete_keys(prefix: &str) {
+    let client = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&format!("redis://{REDIS}")).unwrap(),
+    )
+    .build()
+    .unwrap();
+    client.init().await.expect("Redis reachable for cleanup");
+    let keys: Vec<String> = client
+        .custom(fred::cmd!("KEYS"), vec![format!("{prefix}:*")])
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = client.del(keys).await.unwrap();
+    }
+    let _ = client.quit().await;
+}
+
+async fn redis_value(key: &str) -> Option<String> {
+    let client = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&format!("redis://{REDIS}")).unwrap(),
+    )
+    .build()
+    .unwrap();
+    client.init().await.expect("Redis reachable");
+    let value: Option<String> = client.get(key).await.unwrap();
+    let _ = client.quit().await;
+    value
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not before the deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn health(client: &reqwest::Client, base: &str) -> Value {
+    client
+        .get(format!("{base}/api/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// A TCP proxy to Redis that can be cut (open connections closed, new ones closed on
+/// accept) and restored.
+struct Proxy {
+    addr: SocketAddr,
+    cut: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, cut_rx) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if *cut_rx.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let mut cut_rx = cut_rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut upstream) = TcpStream::connect(REDIS).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut upstream) => {}
+                        _ = cut_rx.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut, task }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn cut(&self) {
+        self.cut.send_replace(true);
+    }
+
+    fn restore(&self) {
+        self.cut.send_replace(false);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn mention(id: &str) -> Value {
+    json!({
+        "external_id": id,
+        "source": "twitter",
+        "content": "What a great plan for the harbor",
+        "author": {"handle": "@tester", "followers": 10, "reach": 30},
+        "country": "US",
+        "event_time": chrono::Utc::now().to_rfc3339(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_rides_through_a_redis_outage() {
+    let database = tempfile::tempdir().unwrap();
+    let proxy = Proxy::start().await;
+    let config = test_config(&proxy.url(), database.path());
+    let prefix = config.redis.key_prefix.clone();
+    let app = App::start(config).await.expect("server starts");
+    let base = format!("http://{}", app.addr());
+    let client = reqwest::Client::new();
+    let runtime = Arc::clone(app.runtime());
+    let cache = runtime.cache().clone();
+
+    let h = health(&client, &base).await;
+    assert_eq!(h["services"]["cache"]["status"], "ok", "{h}");
+    assert_eq!(
+        h["services"]["cache"]["detail"],
+        format!("redis at {}", proxy.url())
+    );
+    let limited = cache
+        .limiter
+        .hit("api-key:k1", 100, Duration::from_secs(60))
+        .await;
+    assert!(limited.allowed);
+    assert_eq!(
+        redis_value(&format!("{prefix}:rate:api-key:k1"))
+            .await
+            .as_deref(),
+        Some("1"),
+        "counted in Redis while it is up"
+    );
+
+    proxy.cut();
+    eventually("health shows the cache degraded", || async {
+        health(&client, &base).await["services"]["cache"]["status"] == "degraded"
+    })
+    .await;
+    let h = health(&client, &base).await;
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(
+        h["services"]["cache"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable"),
+        "{h}"
+    );
+
+    // REST reads and ingestion keep answering, correctly.
+    let response = client
+        .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
+        .json(&json!([mention("outage-1"), mention("outage-2")]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let ack: Value = response.json().await.unwrap();
+    assert_eq!(ack["accepted"], 2, "{ack}");
+    eventually("the ingested mentions are listed", || async {
+        let page: Value = client
+            .get(format!("{base}/api/v1/mentions?org=quiet"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["items"].as_array().is_some_and(|m| m.len() == 2)
+    })
+    .await;
+    let dashboard = client
+        .get(format!("{base}/api/v1/metrics/dashboard?org=demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dashboard.status(), 200);
+    assert_eq!(
+        runtime
+            .store()
+            .count_mentions(&warroom_engine::OrgId::new("quiet"))
+            .await
+            .unwrap(),
+        2
+    );
+
+    // The rate limiter falls back to counting in process: it still limits.
+    let before = cache.health.fallbacks();
+    for _ in 0..2 {
+        assert!(
+            cache
+                .limiter
+                .hit("login:ip:1", 2, Duration::from_secs(60))
+                .await
+                .allowed
+        );
+    }
+    let denied = cache
+        .limiter
+        .hit("login:ip:1", 2, Duration::from_secs(60))
+        .await;
+    assert!(!denied.allowed, "never fails open: {denied:?}");
+    assert!(denied.retry_after > Duration::ZERO);
+    assert_eq!(cache.health.fallbacks(), before + 3);
+
+    // A cached read still answers, from the source.
+    let org = warroom_engine::OrgId::new("demo");
+    let value: Result<u32, String> = read_through(
+        cache.cache.as_ref(),
+        &org,
+        "answer",
+        Duration::from_secs(60),
+        || async { Ok(42) },
+    )
+    .await;
+    assert_eq!(value, Ok(42));
+    assert!(cache.cache.invalidate_org(&org).await.is_err());
+
+    // The data mode can still be switched (the database is the system of record).
+    assert_eq!(runtime.set_data_mode(DataMode::Live).await, Ok(true));
+    assert_eq!(health(&client, &base).await["data_mode"], "LIVE");
+
+    proxy.restore();
+    eventually("health returns to ok", || async {
+        health(&client, &base).await["services"]["cache"]["status"] == "ok"
+    })
+    .await;
+    let again = cache
+        .limiter
+        .hit("api-key:k1", 100, Duration::from_secs(60))
+        .await;
+    assert_eq!(again.remaining, 98, "counting in Redis again");
+    // The invalidation that failed during the outage is applied before the next read.
+    let lookup = cache.cache.get(&org, "answer").await.unwrap();
+    assert_eq!(lookup.value, None);
+    assert!(lookup.generation.0 >= 1, "{lookup:?}");
+
+    app.shutdown().await.unwrap();
+    delete_keys(&prefix).await;
+}
+
+async fn switch_and_restart(redis_url: &str) {
+    let database = tempfile::tempdir().unwrap();
+    let config = test_config(redis_url, database.path());
+    let prefix = config.redis.key_prefix.clone();
+    let app = App::start(config.clone()).await.expect("server starts");
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", app.addr());
+    assert_eq!(health(&client, &base).await["data_mode"], "MOCK");
+
+    let url = format!("ws://{}/api/v1/ws?org=quiet&channels=system", app.addr());
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let _ = socket.next().await; // subscribed
+
+    assert_eq!(app.runtime().set_data_mode(DataMode::Live).await, Ok(true));
+    assert_eq!(app.runtime().set_data_mode(DataMode::Live).await, Ok(false));
+    let frame = tokio::time::timeout(DEADLINE, async {
+        loop {
+            if let Some(Ok(Message::Text(text))) = socket.next().await {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["event"] == "system:data-mode-change" {
+                    return frame;
+                }
+            }
+        }
+    })
+    .await
+    .expect("data-mode change pushed");
+    assert_eq!(frame["data"], "LIVE");
+    let h = health(&client, &base).await;
+    assert_eq!(h["data_mode"], "LIVE");
+    assert!(
+        h["services"]["sources"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("0 running"),
+        "mock sources stop in LIVE: {h}"
+    );
+    if !redis_url.is_empty() {
+        assert_eq!(
+            redis_value(&format!("{prefix}:system:system:data_mode"))
+                .await
+                .as_deref(),
+            Some("LIVE")
+        );
+    }
+    let _ = socket.close(None).await;
+    app.shutdown().await.unwrap();
+
+    // Restarted on the same database with data.mode = MOCK: the persisted LIVE wins.
+    assert_eq!(config.data.mode, DataMode::Mock);
+    let app = App::start(config).await.expect("server restarts");
+    let base = format!("http://{}", app.addr());
+    assert_eq!(health(&client, &base).await["data_mode"], "LIVE");
+    assert_eq!(app.runtime().set_data_mode(DataMode::Mock).await, Ok(true));
+    eventually("mock sources run again", || async {
+        health(&client, &base).await["services"]["sources"]["detail"]
+            .as_str()
+            .is_some_and(|d| !d.starts_with("0 running"))
+    })
+    .await;
+    app.shutdown().await.unwrap();
+    if !redis_url.is_empty() {
+        delete_keys(&prefix).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_mode_persists_across_restarts_in_process() {
+    switch_and_restart("").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_mode_persists_across_restarts_with_redis() {
+    switch_and_restart(&format!("redis://{REDIS}")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_mode_change_reaches_another_node_over_the_bus() {
+    // Two nodes on one database and one Redis; the periodic re-read is made too slow to
+    // matter, so only the bus can carry the change.
+    let database = tempfile::tempdir().unwrap();
+    let mut config = test_config(&format!("redis://{REDIS}"), database.path());
+    config.redis.mode_sync_interval = Duration::from_secs(3600);
+    let prefix = config.redis.key_prefix.clone();
+    let first = App::start(config.clone()).await.expect("node 1 starts");
+    let second = App::start(config).await.expect("node 2 starts");
+    assert_eq!(
+        first.runtime().set_data_mode(DataMode::Live).await,
+        Ok(true)
+    );
+    eventually("node 2 applies the change", || async {
+        second.runtime().data_mode() == DataMode::Live
+    })
+    .await;
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+    delete_keys(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_the_bus_was_down_is_picked_up_from_the_database() {
+    let database = tempfile::tempdir().unwrap();
+    let mut config = test_config("", database.path());
+    config.redis.mode_sync_interval = Duration::from_millis(100);
+    let app = App::start(config.clone()).await.expect("server starts");
+    // Another process (e.g. `warroom data-mode LIVE`) changes the database only.
+    let store = warroom_storage::open_store(&config.database.url)
+        .await
+        .unwrap();
+    warroom_actors::data_mode::persist(store.as_ref(), DataMode::Live)
+        .await
+        .unwrap();
+    eventually("the node re-reads the persisted mode", || async {
+        app.runtime().data_mode() == DataMode::Live
+    })
+    .await;
+    store.close().await;
+    app.shutdown().await.unwrap();
+}
