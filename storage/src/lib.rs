@@ -5,7 +5,9 @@
 //! - [`archive`]: hive-partitioned Parquet files of mentions, campaign reports and KPI
 //!   minute buckets for offline analytics (DuckDB, Spark, Polars, pyarrow), and
 //!   exports of one organisation's time range as Parquet, CSV or JSON.
+//! - [`accounts`]: users, refresh tokens, API keys and the audit trail.
 
+pub mod accounts;
 pub mod archive;
 pub mod sql;
 
