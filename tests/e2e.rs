@@ -429,13 +429,14 @@ async fn ingest_limits_and_errors_are_clear() {
         unknown.json::<Value>().await.unwrap()["error"]["code"],
         "org_not_found"
     );
-    let missing = client
+    // The organisation comes from the credential: without one, nothing is ingested.
+    let anonymous = reqwest::Client::new()
         .post(format!("{base}/api/v1/ingest/mentions"))
         .json(&body)
         .send()
         .await
         .unwrap();
-    assert_eq!(missing.status(), 400);
+    assert_eq!(anonymous.status(), 401);
     let broken = client
         .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
         .body("[{\"external_id\":")
