@@ -36,6 +36,29 @@ enum Command {
         /// The new mode; without it the current one is printed.
         mode: Option<String>,
     },
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user. The password is read from stdin (one line) or, on a terminal,
+    /// prompted for; nothing ships with a default password.
+    Create {
+        /// Login address.
+        #[arg(long)]
+        email: String,
+        /// Organisation id (one of the configured organisations).
+        #[arg(long, required_unless_present = "platform_admin")]
+        org: Option<String>,
+        /// Role within the organisation: admin, manager, user or readonly.
+        #[arg(long, required_unless_present = "platform_admin")]
+        role: Option<String>,
+        /// Create the platform administrator (no organisation) instead.
+        #[arg(long, conflicts_with_all = ["org", "role"])]
+        platform_admin: bool,
+    },
 }
 
 fn init_logging(config: &Config) {
@@ -86,11 +109,10 @@ fn sentiment() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `warroom data-mode [MODE]`: works on the database (and Redis) directly, so it needs
-/// no running server; running nodes apply a change from the bus at once, or from the
-/// database within `redis.mode_sync_interval`.
-async fn data_mode(config: &Config, mode: Option<warroom_engine::DataMode>) -> anyhow::Result<()> {
-    use warroom_actors::data_mode;
+/// Opens the configured database and applies the migrations (for the offline commands).
+async fn open_migrated_store(
+    config: &Config,
+) -> anyhow::Result<std::sync::Arc<dyn warroom_storage::Store>> {
     let shown = config.database.redacted_url();
     let store = warroom_storage::open_store(&config.database.url)
         .await
@@ -99,6 +121,15 @@ async fn data_mode(config: &Config, mode: Option<warroom_engine::DataMode>) -> a
         .migrate()
         .await
         .with_context(|| format!("migrating {shown}"))?;
+    Ok(store)
+}
+
+/// `warroom data-mode [MODE]`: works on the database (and Redis) directly, so it needs
+/// no running server; running nodes apply a change from the bus at once, or from the
+/// database within `redis.mode_sync_interval`.
+async fn data_mode(config: &Config, mode: Option<warroom_engine::DataMode>) -> anyhow::Result<()> {
+    use warroom_actors::data_mode;
+    let store = open_migrated_store(config).await?;
     let result = async {
         let current = data_mode::read(store.as_ref())
             .await
@@ -132,6 +163,89 @@ async fn data_mode(config: &Config, mode: Option<warroom_engine::DataMode>) -> a
     result
 }
 
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        // No echo control without another dependency: say so, once.
+        eprint!("Password for the new user (input is visible; or pipe it on stdin): ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    warroom_gateway::auth::password::check_new_password(&password)
+        .map_err(|reason| anyhow::anyhow!(reason))?;
+    Ok(password)
+}
+
+async fn create_user(
+    config: &Config,
+    email: String,
+    org: Option<String>,
+    role: Option<String>,
+    platform_admin: bool,
+) -> anyhow::Result<()> {
+    use warroom_engine::{OrgId, Organization, Role};
+    let (org, role) = if platform_admin {
+        (None, Role::PlatformAdmin)
+    } else {
+        let org = org.unwrap_or_default();
+        let configured = config
+            .orgs
+            .iter()
+            .find(|o| o.id == org)
+            .ok_or_else(|| anyhow::anyhow!("no organisation {org:?} in the configuration"))?;
+        let role = role.unwrap_or_default();
+        let role = Role::parse(&role)
+            .filter(|r| r.is_org_role())
+            .ok_or_else(|| anyhow::anyhow!("role must be admin, manager, user or readonly"))?;
+        (
+            Some(Organization {
+                id: OrgId::new(&configured.id),
+                name: configured.name.clone(),
+            }),
+            role,
+        )
+    };
+    let email = email.trim().to_lowercase();
+    if !email.contains('@') || email.len() > 255 {
+        anyhow::bail!("{email:?} is not an email address");
+    }
+    let password = read_password()?;
+    let hash = warroom_gateway::auth::password::hash(password)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let store = open_migrated_store(config).await?;
+    if let Some(org) = &org {
+        store.upsert_organization(org).await?;
+    }
+    let created = store
+        .accounts()
+        .create_user(
+            &warroom_storage::accounts::NewUser {
+                org: org.map(|o| o.id),
+                email: email.clone(),
+                password_hash: hash,
+                role,
+            },
+            chrono::Utc::now(),
+        )
+        .await?;
+    store.close().await;
+    match created {
+        Some(user) => {
+            eprintln!("created {} ({}) with id {}", user.email, user.role, user.id);
+            println!("{}", user.id);
+            Ok(())
+        }
+        None => anyhow::bail!("an account with email {email} already exists"),
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
@@ -143,16 +257,9 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                let shown = config.database.redacted_url();
-                let store = warroom_storage::open_store(&config.database.url)
-                    .await
-                    .with_context(|| format!("opening the database {shown}"))?;
-                store
-                    .migrate()
-                    .await
-                    .with_context(|| format!("migrating {shown}"))?;
+                let store = open_migrated_store(&config).await?;
                 store.close().await;
-                eprintln!("{shown}: migrations applied");
+                eprintln!("{}: migrations applied", config.database.redacted_url());
                 Ok(())
             })
         }
@@ -168,6 +275,18 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(data_mode(&config, mode))
+        }
+        Command::User(UserCommand::Create {
+            email,
+            org,
+            role,
+            platform_admin,
+        }) => {
+            init_logging(&config);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(create_user(&config, email, org, role, platform_admin))
         }
         Command::Config => {
             println!("{}", config.to_json());

@@ -11,6 +11,24 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use warroom_engine::OrgId;
 
+/// The server's signing secret: the test mints its own ingest token (role `manager`).
+const SECRET: &str = "crash-test-signing-secret-0123456789abcdef";
+
+fn ingest_token() -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "warroom", "aud": "warroom-api", "sub": "crash-test", "org": "harbor-city",
+        "role": "manager", "iat": now, "exp": now + 3600,
+        "jti": uuid::Uuid::new_v4().to_string(), "typ": "service",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
 fn spawn_server(database_url: &str) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
         .arg("serve")
@@ -18,6 +36,7 @@ fn spawn_server(database_url: &str) -> (Child, String) {
         .env("WARROOM__DATABASE__URL", database_url)
         .env("WARROOM__MOCK__ENABLED", "false")
         .env("WARROOM__LOG__FILTER", "warn")
+        .env("WARROOM__AUTH__JWT_SECRET", SECRET)
         .stderr(Stdio::piped())
         .spawn()
         .expect("warroom serve runs");
@@ -60,7 +79,15 @@ async fn every_acknowledged_record_survives_kill_9_exactly_once() {
         let acked = Arc::clone(&acked);
         let url = format!("http://{addr}/api/v1/ingest/mentions?org=harbor-city");
         writers.push(tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                reqwest::header::AUTHORIZATION,
+                format!("Bearer {}", ingest_token()).parse().unwrap(),
+            );
+            let client = reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .unwrap();
             for n in 0.. {
                 let (ids, body) = batch(writer, n);
                 match client.post(&url).json(&body).send().await {

@@ -1,11 +1,16 @@
 //! End-to-end tests: the real server on port 0, driven over HTTP and WebSocket.
 //!
 //! No test sleeps to wait for a result: each polls a condition with a deadline.
+//!
+//! Every request authenticates: the tests hold the signing secret and mint short-lived
+//! service tokens (role `manager`) per organisation, as the load tester does. Accounts,
+//! logins, roles and tenancy are tested in `tests/auth.rs`.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use warroom::App;
 use warroom_engine::config::{CrisisScenario, OrgConfig};
@@ -15,6 +20,60 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const DEADLINE: Duration = Duration::from_secs(20);
+
+/// The signing secret the tests' servers use, so that the tests can mint tokens.
+const SECRET: &str = "e2e-signing-secret-0123456789abcdef0123456789";
+
+/// A service token for `org` with role `manager`, valid for an hour.
+fn token(org: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "warroom", "aud": "warroom-api", "sub": "e2e", "org": org, "role": "manager",
+        "iat": now, "exp": now + 3600, "jti": uuid::Uuid::new_v4().to_string(), "typ": "service",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// An HTTP client authenticated for `org`.
+fn client_for(org: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", token(org)).parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// The organisation a socket query names (`?org=`), else `demo`.
+fn org_of(query: &str) -> String {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .find_map(|p| p.strip_prefix("org="))
+        .unwrap_or("demo")
+        .to_owned()
+}
+
+fn ws_request(
+    app: &App,
+    query: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let url = format!("ws://{}/api/v1/ws{query}", app.addr());
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(&org_of(query))).parse().unwrap(),
+    );
+    request
+}
 
 fn org(id: &str, rate: f64) -> OrgConfig {
     OrgConfig {
@@ -35,6 +94,7 @@ fn test_config() -> Config {
     config.engine.epoch_tick = Duration::from_millis(20);
     config.mock.tick = Duration::from_millis(20);
     config.orgs = vec![org("demo", 50.0), org("quiet", 0.0)];
+    config.auth.jwt_secret = SECRET.into();
     config
 }
 
@@ -55,8 +115,7 @@ async fn start(mut config: Config) -> (App, String) {
 }
 
 async fn connect(app: &App, query: &str) -> Socket {
-    let url = format!("ws://{}/api/v1/ws{query}", app.addr());
-    let (socket, _) = tokio_tungstenite::connect_async(url)
+    let (socket, _) = tokio_tungstenite::connect_async(ws_request(app, query))
         .await
         .expect("websocket connects");
     socket
@@ -197,7 +256,7 @@ async fn an_injected_crisis_is_detected_once_and_can_be_resolved() {
     assert!((1..=10).contains(&severity));
     let id = crisis["id"].as_str().unwrap().to_owned();
 
-    let client = reqwest::Client::new();
+    let client = client_for("burst");
     let alerts: Value = get_json(&client, format!("{base}/api/v1/alerts?org=burst")).await;
     let negative: Vec<_> = alerts
         .as_array()
@@ -232,9 +291,9 @@ async fn an_injected_crisis_is_detected_once_and_can_be_resolved() {
         .await
         .unwrap();
     assert_eq!(again.status(), 409);
-    // Another organisation's alert id is not found here.
-    let other = client
-        .post(format!("{base}/api/v1/alerts/{id}/acknowledge?org=quiet"))
+    // Another organisation's alert id is not found there.
+    let other = client_for("quiet")
+        .post(format!("{base}/api/v1/alerts/{id}/acknowledge"))
         .send()
         .await
         .unwrap();
@@ -245,7 +304,7 @@ async fn an_injected_crisis_is_detected_once_and_can_be_resolved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_validates_everything_first_and_is_idempotent() {
     let (app, base) = start(test_config()).await;
-    let client = reqwest::Client::new();
+    let client = client_for("quiet");
     let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
 
     // One bad record rejects the whole request, listing each bad index.
@@ -346,7 +405,7 @@ async fn ingest_limits_and_errors_are_clear() {
     let mut config = test_config();
     config.server.max_body_bytes = 2048;
     let (app, base) = start(config).await;
-    let client = reqwest::Client::new();
+    let client = client_for("quiet");
     let big = json!([mention("x", &"word ".repeat(1000))]);
     let response = client
         .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
@@ -370,13 +429,14 @@ async fn ingest_limits_and_errors_are_clear() {
         unknown.json::<Value>().await.unwrap()["error"]["code"],
         "org_not_found"
     );
-    let missing = client
+    // The organisation comes from the credential: without one, nothing is ingested.
+    let anonymous = reqwest::Client::new()
         .post(format!("{base}/api/v1/ingest/mentions"))
         .json(&body)
         .send()
         .await
         .unwrap();
-    assert_eq!(missing.status(), 400);
+    assert_eq!(anonymous.status(), 401);
     let broken = client
         .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
         .body("[{\"external_id\":")
@@ -412,7 +472,7 @@ async fn ingest_limits_and_errors_are_clear() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaign_metrics_are_aggregated() {
     let (app, base) = start(test_config()).await;
-    let client = reqwest::Client::new();
+    let client = client_for("quiet");
     let today = chrono::Utc::now().date_naive().to_string();
     let body = json!([
         {"platform": "google_ads", "campaign_id": "g-1", "campaign_name": "Search", "date": today,
@@ -465,7 +525,7 @@ async fn campaign_metrics_are_aggregated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_client_replays_what_it_missed() {
     let (app, base) = start(test_config()).await;
-    let client = reqwest::Client::new();
+    let client = client_for("quiet");
     let mut socket = connect(&app, "?org=quiet&channels=mentions").await;
     let subscribed = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
     let epoch = subscribed["data"]["epoch"].as_str().unwrap().to_owned();
@@ -561,8 +621,7 @@ async fn connect_slow(
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(app.addr()).await.unwrap();
-    let url = format!("ws://{}/api/v1/ws{query}", app.addr());
-    let (socket, _) = tokio_tungstenite::client_async(url, stream)
+    let (socket, _) = tokio_tungstenite::client_async(ws_request(app, query), stream)
         .await
         .expect("websocket connects");
     socket
@@ -624,7 +683,7 @@ async fn a_slow_consumer_loses_mention_frames_with_a_gap_marker_not_the_server()
 
     // ~18 MB of mention frames: far more than the slow socket's kernel buffers and its
     // 2 MiB queue hold.
-    let client = reqwest::Client::new();
+    let client = client_for("quiet");
     let filler: String = (0..400).map(|i| format!("w{i} ")).collect::<String>();
     for request in 0..REQUESTS {
         let body: Vec<Value> = (0..PER_REQUEST)
@@ -706,7 +765,7 @@ async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
     config.mock.enabled = false;
     temp_database(&mut config);
     let (app, base) = start(config.clone()).await;
-    let client = reqwest::Client::new();
+    let client = client_for("quiet");
     let texts = [
         "Great plan, love it!",
         "Terrible, awful decision",

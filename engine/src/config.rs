@@ -37,6 +37,10 @@ pub struct Config {
     pub mock: MockConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Accounts, tokens, API keys and login throttling.
+    pub auth: AuthConfig,
+    /// HTTP hardening: CORS and security headers.
+    pub http: HttpConfig,
     /// Organisations served.
     #[serde(default)]
     pub orgs: Vec<OrgConfig>,
@@ -204,6 +208,73 @@ pub struct CacheTtlConfig {
     /// System health.
     #[serde(with = "humantime_serde")]
     pub system_health: Duration,
+}
+
+/// `[auth]`
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// HS256 signing secret of access tokens, at least 32 bytes; empty makes `serve`
+    /// generate a random one per process (tokens then do not survive a restart).
+    pub jwt_secret: String,
+    /// `iss` of access tokens.
+    pub issuer: String,
+    /// `aud` of access tokens.
+    pub audience: String,
+    /// Lifetime of an access token.
+    #[serde(with = "humantime_serde")]
+    pub access_token_ttl: Duration,
+    /// Lifetime of a refresh token (rotated on every use).
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_ttl: Duration,
+    /// Clock skew tolerated when checking `exp`.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// Mark cookies `Secure` (browsers then send them over HTTPS only).
+    pub cookie_secure: bool,
+    /// Login attempts per account per `login_window`.
+    pub login_attempts_per_account: u64,
+    /// Login attempts per client IP per `login_window`.
+    pub login_attempts_per_ip: u64,
+    /// Window of the login throttles.
+    #[serde(with = "humantime_serde")]
+    pub login_window: Duration,
+    /// Default requests per hour of a new API key.
+    pub api_key_rate_limit_per_hour: u32,
+    /// How long a user's active flag and role are cached per node (deactivation and role
+    /// changes take effect on other nodes within this).
+    #[serde(with = "humantime_serde")]
+    pub user_cache_ttl: Duration,
+    /// Keys tracked by the in-process rate limiter at most (bounded memory).
+    pub rate_limiter_capacity: usize,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("jwt_secret", &"***")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The smallest accepted `auth.jwt_secret` (HS256 wants at least the hash's size).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// `[http]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Origins allowed to call the API from a browser (exact, e.g.
+    /// `https://warroom.example.org`); empty allows none.
+    pub cors_allowed_origins: Vec<String>,
+    /// Send `Strict-Transport-Security` (only behind TLS).
+    pub hsts: bool,
+    /// `Content-Security-Policy` of every response.
+    pub content_security_policy: String,
 }
 
 /// `[crisis]`
@@ -444,6 +515,43 @@ impl Config {
         if self.log.format != "pretty" && self.log.format != "json" {
             return invalid("log.format", "must be \"pretty\" or \"json\"");
         }
+        if !self.auth.jwt_secret.is_empty() && self.auth.jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return invalid(
+                "auth.jwt_secret",
+                "must be at least 32 bytes (or empty for a random per-process secret)",
+            );
+        }
+        if self.auth.access_token_ttl.is_zero() || self.auth.refresh_token_ttl.is_zero() {
+            return invalid(
+                "auth.access_token_ttl/refresh_token_ttl",
+                "must be positive",
+            );
+        }
+        if self.auth.login_attempts_per_account == 0
+            || self.auth.login_attempts_per_ip == 0
+            || self.auth.login_window.is_zero()
+        {
+            return invalid("auth.login_*", "attempts and window must be positive");
+        }
+        if self.auth.api_key_rate_limit_per_hour == 0 || self.auth.rate_limiter_capacity == 0 {
+            return invalid(
+                "auth.api_key_rate_limit_per_hour/rate_limiter_capacity",
+                "must be positive",
+            );
+        }
+        if self.auth.api_key_rate_limit_per_hour > i32::MAX as u32 {
+            return invalid("auth.api_key_rate_limit_per_hour", "is too large");
+        }
+        for origin in &self.http.cors_allowed_origins {
+            if !(origin.starts_with("http://") || origin.starts_with("https://"))
+                || origin.ends_with('/')
+            {
+                return invalid(
+                    "http.cors_allowed_origins",
+                    "origins are scheme://host[:port] without a trailing slash",
+                );
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for org in &self.orgs {
             if let Err(reason) = OrgId::parse(&org.id) {
@@ -464,6 +572,9 @@ impl Config {
         let mut shown = self.clone();
         shown.database.url = self.database.redacted_url();
         shown.redis.url = self.redis.redacted_url();
+        if !shown.auth.jwt_secret.is_empty() {
+            shown.auth.jwt_secret = "***".into();
+        }
         serde_json::to_string_pretty(&shown).unwrap_or_default()
     }
 }
@@ -573,6 +684,19 @@ mod tests {
             assert_eq!(config.redis.key_prefix, "staging");
             Ok(())
         });
+    }
+
+    #[test]
+    fn jwt_secrets_are_never_shown_and_short_ones_are_refused() {
+        let mut config = Config::defaults();
+        config.auth.jwt_secret = "0123456789abcdef0123456789abcdef-secret".into();
+        assert!(config.check().is_ok());
+        let shown = config.to_json();
+        assert!(!shown.contains("0123456789abcdef"), "{shown}");
+        assert!(!format!("{:?}", config.auth).contains("0123456789abcdef"));
+        config.auth.jwt_secret = "short".into();
+        let err = config.check().unwrap_err().to_string();
+        assert!(err.contains("auth.jwt_secret"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! This crate sits at the bottom of the workspace's one-way dependency graph: it
 //! depends on no other War Room crate, and everything else depends on it.
 
+pub mod account;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod model;
 pub mod validate;
 pub mod wire;
 
+pub use account::Role;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::Config;
 pub use error::{ConfigError, ValidationIssue};

@@ -24,6 +24,12 @@ pub mod events {
     pub const HEALTH_CHANGE: &str = "system:health-change";
     /// Data mode changed.
     pub const DATA_MODE_CHANGE: &str = "system:data-mode-change";
+    /// A user of the organisation logged in.
+    pub const USER_LOGIN: &str = "user:login";
+    /// A user of the organisation logged out.
+    pub const USER_LOGOUT: &str = "user:logout";
+    /// Control: the socket is authenticated (answer to an `auth` command).
+    pub const AUTHENTICATED: &str = "authenticated";
     /// Control: the subscription is live (carries resume outcome).
     pub const SUBSCRIBED: &str = "subscribed";
     /// Control: frames were dropped for this socket under backpressure.
@@ -70,7 +76,10 @@ impl Channel {
             events::CRISIS_DETECTED | events::CRISIS_RESOLVED | events::CRISIS_UPDATED => {
                 Some(Channel::Crisis)
             }
-            events::HEALTH_CHANGE | events::DATA_MODE_CHANGE => Some(Channel::System),
+            events::HEALTH_CHANGE
+            | events::DATA_MODE_CHANGE
+            | events::USER_LOGIN
+            | events::USER_LOGOUT => Some(Channel::System),
             _ => None,
         }
     }
@@ -80,6 +89,13 @@ impl Channel {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientCommand {
+    /// Authenticate the socket (browsers cannot set headers on the upgrade): an access
+    /// token or an API key. Must come before `subscribe` when the upgrade carried no
+    /// credential.
+    Auth {
+        /// A JWT access token or an API key.
+        token: String,
+    },
     /// Subscribe to an organisation's channels, optionally resuming after `last_seq`.
     Subscribe {
         /// Organisation id.

@@ -56,6 +56,54 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
+    /// 401: no valid credential.
+    pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+
+    /// 403: a valid credential that does not allow this.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, message)
+    }
+
+    /// 429 with a Retry-After of `retry_after`, rounded up to whole seconds.
+    pub fn too_many_requests(
+        code: &'static str,
+        message: impl Into<String>,
+        retry_after: std::time::Duration,
+    ) -> Self {
+        Self {
+            retry_after: Some(crate::auth::routes::retry_secs(retry_after).max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        }
+    }
+
+    /// 500 with a code; the message is logged, not sent.
+    pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        tracing::error!(code, %message, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            code,
+            "internal error; see the server log",
+        )
+    }
+
+    /// A store failure: 503 when the database is unavailable, else 500. The driver's
+    /// message is logged, not sent.
+    pub fn from_store(error: warroom_storage::StoreError) -> Self {
+        if error.is_transient() {
+            tracing::warn!(error = %error, "database unavailable");
+            Self::unavailable(
+                "database_unavailable",
+                "the database is unavailable; retry shortly",
+                1,
+            )
+        } else {
+            Self::internal("storage_error", error.to_string())
+        }
+    }
+
     /// 503 with a Retry-After.
     pub fn unavailable(code: &'static str, message: impl Into<String>, retry_after: u64) -> Self {
         Self {
@@ -94,6 +142,12 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"warroom\""),
+            );
+        }
         if let Some(secs) = self.retry_after {
             if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);

@@ -5,7 +5,8 @@
 //! applied. Then it is handed over all-or-nothing: duplicates by
 //! `(org, source, external_id)` are accepted and ignored, and when the operators or the
 //! storage queue are saturated the answer is 503 with Retry-After and nothing is applied.
-//! The 202 comes only after the records are committed to the database.
+//! The 202 comes only after the records are committed to the database. Ingest needs the
+//! `manager` or `admin` role (users or API keys).
 
 use std::sync::Arc;
 
@@ -24,8 +25,8 @@ use warroom_engine::validate::{
 use warroom_engine::wire::{CampaignMetricRecord, IngestAccepted, MentionRecord};
 use warroom_streams::dataflow::IngestError;
 
+use crate::auth::{CanIngest, Scoped};
 use crate::error::ApiError;
-use crate::scope::OrgScope;
 use crate::AppState;
 
 async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
@@ -136,7 +137,7 @@ async fn validated<R: serde::de::DeserializeOwned, T>(
 /// `POST /api/v1/ingest/mentions`.
 pub async fn mentions(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): Scoped<CanIngest>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -159,7 +160,7 @@ pub async fn mentions(
 /// `POST /api/v1/ingest/campaign-metrics`.
 pub async fn campaign_metrics(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): Scoped<CanIngest>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {

@@ -1,11 +1,17 @@
 //! War Room gateway: REST under `/api/v1/` (axum) and WebSocket push at `/api/v1/ws`
 //! (fastwebsockets). It speaks to the engine only through [`Runtime`]: it never touches
-//! the dataflow's state or SQL.
+//! the dataflow's state or SQL (accounts go through `warroom_storage::accounts`).
+//!
+//! Every `/api/v1/*` route but `health`, `auth/login` and `auth/refresh` requires a
+//! credential ([`auth`]); the WebSocket authenticates on the upgrade or with its first
+//! frame.
 
+pub mod admin;
+pub mod auth;
 pub mod error;
+pub mod hardening;
 pub mod ingest;
 pub mod rest;
-pub mod scope;
 pub mod ws;
 
 use std::future::{Future, IntoFuture};
@@ -16,7 +22,7 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use axum::Router;
 use tokio::net::TcpListener;
 use warroom_actors::runtime::Runtime;
@@ -27,6 +33,8 @@ use crate::error::ApiError;
 pub struct AppState {
     /// The engine.
     pub runtime: Arc<Runtime>,
+    /// Authentication, accounts and rate limits.
+    pub auth: Arc<auth::Auth>,
     /// Timeout of a call to an organisation actor.
     pub call_timeout: Duration,
     /// Largest request body.
@@ -40,9 +48,25 @@ pub struct AppState {
 /// The whole HTTP surface.
 pub fn router(state: Arc<AppState>) -> Router {
     let timeout = state.runtime.config().server.request_timeout;
-    let api = Router::new()
-        .route("/health", get(rest::health))
+    let protected = Router::new()
         .route("/orgs", get(rest::orgs))
+        .route("/auth/logout", post(auth::routes::logout))
+        .route("/auth/me", get(auth::routes::me))
+        .route("/auth/password", post(auth::routes::change_password))
+        .route(
+            "/admin/users",
+            get(admin::list_users).post(admin::create_user),
+        )
+        .route("/admin/users/{id}", patch(admin::update_user))
+        .route(
+            "/admin/api-keys",
+            get(admin::list_api_keys).post(admin::create_api_key),
+        )
+        .route(
+            "/admin/api-keys/{id}",
+            axum::routing::delete(admin::revoke_api_key),
+        )
+        .route("/audit", get(admin::audit))
         .route("/metrics/dashboard", get(rest::dashboard))
         .route("/mentions", get(rest::mentions))
         .route("/mentions/sentiment", get(rest::mentions_sentiment))
@@ -59,16 +83,27 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/alerts/{id}/resolve", post(rest::resolve))
         .route("/ingest/mentions", post(ingest::mentions))
         .route("/ingest/campaign-metrics", post(ingest::campaign_metrics))
+        .route_layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            auth::require_auth,
+        ));
+    let api = Router::new()
+        .route("/health", get(rest::health))
+        .route("/auth/login", post(auth::routes::login))
+        .route("/auth/refresh", post(auth::routes::refresh))
+        .merge(protected)
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
         }))
         // The socket route is outside the timeout: an upgraded connection lives on.
         .route("/ws", get(ws::upgrade))
         .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
+    let http = state.runtime.config().http.clone();
+    let router = Router::new()
         .nest("/api/v1", api)
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    hardening::apply(router, &http)
 }
 
 async fn with_timeout(
@@ -106,14 +141,33 @@ pub async fn serve(
     runtime: Arc<Runtime>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limiter: Arc<dyn auth::limit::RateLimiter> = Arc::new(
+        auth::limit::InProcessRateLimiter::new(runtime.config().auth.rate_limiter_capacity),
+    );
+    serve_with_limiter(listener, runtime, limiter, shutdown).await
+}
+
+/// [`serve`] with a given rate limiter (e.g. the Redis-backed one shared by nodes).
+pub async fn serve_with_limiter(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    limiter: Arc<dyn auth::limit::RateLimiter>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = &runtime.config().server;
+    let auth = Arc::new(auth::Auth::new(
+        &runtime.config().auth,
+        Arc::clone(runtime.store()),
+        limiter,
+    ));
     let grace = server.shutdown_grace;
     let state = Arc::new(AppState {
         call_timeout: server.actor_call_timeout,
         max_body_bytes: server.max_body_bytes,
         max_records: server.max_records_per_request,
         runtime: Arc::clone(&runtime),
+        auth,
         shutdown: shutdown_rx,
     });
     let app = router(state);
@@ -124,9 +178,12 @@ pub async fn serve(
         let _ = shutdown_tx.send(true);
         let _ = done_tx.send(());
     };
-    let serving = axum::serve(listener, app)
-        .with_graceful_shutdown(graceful)
-        .into_future();
+    let serving = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful)
+    .into_future();
     tokio::pin!(serving);
     tokio::select! {
         result = &mut serving => result,

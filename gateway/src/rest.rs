@@ -14,8 +14,9 @@ use uuid::Uuid;
 use warroom_actors::org::{AlertAction, AlertError, AlertQuery, MentionQuery, OrgMsg};
 use warroom_engine::{CrisisStatus, HealthStatus, KpiSnapshot, Organization, Platform, Window};
 
+use crate::auth::permission::Permission;
+use crate::auth::{CanRespond, OrgScope, Principal, RequestMeta, Scoped};
 use crate::error::ApiError;
-use crate::scope::OrgScope;
 use crate::AppState;
 
 /// `Query` whose rejection is our JSON 400.
@@ -62,22 +63,26 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     (status, Json(report)).into_response()
 }
 
-/// `GET /api/v1/orgs`: the organisations served.
-pub async fn orgs(State(state): State<Arc<AppState>>) -> Json<Vec<Organization>> {
-    Json(
+/// `GET /api/v1/orgs`: the organisations served (platform administrator).
+pub async fn orgs(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+) -> Result<Json<Vec<Organization>>, ApiError> {
+    principal.require(Permission::ManageOrganizations)?;
+    Ok(Json(
         state
             .runtime
             .directory()
             .iter()
             .map(|e| e.org.clone())
             .collect(),
-    )
+    ))
 }
 
 /// `GET /api/v1/metrics/dashboard?window=`: the seed's dashboard KPIs plus live figures.
 pub async fn dashboard(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Response, ApiError> {
     let window = param.window()?;
@@ -118,7 +123,7 @@ async fn kpis(
 /// `GET /api/v1/mentions`: recent mentions, newest first, filtered and paginated.
 pub async fn mentions(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(query): ApiQuery<MentionQuery>,
 ) -> Result<Response, ApiError> {
     if query
@@ -172,7 +177,7 @@ pub struct SentimentBreakdown {
 /// `GET /api/v1/mentions/sentiment?window=`.
 pub async fn mentions_sentiment(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Json<SentimentBreakdown>, ApiError> {
     let s = kpis(&state, &org, param.window()?).await?;
@@ -218,7 +223,7 @@ async fn top_list<T>(
 /// `GET /api/v1/mentions/geo?window=`: top countries.
 pub async fn mentions_geo(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Json<TopList<warroom_engine::CountryCount>>, ApiError> {
     top_list(&state, &org, &param, |s| s.top_countries).await
@@ -227,7 +232,7 @@ pub async fn mentions_geo(
 /// `GET /api/v1/mentions/influencers?window=`: top authors by reach.
 pub async fn mentions_influencers(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Json<TopList<warroom_engine::Influencer>>, ApiError> {
     top_list(&state, &org, &param, |s| s.top_influencers).await
@@ -236,7 +241,7 @@ pub async fn mentions_influencers(
 /// `GET /api/v1/mentions/trending?window=`: heavy-hitter hashtags.
 pub async fn mentions_trending(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(param): ApiQuery<WindowParam>,
 ) -> Result<Json<TopList<warroom_engine::TrendingTerm>>, ApiError> {
     top_list(&state, &org, &param, |s| s.trending).await
@@ -251,7 +256,7 @@ pub struct PlatformParam {
 /// `GET /api/v1/campaigns?platform=`: aggregates per campaign.
 pub async fn campaigns(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(param): ApiQuery<PlatformParam>,
 ) -> Result<Json<Vec<warroom_engine::CampaignAggregate>>, ApiError> {
     let mut list = state
@@ -268,7 +273,7 @@ pub async fn campaigns(
 /// `GET /api/v1/campaigns/{id}/performance?platform=`: one campaign with its daily series.
 pub async fn campaign_performance(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     Path(id): Path<String>,
     ApiQuery(param): ApiQuery<PlatformParam>,
 ) -> Result<Json<warroom_engine::CampaignAggregate>, ApiError> {
@@ -292,7 +297,7 @@ pub struct StatusParam {
 /// `GET /api/v1/alerts?status=`: crises, newest first.
 pub async fn alerts(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    Scoped(org, ..): OrgScope,
     ApiQuery(param): ApiQuery<StatusParam>,
 ) -> Result<Json<Vec<warroom_engine::CrisisEvent>>, ApiError> {
     let query = AlertQuery {
@@ -336,20 +341,48 @@ async fn alert_action(
     })
 }
 
-/// `POST /api/v1/alerts/{id}/acknowledge`.
-pub async fn acknowledge(
-    State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
-    Path(id): Path<String>,
+async fn audited_alert_action(
+    state: &AppState,
+    scope: Scoped<CanRespond>,
+    meta: RequestMeta,
+    id: &str,
+    action: AlertAction,
 ) -> Result<Json<warroom_engine::CrisisEvent>, ApiError> {
-    alert_action(&state, &org, &id, AlertAction::Acknowledge).await
+    let Scoped(org, principal, _) = scope;
+    let crisis = alert_action(state, &org, id, action).await?;
+    let name = match action {
+        AlertAction::Acknowledge => "alert.acknowledge",
+        AlertAction::Resolve => "alert.resolve",
+    };
+    state
+        .auth
+        .audit(meta.audit_entry(
+            &principal,
+            name,
+            "alert",
+            Some(crisis.0.id.to_string()),
+            serde_json::json!({ "status": crisis.0.status, "kind": crisis.0.kind }),
+        ))
+        .await;
+    Ok(crisis)
 }
 
-/// `POST /api/v1/alerts/{id}/resolve`.
-pub async fn resolve(
+/// `POST /api/v1/alerts/{id}/acknowledge` (user, manager, admin).
+pub async fn acknowledge(
     State(state): State<Arc<AppState>>,
-    OrgScope(org): OrgScope,
+    scope: Scoped<CanRespond>,
+    meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Json<warroom_engine::CrisisEvent>, ApiError> {
-    alert_action(&state, &org, &id, AlertAction::Resolve).await
+    audited_alert_action(&state, scope, meta, &id, AlertAction::Acknowledge).await
+}
+
+/// `POST /api/v1/alerts/{id}/resolve` (user, manager, admin).
+pub async fn resolve(
+    State(state): State<Arc<AppState>>,
+    scope: Scoped<CanRespond>,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<Json<warroom_engine::CrisisEvent>, ApiError> {
+    audited_alert_action(&state, scope, meta, &id, AlertAction::Resolve).await
 }

@@ -34,6 +34,8 @@ use warroom_actors::runtime::Runtime;
 use warroom_engine::wire::{events, Channel, ClientCommand, ErrorData};
 use warroom_engine::OrgId;
 
+use crate::auth::permission::Permission;
+use crate::auth::{Auth, Principal};
 use crate::error::ApiError;
 use crate::rest::ApiQuery;
 use crate::AppState;
@@ -43,11 +45,13 @@ use reader::{FrameReader, Incoming};
 pub const CLOSE_NORMAL: u16 = 1000;
 /// Close code: the client sent something the protocol does not allow.
 pub const CLOSE_PROTOCOL: u16 = 4000;
+/// Close code: the socket did not authenticate, or its credential is invalid.
+pub const CLOSE_UNAUTHENTICATED: u16 = 4001;
 /// Close code: no frame from the client within the idle timeout.
 pub const CLOSE_IDLE: u16 = 4002;
 /// Close code: no subscription within the subscribe timeout.
 pub const CLOSE_NO_SUBSCRIPTION: u16 = 4003;
-/// Close code: the organisation does not exist.
+/// Close code: the organisation does not exist, or is not the credential's.
 pub const CLOSE_UNKNOWN_ORG: u16 = 4004;
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
@@ -66,12 +70,23 @@ pub struct ConnectParams {
     channels: Option<String>,
 }
 
-/// `GET /api/v1/ws`: upgrades to a WebSocket session.
+/// `GET /api/v1/ws`: upgrades to a WebSocket session. A credential on the upgrade
+/// (`Authorization`, `X-API-Key` or the access cookie) authenticates the socket at once;
+/// an invalid one is refused with 401 before upgrading. Without one, the first frame
+/// must be an `auth` command.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
     ApiQuery(params): ApiQuery<ConnectParams>,
     upgrade: Result<IncomingUpgrade, StatusCode>,
 ) -> Result<Response, ApiError> {
+    let principal = state.auth.authenticate_headers(&headers).await?;
+    if principal.is_none() && params.org.is_some() {
+        return Err(ApiError::unauthorized(
+            "unauthenticated",
+            "subscribing in the URL needs a credential on the upgrade (Authorization header or cookie)",
+        ));
+    }
     let upgrade = upgrade.map_err(|_| {
         ApiError::bad_request(
             "websocket_required",
@@ -100,10 +115,14 @@ pub async fn upgrade(
         .upgrade()
         .map_err(|e| ApiError::bad_request("websocket_handshake", e.to_string()))?;
     let runtime = Arc::clone(&state.runtime);
+    let auth = Arc::clone(&state.auth);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         match upgraded.await {
-            Ok(ws) => run_session(runtime, ws.into_inner(), initial, shutdown).await,
+            Ok(ws) => {
+                let identity = Identity { auth, principal };
+                run_session(runtime, identity, ws.into_inner(), initial, shutdown).await;
+            }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
     });
@@ -144,6 +163,12 @@ struct SocketShared {
     org: Mutex<Option<OrgId>>,
 }
 
+/// Who is on a socket: set by the upgrade's credential, or later by an `auth` command.
+struct Identity {
+    auth: Arc<Auth>,
+    principal: Option<Principal>,
+}
+
 /// Why the session loop stops.
 enum Flow {
     Continue,
@@ -154,6 +179,7 @@ enum Flow {
 /// and the idle and subscribe timers, while a writer task drains the outbox.
 async fn run_session(
     runtime: Arc<Runtime>,
+    identity: Identity,
     stream: TokioIo<hyper::upgrade::Upgraded>,
     initial: Option<ClientCommand>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
@@ -174,6 +200,7 @@ async fn run_session(
     let mut session = Session {
         id: runtime.next_session_id(),
         runtime,
+        identity,
         shared: Arc::clone(&shared),
         subscribed: None,
         heartbeat: push.heartbeat,
@@ -321,6 +348,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, shared: Arc<SocketShared>
 struct Session {
     id: u64,
     runtime: Arc<Runtime>,
+    identity: Identity,
     shared: Arc<SocketShared>,
     subscribed: Option<OrgId>,
     heartbeat: Duration,
@@ -376,6 +404,7 @@ impl Session {
                 last_seq,
                 epoch,
             } => self.subscribe(org, channels, last_seq, epoch).await,
+            ClientCommand::Auth { token } => self.authenticate(token).await,
             ClientCommand::Ping => {
                 let org = self.org_name();
                 self.shared
@@ -444,6 +473,35 @@ impl Session {
         }
     }
 
+    fn refuse_unauthenticated(&self, message: String) {
+        self.error("unauthenticated", message);
+        self.shared
+            .outbox
+            .close(CLOSE_UNAUTHENTICATED, "unauthenticated");
+    }
+
+    async fn authenticate(&mut self, token: String) {
+        if self.identity.principal.is_some() {
+            self.error(
+                "already_authenticated",
+                "this socket is already authenticated".into(),
+            );
+            return;
+        }
+        match self.identity.auth.authenticate(&token, false).await {
+            Ok(principal) => {
+                let org = principal.org.as_ref().map_or("", |o| o.as_str()).to_owned();
+                self.shared.outbox.push(control_frame(
+                    &org,
+                    events::AUTHENTICATED,
+                    &serde_json::json!({ "org": principal.org, "role": principal.role }),
+                ));
+                self.identity.principal = Some(principal);
+            }
+            Err(e) => self.refuse_unauthenticated(e.message),
+        }
+    }
+
     async fn subscribe(
         &mut self,
         org: String,
@@ -452,8 +510,21 @@ impl Session {
         epoch: Option<String>,
     ) {
         let runtime = Arc::clone(&self.runtime);
+        let Some(principal) = &self.identity.principal else {
+            self.refuse_unauthenticated(
+                "authenticate (an `auth` command or a credential on the upgrade) before subscribing"
+                    .into(),
+            );
+            return;
+        };
+        // Another organisation's channels answer exactly like an unknown organisation.
+        let own = principal
+            .org
+            .as_ref()
+            .filter(|_| Permission::Read.allows(principal.role))
+            .is_some_and(|own| own.as_str() == org);
         let org = match OrgId::parse(&org) {
-            Ok(org) if runtime.directory().get(&org).is_some() => org,
+            Ok(org) if own && runtime.directory().get(&org).is_some() => org,
             _ => {
                 self.error("org_not_found", format!("no organisation {org:?}"));
                 self.shared

@@ -7,7 +7,9 @@
 //!   exports of one organisation's time range as Parquet, CSV or JSON.
 //! - [`cache`]: Redis (or in-process) cache with the seed's TTLs, rate-limit counters,
 //!   the pub/sub bus between nodes, and shared system values such as the data mode.
+//! - [`accounts`]: users, refresh tokens, API keys and the audit trail.
 
+pub mod accounts;
 pub mod archive;
 pub mod cache;
 pub mod sql;

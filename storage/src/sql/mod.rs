@@ -220,6 +220,9 @@ pub trait Store: Send + Sync + 'static {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
+    /// Users, tokens, API keys and the audit trail (`accounts` module).
+    fn accounts(&self) -> &dyn crate::accounts::AccountStore;
+
     /// Applies the embedded migrations that are not applied yet (a no-op when up to date).
     async fn migrate(&self) -> StoreResult<()>;
 

@@ -361,6 +361,10 @@ impl Store for PgStore {
         Backend::Postgres
     }
 
+    fn accounts(&self) -> &dyn crate::accounts::AccountStore {
+        self
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         // The migrator takes an advisory lock, so several nodes starting at once are safe.
         MIGRATOR.run(&self.pool).await?;

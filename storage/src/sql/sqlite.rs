@@ -89,9 +89,9 @@ fn rows_per_statement(columns: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Exactly one connection: every write goes through it.
-    writer: SqlitePool,
+    pub(crate) writer: SqlitePool,
     /// Reads, concurrent with the writer thanks to WAL.
-    readers: SqlitePool,
+    pub(crate) readers: SqlitePool,
     path: PathBuf,
 }
 
@@ -305,6 +305,10 @@ fn push_sentiment(qb: &mut QueryBuilder<Sqlite>, class: SentimentClass) {
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
+    }
+
+    fn accounts(&self) -> &dyn crate::accounts::AccountStore {
+        self
     }
 
     async fn migrate(&self) -> StoreResult<()> {

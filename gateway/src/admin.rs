@@ -1,0 +1,424 @@
+//! `/api/v1/admin/*` (users, API keys) and `/api/v1/audit`: admin role, within the
+//! admin's own organisation. An id of another organisation answers 404.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+use warroom_engine::Role;
+use warroom_storage::accounts::{
+    ApiKeyRecord, AuditCursor, AuditFilter, AuditRecord, NewApiKey, NewUser,
+};
+
+use crate::auth::routes::UserView;
+use crate::auth::{password, token, CanAdminister, RequestMeta, Scoped};
+use crate::error::ApiError;
+use crate::rest::ApiQuery;
+use crate::AppState;
+
+/// Admin access to the credential's organisation.
+pub type AdminScope = Scoped<CanAdminister>;
+
+/// Longest accepted API key name.
+const MAX_NAME_CHARS: usize = 100;
+
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
+}
+
+fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| {
+        ApiError::not_found(
+            what,
+            format!("no such {}", what.trim_end_matches("_not_found")),
+        )
+    })
+}
+
+fn org_role(role: Role) -> Result<Role, ApiError> {
+    if role.is_org_role() {
+        Ok(role)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_role",
+            "roles within an organisation are admin, manager, user, readonly",
+        ))
+    }
+}
+
+/// `GET /api/v1/admin/users`.
+pub async fn list_users(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, _, _): AdminScope,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    let users = state
+        .auth
+        .accounts()
+        .users(&org)
+        .await
+        .map_err(ApiError::from_store)?;
+    Ok(Json(users.into_iter().map(UserView::from).collect()))
+}
+
+/// `POST /api/v1/admin/users` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    /// Login address.
+    pub email: String,
+    /// Initial password (at least 12 characters); the user should change it.
+    pub password: String,
+    /// Role within the organisation.
+    pub role: Role,
+}
+
+/// `POST /api/v1/admin/users`: creates (invites) a user in the admin's organisation. 201.
+pub async fn create_user(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, principal, _): AdminScope,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: CreateUser = parse_body(&body)?;
+    let role = org_role(request.role)?;
+    let email = request.email.trim().to_lowercase();
+    if email.len() > 255 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        return Err(ApiError::bad_request(
+            "invalid_email",
+            "an email address is required",
+        ));
+    }
+    password::check_new_password(&request.password)
+        .map_err(|m| ApiError::bad_request("weak_password", m))?;
+    let hash = password::hash(request.password)
+        .await
+        .map_err(|e| ApiError::internal("hash_failed", e))?;
+    let user = state
+        .auth
+        .accounts()
+        .create_user(
+            &NewUser {
+                org: Some(org),
+                email,
+                password_hash: hash,
+                role,
+            },
+            Utc::now(),
+        )
+        .await
+        .map_err(ApiError::from_store)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "email_taken",
+                "an account with this email exists",
+            )
+        })?;
+    state
+        .auth
+        .audit(meta.audit_entry(
+            &principal,
+            "user.create",
+            "user",
+            Some(user.id.to_string()),
+            json!({ "email": user.email, "role": user.role }),
+        ))
+        .await;
+    Ok((StatusCode::CREATED, Json(UserView::from(user))).into_response())
+}
+
+/// `PATCH /api/v1/admin/users/{id}` body: any of role and active.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    /// New role.
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// `false` deactivates (its tokens stop working), `true` reactivates.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// `PATCH /api/v1/admin/users/{id}`: change role, deactivate or reactivate.
+pub async fn update_user(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, principal, _): AdminScope,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<UserView>, ApiError> {
+    let id = parse_id(&id, "user_not_found")?;
+    let request: UpdateUser = parse_body(&body)?;
+    if request.role.is_none() && request.active.is_none() {
+        return Err(ApiError::bad_request(
+            "empty_update",
+            "give role and/or active",
+        ));
+    }
+    if principal.user_id() == Some(id) {
+        return Err(ApiError::bad_request(
+            "cannot_change_self",
+            "admins cannot change their own role or deactivate themselves",
+        ));
+    }
+    let accounts = state.auth.accounts();
+    let not_found = || ApiError::not_found("user_not_found", "no such user");
+    let before = accounts
+        .user(id)
+        .await
+        .map_err(ApiError::from_store)?
+        .filter(|u| u.org.as_ref() == Some(&org))
+        .ok_or_else(not_found)?;
+    let now = Utc::now();
+    if let Some(role) = request.role {
+        let role = org_role(role)?;
+        if !accounts
+            .set_role(&org, id, role, now)
+            .await
+            .map_err(ApiError::from_store)?
+        {
+            return Err(not_found());
+        }
+        state.auth.forget_user(id);
+        state
+            .auth
+            .audit(meta.audit_entry(
+                &principal,
+                "user.role_change",
+                "user",
+                Some(id.to_string()),
+                json!({ "from": before.role, "to": role }),
+            ))
+            .await;
+    }
+    if let Some(active) = request.active {
+        if !accounts
+            .set_active(&org, id, active, now)
+            .await
+            .map_err(ApiError::from_store)?
+        {
+            return Err(not_found());
+        }
+        state.auth.forget_user(id);
+        let action = if active {
+            "user.activate"
+        } else {
+            "user.deactivate"
+        };
+        state
+            .auth
+            .audit(meta.audit_entry(&principal, action, "user", Some(id.to_string()), json!({})))
+            .await;
+    }
+    let after = accounts
+        .user(id)
+        .await
+        .map_err(ApiError::from_store)?
+        .ok_or_else(not_found)?;
+    Ok(Json(UserView::from(after)))
+}
+
+/// `POST /api/v1/admin/api-keys` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// What the key is for.
+    pub name: String,
+    /// The role it acts with (an organisation role).
+    pub role: Role,
+    /// Requests per hour (default `auth.api_key_rate_limit_per_hour`).
+    #[serde(default)]
+    pub rate_limit_per_hour: Option<u32>,
+}
+
+/// The answer to creating a key: the only time the key is shown.
+#[derive(Debug, Serialize)]
+pub struct CreatedApiKey {
+    /// The key: keep it, it is not shown again.
+    pub key: String,
+    /// Its stored description.
+    #[serde(flatten)]
+    pub record: ApiKeyRecord,
+}
+
+/// `POST /api/v1/admin/api-keys`. 201.
+pub async fn create_api_key(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, principal, _): AdminScope,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: CreateApiKey = parse_body(&body)?;
+    let role = org_role(request.role)?;
+    let name = request.name.trim().to_owned();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "name is 1-100 characters",
+        ));
+    }
+    let limit = request
+        .rate_limit_per_hour
+        .unwrap_or(state.auth.config().api_key_rate_limit_per_hour);
+    if limit == 0 || limit > i32::MAX as u32 {
+        return Err(ApiError::bad_request(
+            "invalid_rate_limit",
+            "rate_limit_per_hour must be positive",
+        ));
+    }
+    let key = token::random_secret(token::API_KEY_PREFIX);
+    let record = state
+        .auth
+        .accounts()
+        .create_api_key(&NewApiKey {
+            id: Uuid::new_v4(),
+            org,
+            name,
+            key_prefix: key.chars().take(token::API_KEY_DISPLAY_CHARS).collect(),
+            key_hash: token::secret_hash(&key),
+            role,
+            rate_limit_per_hour: limit,
+            created_by: principal.user_id(),
+            created_at: Utc::now(),
+        })
+        .await
+        .map_err(ApiError::from_store)?;
+    state
+        .auth
+        .audit(meta.audit_entry(
+            &principal,
+            "api_key.create",
+            "api_key",
+            Some(record.id.to_string()),
+            json!({ "name": record.name, "role": record.role, "rate_limit_per_hour": limit }),
+        ))
+        .await;
+    Ok((StatusCode::CREATED, Json(CreatedApiKey { key, record })).into_response())
+}
+
+/// `GET /api/v1/admin/api-keys`: the organisation's keys (prefix only).
+pub async fn list_api_keys(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, _, _): AdminScope,
+) -> Result<Json<Vec<ApiKeyRecord>>, ApiError> {
+    Ok(Json(
+        state
+            .auth
+            .accounts()
+            .api_keys(&org)
+            .await
+            .map_err(ApiError::from_store)?,
+    ))
+}
+
+/// `DELETE /api/v1/admin/api-keys/{id}`: revokes a key. 204.
+pub async fn revoke_api_key(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, principal, _): AdminScope,
+    meta: RequestMeta,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "api_key_not_found")?;
+    if !state
+        .auth
+        .accounts()
+        .revoke_api_key(&org, id, Utc::now())
+        .await
+        .map_err(ApiError::from_store)?
+    {
+        return Err(ApiError::not_found("api_key_not_found", "no such API key"));
+    }
+    state
+        .auth
+        .audit(meta.audit_entry(
+            &principal,
+            "api_key.revoke",
+            "api_key",
+            Some(id.to_string()),
+            json!({}),
+        ))
+        .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /api/v1/audit` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this action (e.g. `user.login`).
+    pub action: Option<String>,
+    /// Only this acting user.
+    pub actor: Option<Uuid>,
+    /// At or after (RFC 3339).
+    pub from: Option<DateTime<Utc>>,
+    /// Before (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Rows per page, 1-500 (default 100).
+    pub limit: Option<u32>,
+    /// `next` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of the audit trail.
+#[derive(Debug, Serialize)]
+pub struct AuditPageView {
+    /// Rows, newest first.
+    pub entries: Vec<AuditRecord>,
+    /// Cursor of the next page, absent on the last.
+    pub next: Option<String>,
+}
+
+/// `GET /api/v1/audit`: the organisation's audit trail, newest first (admin).
+pub async fn audit(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, _, _): AdminScope,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<AuditPageView>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > warroom_storage::accounts::MAX_AUDIT_PAGE {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 500",
+        ));
+    }
+    if let (Some(from), Some(to)) = (query.from, query.to) {
+        if from >= to {
+            return Err(ApiError::bad_request(
+                "invalid_range",
+                "from must be before to",
+            ));
+        }
+    }
+    let after = query
+        .cursor
+        .as_deref()
+        .map(str::parse::<AuditCursor>)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_cursor", e))?;
+    let page = state
+        .auth
+        .accounts()
+        .audit_page(
+            &org,
+            &AuditFilter {
+                action: query.action,
+                user_id: query.actor,
+                from: query.from,
+                to: query.to,
+                after,
+                limit,
+            },
+        )
+        .await
+        .map_err(ApiError::from_store)?;
+    Ok(Json(AuditPageView {
+        entries: page.entries,
+        next: page.next.map(|c| c.to_string()),
+    }))
+}

@@ -1,0 +1,578 @@
+//! Authentication and authorisation: who is calling, for which organisation, with which
+//! role. The organisation always comes from the verified credential, never from a
+//! parameter the caller can change.
+//!
+//! Credentials, in the order they are looked for:
+//! 1. `Authorization: Bearer <token>`: a JWT access token, or an API key (`wrk_…`);
+//! 2. `X-API-Key: <key>`;
+//! 3. the `warroom_access` cookie (httpOnly, Secure, SameSite=Strict). A request
+//!    authenticated by cookie that changes state must echo the `warroom_csrf` cookie in
+//!    `X-CSRF-Token` (double submit), or it is refused with 403.
+//!
+//! The permission table is [`permission::Permission`] (and `docs/security.md`).
+
+pub mod cookie;
+pub mod limit;
+pub mod password;
+pub mod permission;
+pub mod routes;
+pub mod token;
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method};
+use axum::middleware::Next;
+use axum::response::Response;
+use parking_lot::Mutex;
+use uuid::Uuid;
+use warroom_engine::config::AuthConfig;
+use warroom_engine::{OrgId, Role};
+use warroom_storage::accounts::{AccountStore, AuditEntry};
+use warroom_storage::Store;
+
+use crate::error::ApiError;
+use crate::AppState;
+use limit::RateLimiter;
+use permission::Permission;
+use token::{TokenKeys, TokenKind};
+
+/// Header carrying an API key (alternative to `Authorization: Bearer`).
+pub const API_KEY_HEADER: &str = "x-api-key";
+/// Header echoing the CSRF cookie on cookie-authenticated state changes.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+/// Legacy header naming the organisation; now only checked against the credential.
+pub const ORG_HEADER: &str = "x-warroom-org";
+
+/// Who acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// A user account.
+    User(Uuid),
+    /// An API key.
+    ApiKey(Uuid),
+    /// A service holding the signing secret (e.g. the load tester), by name.
+    Service(String),
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Its organisation; `None` only for the platform administrator.
+    pub org: Option<OrgId>,
+    /// Its role now (for users, as stored, not as the token said at issue time).
+    pub role: Role,
+    /// Who it is.
+    pub actor: Actor,
+    /// Whether the credential came from a cookie (CSRF applies).
+    pub via_cookie: bool,
+    /// The access token's id and expiry, for revocation at logout.
+    pub token: Option<(String, i64)>,
+}
+
+impl Principal {
+    /// The user id, when a user acts.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self.actor {
+            Actor::User(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The API key id, when a key acts.
+    pub fn api_key_id(&self) -> Option<Uuid> {
+        match self.actor {
+            Actor::ApiKey(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// 403 unless the role holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if permission.allows(self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(
+                "forbidden",
+                format!(
+                    "role {} does not allow {}",
+                    self.role,
+                    permission.describe()
+                ),
+            ))
+        }
+    }
+
+    /// The organisation, for a permission that needs one.
+    pub fn org(&self) -> Result<&OrgId, ApiError> {
+        self.org.as_ref().ok_or_else(|| {
+            ApiError::forbidden(
+                "no_organisation",
+                "platform administrators see no organisation's data",
+            )
+        })
+    }
+}
+
+#[derive(Clone)]
+struct CachedUser {
+    org: Option<OrgId>,
+    role: Role,
+    active: bool,
+}
+
+/// Users' role and active flag, cached per node for `ttl`, at most `capacity` entries.
+struct UserCache {
+    entries: Mutex<HashMap<Uuid, (tokio::time::Instant, Option<CachedUser>)>>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl UserCache {
+    fn get(&self, id: Uuid) -> Option<Option<CachedUser>> {
+        let entries = self.entries.lock();
+        let (at, user) = entries.get(&id)?;
+        (at.elapsed() < self.ttl).then(|| user.clone())
+    }
+
+    fn put(&self, id: Uuid, user: Option<CachedUser>) {
+        let mut entries = self.entries.lock();
+        if entries.len() >= self.capacity {
+            let ttl = self.ttl;
+            entries.retain(|_, (at, _)| at.elapsed() < ttl);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(id, (tokio::time::Instant::now(), user));
+    }
+
+    fn forget(&self, id: Uuid) {
+        self.entries.lock().remove(&id);
+    }
+}
+
+/// Access tokens revoked before their expiry (logout), by `jti`, until they expire.
+#[derive(Default)]
+struct RevokedTokens(Mutex<HashMap<String, i64>>);
+
+impl RevokedTokens {
+    fn revoke(&self, jti: String, exp: i64, now: i64, capacity: usize) {
+        let mut map = self.0.lock();
+        if map.len() >= capacity {
+            map.retain(|_, e| *e > now);
+        }
+        if map.len() < capacity {
+            map.insert(jti, exp);
+        }
+    }
+
+    fn contains(&self, jti: &str) -> bool {
+        self.0.lock().contains_key(jti)
+    }
+}
+
+/// The authentication service every request goes through.
+pub struct Auth {
+    config: AuthConfig,
+    keys: TokenKeys,
+    limiter: Arc<dyn RateLimiter>,
+    store: Arc<dyn Store>,
+    users: UserCache,
+    revoked: RevokedTokens,
+}
+
+impl Auth {
+    /// Builds the service. An empty `jwt_secret` gets a random per-process secret and a
+    /// warning (tokens then die with the process); the secret itself is never logged.
+    pub fn new(config: &AuthConfig, store: Arc<dyn Store>, limiter: Arc<dyn RateLimiter>) -> Self {
+        let secret = if config.jwt_secret.is_empty() {
+            tracing::warn!(
+                "auth.jwt_secret is empty: using a random secret for this process; tokens \
+                 will not survive a restart nor work on other nodes (set WARROOM__AUTH__JWT_SECRET)"
+            );
+            token::random_signing_secret()
+        } else {
+            config.jwt_secret.as_bytes().to_vec()
+        };
+        Self {
+            keys: TokenKeys::new(config, &secret),
+            limiter,
+            store,
+            users: UserCache {
+                entries: Mutex::new(HashMap::new()),
+                ttl: config.user_cache_ttl,
+                capacity: config.rate_limiter_capacity,
+            },
+            revoked: RevokedTokens::default(),
+            config: config.clone(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// The token keys.
+    pub fn keys(&self) -> &TokenKeys {
+        &self.keys
+    }
+
+    /// The rate limiter (logins, API keys).
+    pub fn limiter(&self) -> &Arc<dyn RateLimiter> {
+        &self.limiter
+    }
+
+    /// The account store.
+    pub fn accounts(&self) -> &dyn AccountStore {
+        self.store.accounts()
+    }
+
+    /// Drops a user's cached role and active flag (after changing them here).
+    pub fn forget_user(&self, id: Uuid) {
+        self.users.forget(id);
+    }
+
+    /// Refuses an access token from now until it expires.
+    pub fn revoke_access_token(&self, jti: String, exp: i64) {
+        let now = chrono::Utc::now().timestamp();
+        self.revoked
+            .revoke(jti, exp, now, self.config.rate_limiter_capacity);
+    }
+
+    async fn cached_user(&self, id: Uuid) -> Result<Option<CachedUser>, ApiError> {
+        if let Some(user) = self.users.get(id) {
+            return Ok(user);
+        }
+        let user = self
+            .accounts()
+            .user(id)
+            .await
+            .map_err(ApiError::from_store)?
+            .map(|u| CachedUser {
+                org: u.org,
+                role: u.role,
+                active: u.active,
+            });
+        self.users.put(id, user.clone());
+        Ok(user)
+    }
+
+    /// Authenticates one credential: an API key (`wrk_…`) or a JWT access token.
+    pub async fn authenticate(
+        &self,
+        credential: &str,
+        via_cookie: bool,
+    ) -> Result<Principal, ApiError> {
+        if credential.starts_with(token::API_KEY_PREFIX) {
+            return self.authenticate_key(credential).await;
+        }
+        let invalid =
+            || ApiError::unauthorized("invalid_token", "the access token is invalid or expired");
+        let claims = self.keys.verify(credential).map_err(|e| {
+            tracing::debug!(error = %e, "access token refused");
+            invalid()
+        })?;
+        if self.revoked.contains(&claims.jti) {
+            return Err(invalid());
+        }
+        let token = Some((claims.jti.clone(), claims.exp));
+        match claims.typ {
+            TokenKind::Service => {
+                let org = claims
+                    .org
+                    .as_deref()
+                    .map(OrgId::parse)
+                    .transpose()
+                    .map_err(|_| invalid())?;
+                if org.is_none() || claims.role > Role::Manager {
+                    return Err(invalid());
+                }
+                Ok(Principal {
+                    org,
+                    role: claims.role,
+                    actor: Actor::Service(claims.sub),
+                    via_cookie,
+                    token,
+                })
+            }
+            TokenKind::User => {
+                let id = Uuid::parse_str(&claims.sub).map_err(|_| invalid())?;
+                let user = self.cached_user(id).await?.ok_or_else(invalid)?;
+                if !user.active || user.org.as_ref().map(OrgId::as_str) != claims.org.as_deref() {
+                    return Err(invalid());
+                }
+                Ok(Principal {
+                    org: user.org,
+                    role: user.role,
+                    actor: Actor::User(id),
+                    via_cookie,
+                    token,
+                })
+            }
+        }
+    }
+
+    async fn authenticate_key(&self, key: &str) -> Result<Principal, ApiError> {
+        let record = self
+            .accounts()
+            .api_key_by_hash(&token::secret_hash(key))
+            .await
+            .map_err(ApiError::from_store)?
+            .filter(|k| k.revoked_at.is_none())
+            .ok_or_else(|| {
+                ApiError::unauthorized("invalid_api_key", "the API key is invalid or revoked")
+            })?;
+        let decision = self
+            .limiter
+            .hit(
+                &format!("apikey:{}", record.id),
+                u64::from(record.rate_limit_per_hour),
+                Duration::from_secs(3600),
+            )
+            .await;
+        if !decision.allowed {
+            return Err(ApiError::too_many_requests(
+                "rate_limited",
+                format!(
+                    "this API key is limited to {} requests per hour",
+                    record.rate_limit_per_hour
+                ),
+                decision.retry_after,
+            ));
+        }
+        Ok(Principal {
+            org: Some(record.org),
+            role: record.role,
+            actor: Actor::ApiKey(record.id),
+            via_cookie: false,
+            token: None,
+        })
+    }
+
+    /// The credential a request carries, if any: `(credential, via_cookie)`.
+    pub fn credential(headers: &HeaderMap) -> Option<(String, bool)> {
+        if let Some(value) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        {
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            if scheme.eq_ignore_ascii_case("bearer") && !rest.trim().is_empty() {
+                return Some((rest.trim().to_owned(), false));
+            }
+        }
+        if let Some(key) = headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()) {
+            return Some((key.trim().to_owned(), false));
+        }
+        cookie::get(headers, cookie::ACCESS).map(|v| (v, true))
+    }
+
+    /// Authenticates a request's headers; `Ok(None)` when it carries no credential. A
+    /// credential that is present but invalid is an error, never "anonymous".
+    pub async fn authenticate_headers(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<Principal>, ApiError> {
+        match Self::credential(headers) {
+            None => Ok(None),
+            Some((credential, via_cookie)) => {
+                self.authenticate(&credential, via_cookie).await.map(Some)
+            }
+        }
+    }
+
+    /// Writes an audit row; a failure is logged (the operation it records already
+    /// happened and is not undone).
+    pub async fn audit(&self, entry: AuditEntry) {
+        if let Err(e) = self.accounts().insert_audit(&entry).await {
+            tracing::error!(error = %e, action = %entry.action, "audit row not written");
+        }
+    }
+}
+
+/// Whether a method changes state (CSRF applies to cookie-authenticated ones).
+pub fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// 403 unless a cookie-authenticated request echoes the CSRF cookie in the header.
+pub fn check_csrf(headers: &HeaderMap) -> Result<(), ApiError> {
+    let cookie = cookie::get(headers, cookie::CSRF);
+    let header = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    match (cookie, header) {
+        (Some(c), Some(h)) if !c.is_empty() && token::same_secret(&c, h) => Ok(()),
+        _ => Err(ApiError::forbidden(
+            "csrf",
+            "cookie-authenticated changes need the csrf cookie echoed in X-CSRF-Token",
+        )),
+    }
+}
+
+/// Middleware of every protected route: authenticates, applies CSRF, and leaves the
+/// [`Principal`] in the request's extensions.
+pub async fn require_auth(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let principal = state
+        .auth
+        .authenticate_headers(request.headers())
+        .await?
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "unauthenticated",
+                "log in (POST /api/v1/auth/login) and send the access token as a Bearer token, or an API key",
+            )
+        })?;
+    if principal.via_cookie && is_state_changing(request.method()) {
+        check_csrf(request.headers())?;
+    }
+    request.extensions_mut().insert(principal);
+    Ok(next.run(request).await)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts.extensions.get::<Principal>().cloned().ok_or_else(|| {
+            ApiError::unauthorized("unauthenticated", "this endpoint needs a credential")
+        })
+    }
+}
+
+/// A permission an extractor requires.
+pub trait Need: Send + Sync {
+    /// The permission.
+    const PERMISSION: Permission;
+}
+
+/// [`Permission::Read`].
+pub struct CanRead;
+impl Need for CanRead {
+    const PERMISSION: Permission = Permission::Read;
+}
+/// [`Permission::RespondToCrisis`].
+pub struct CanRespond;
+impl Need for CanRespond {
+    const PERMISSION: Permission = Permission::RespondToCrisis;
+}
+/// [`Permission::Ingest`].
+pub struct CanIngest;
+impl Need for CanIngest {
+    const PERMISSION: Permission = Permission::Ingest;
+}
+/// [`Permission::Administer`].
+pub struct CanAdminister;
+impl Need for CanAdminister {
+    const PERMISSION: Permission = Permission::Administer;
+}
+
+/// The organisation a request acts on, for a principal holding `N`'s permission.
+///
+/// The organisation is the credential's. A legacy `?org=` or `X-Warroom-Org` naming
+/// another organisation answers 404, exactly like an organisation that does not exist,
+/// so a caller learns nothing about other tenants.
+pub struct Scoped<N: Need>(pub OrgId, pub Principal, pub PhantomData<N>);
+
+/// Read access to the credential's organisation.
+pub type OrgScope = Scoped<CanRead>;
+
+#[derive(serde::Deserialize)]
+struct OrgParam {
+    org: Option<String>,
+}
+
+impl<N: Need> FromRequestParts<Arc<AppState>> for Scoped<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        principal.require(N::PERMISSION)?;
+        let org = principal.org()?.clone();
+        let named = axum::extract::Query::<OrgParam>::try_from_uri(&parts.uri)
+            .ok()
+            .and_then(|q| q.0.org)
+            .or_else(|| {
+                parts
+                    .headers
+                    .get(ORG_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            });
+        if named.is_some_and(|n| n != org.as_str()) || state.runtime.directory().get(&org).is_none()
+        {
+            return Err(ApiError::not_found("org_not_found", "no such organisation"));
+        }
+        Ok(Scoped(org, principal, PhantomData))
+    }
+}
+
+/// The client's address and user agent, for the audit trail and login throttling.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    /// The peer address (proxies' forwarding headers are not trusted).
+    pub ip: Option<IpAddr>,
+    /// `User-Agent`, at most 512 characters.
+    pub user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(RequestMeta {
+            ip: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.chars().take(512).collect()),
+        })
+    }
+}
+
+impl RequestMeta {
+    /// An audit row for `principal` doing `action` to `resource_type`/`resource_id`.
+    pub fn audit_entry(
+        &self,
+        principal: &Principal,
+        action: &str,
+        resource_type: &str,
+        resource_id: Option<String>,
+        details: serde_json::Value,
+    ) -> AuditEntry {
+        let details = match (&principal.actor, details) {
+            (Actor::Service(name), serde_json::Value::Object(mut map)) => {
+                map.insert("service".into(), serde_json::Value::String(name.clone()));
+                serde_json::Value::Object(map)
+            }
+            (_, details) => details,
+        };
+        AuditEntry {
+            org: principal.org.clone(),
+            user_id: principal.user_id(),
+            api_key_id: principal.api_key_id(),
+            action: action.to_owned(),
+            resource_type: resource_type.to_owned(),
+            resource_id,
+            details,
+            ip_address: self.ip,
+            user_agent: self.user_agent.clone(),
+            timestamp: chrono::Utc::now(),
+        }
+    }
+}

@@ -1,0 +1,537 @@
+//! `POST /api/v1/auth/login`, `/auth/refresh`, `/auth/logout`, `/auth/password` and
+//! `GET /auth/me`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+use warroom_actors::org::OrgMsg;
+use warroom_engine::wire::events;
+use warroom_engine::{OrgId, Role};
+use warroom_storage::accounts::{
+    AuditEntry, NewRefreshToken, RefreshOutcome, Replacement, UserRecord,
+};
+
+use super::token::{self, TokenKind};
+use super::{check_csrf, cookie, password, Actor, Principal, RequestMeta};
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Longest accepted login address.
+const MAX_EMAIL_BYTES: usize = 255;
+
+/// `POST /auth/login` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// `POST /auth/refresh` and `/auth/logout` body (optional with cookies).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token (or the `warroom_refresh` cookie).
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// `POST /auth/password` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    pub current_password: String,
+    /// The new one (at least 12 characters).
+    pub new_password: String,
+}
+
+/// A user as the API shows it (never the password hash).
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    /// Id.
+    pub id: Uuid,
+    /// Login address.
+    pub email: String,
+    /// Organisation (absent for the platform administrator).
+    pub org: Option<OrgId>,
+    /// Role.
+    pub role: Role,
+    /// Whether the account can log in.
+    pub active: bool,
+    /// Last login.
+    pub last_login_at: Option<chrono::DateTime<Utc>>,
+    /// Creation.
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+impl From<UserRecord> for UserView {
+    fn from(u: UserRecord) -> Self {
+        Self {
+            id: u.id,
+            email: u.email,
+            org: u.org,
+            role: u.role,
+            active: u.active,
+            last_login_at: u.last_login_at,
+            created_at: u.created_at,
+        }
+    }
+}
+
+/// The answer to a login or refresh.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// JWT access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Opaque refresh token (also set as an httpOnly cookie).
+    pub refresh_token: String,
+    /// The CSRF token (also set as the readable `warroom_csrf` cookie).
+    pub csrf_token: String,
+    /// The account.
+    pub user: UserView,
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::unauthorized("invalid_credentials", "wrong email or password")
+}
+
+fn emit(state: &AppState, org: &Option<OrgId>, event: &'static str, user: Uuid) {
+    let Some(org) = org else { return };
+    if let Some(actor) = state.runtime.directory().get(org).and_then(|e| e.actor()) {
+        let data = json!({ "userId": user, "timestamp": Utc::now() });
+        let _ = actor.send_message(OrgMsg::System { event, data });
+    }
+}
+
+/// Mints an access token and a refresh token for `user`, stores the refresh token's
+/// hash, and answers with both in the body and as cookies.
+async fn issue(
+    state: &AppState,
+    user: UserRecord,
+    refresh: String,
+    status: StatusCode,
+) -> Result<Response, ApiError> {
+    let auth = &state.auth;
+    let now = Utc::now();
+    let (access, _) = auth
+        .keys()
+        .mint(
+            &user.id.to_string(),
+            user.org.as_ref().map(OrgId::as_str),
+            user.role,
+            TokenKind::User,
+            now,
+        )
+        .map_err(|e| ApiError::internal("token_error", e.to_string()))?;
+    let csrf = token::random_secret("");
+    let config = auth.config();
+    let access_secs = auth.keys().ttl().num_seconds();
+    let refresh_secs = config.refresh_token_ttl.as_secs() as i64;
+    let secure = config.cookie_secure;
+    let body = TokenResponse {
+        access_token: access.clone(),
+        token_type: "Bearer",
+        expires_in: access_secs,
+        refresh_token: refresh.clone(),
+        csrf_token: csrf.clone(),
+        user: user.into(),
+    };
+    let mut response = (status, Json(body)).into_response();
+    let headers = response.headers_mut();
+    for value in [
+        cookie::set(
+            cookie::ACCESS,
+            &access,
+            "/api/v1",
+            access_secs,
+            true,
+            secure,
+        ),
+        cookie::set(
+            cookie::REFRESH,
+            &refresh,
+            "/api/v1/auth",
+            refresh_secs,
+            true,
+            secure,
+        ),
+        cookie::set(cookie::CSRF, &csrf, "/", refresh_secs, false, secure),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        headers.append(header::SET_COOKIE, value);
+    }
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
+    Utc::now()
+        + chrono::Duration::from_std(state.auth.config().refresh_token_ttl)
+            .unwrap_or_else(|_| chrono::Duration::days(7))
+}
+
+/// `POST /api/v1/auth/login`: `{email, password}` → tokens. Throttled per account and
+/// per client IP (429 with Retry-After); an unknown address and a wrong password get
+/// the same 401 after the same work.
+pub async fn login(
+    State(state): State<Arc<AppState>>,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: LoginRequest = parse_json(&body)?;
+    let email = request.email.trim().to_lowercase();
+    if email.is_empty() || email.len() > MAX_EMAIL_BYTES || request.password.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_login",
+            "email and password are required (email at most 255 bytes)",
+        ));
+    }
+    let auth = &state.auth;
+    let config = auth.config();
+    let window = config.login_window;
+    let ip_key = format!(
+        "login:ip:{}",
+        meta.ip
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    );
+    for (key, limit) in [
+        (ip_key, config.login_attempts_per_ip),
+        (
+            format!("login:account:{email}"),
+            config.login_attempts_per_account,
+        ),
+    ] {
+        let decision = auth.limiter().hit(&key, limit, window).await;
+        if !decision.allowed {
+            return Err(ApiError::too_many_requests(
+                "too_many_attempts",
+                "too many login attempts; retry later",
+                decision.retry_after,
+            ));
+        }
+    }
+    let user = auth
+        .accounts()
+        .user_by_email(&email)
+        .await
+        .map_err(ApiError::from_store)?;
+    let hash = user.as_ref().map_or_else(
+        || password::decoy_hash().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let matches = password::verify(request.password, hash).await;
+    let user = match user {
+        Some(user) if matches && user.active => user,
+        other => {
+            if let Some(user) = other {
+                auth.audit(AuditEntry {
+                    org: user.org.clone(),
+                    user_id: Some(user.id),
+                    api_key_id: None,
+                    action: "user.login_failed".into(),
+                    resource_type: "user".into(),
+                    resource_id: Some(user.id.to_string()),
+                    details: json!({ "reason": if user.active { "password" } else { "inactive" } }),
+                    ip_address: meta.ip,
+                    user_agent: meta.user_agent.clone(),
+                    timestamp: Utc::now(),
+                })
+                .await;
+            }
+            return Err(invalid_credentials());
+        }
+    };
+    let refresh = token::random_secret(token::REFRESH_PREFIX);
+    let now = Utc::now();
+    auth.accounts()
+        .insert_refresh_token(&NewRefreshToken {
+            id: Uuid::new_v4(),
+            user_id: user.id,
+            org: user.org.clone(),
+            family_id: Uuid::new_v4(),
+            token_hash: token::secret_hash(&refresh),
+            issued_at: now,
+            expires_at: refresh_expiry(&state),
+            ip: meta.ip,
+            user_agent: meta.user_agent.clone(),
+        })
+        .await
+        .map_err(ApiError::from_store)?;
+    auth.accounts()
+        .record_login(user.id, now)
+        .await
+        .map_err(ApiError::from_store)?;
+    let principal = Principal {
+        org: user.org.clone(),
+        role: user.role,
+        actor: Actor::User(user.id),
+        via_cookie: false,
+        token: None,
+    };
+    auth.audit(meta.audit_entry(
+        &principal,
+        "user.login",
+        "user",
+        Some(user.id.to_string()),
+        json!({}),
+    ))
+    .await;
+    emit(&state, &user.org, events::USER_LOGIN, user.id);
+    issue(&state, user, refresh, StatusCode::OK).await
+}
+
+/// The refresh token of a request: the body's, else the cookie's (then CSRF applies).
+fn presented_refresh(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let request: RefreshRequest = if body.is_empty() {
+        RefreshRequest::default()
+    } else {
+        parse_json(body)?
+    };
+    if let Some(token) = request.refresh_token {
+        return Ok(Some(token));
+    }
+    match cookie::get(headers, cookie::REFRESH) {
+        Some(token) => {
+            check_csrf(headers)?;
+            Ok(Some(token))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `POST /api/v1/auth/refresh`: rotates the refresh token and mints a new access
+/// token. Presenting an already rotated token revokes its whole family (401).
+pub async fn refresh(
+    State(state): State<Arc<AppState>>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let presented = presented_refresh(&headers, &body)?
+        .ok_or_else(|| ApiError::unauthorized("invalid_refresh_token", "no refresh token"))?;
+    let auth = &state.auth;
+    let next = token::random_secret(token::REFRESH_PREFIX);
+    let outcome = auth
+        .accounts()
+        .rotate_refresh_token(
+            &token::secret_hash(&presented),
+            &Replacement {
+                id: Uuid::new_v4(),
+                token_hash: token::secret_hash(&next),
+                expires_at: refresh_expiry(&state),
+                ip: meta.ip,
+                user_agent: meta.user_agent.clone(),
+            },
+            Utc::now(),
+        )
+        .await
+        .map_err(ApiError::from_store)?;
+    let user_id = match outcome {
+        RefreshOutcome::Rotated { user_id, .. } => user_id,
+        RefreshOutcome::Reused { user_id, family_id } => {
+            tracing::warn!(%user_id, %family_id, "a rotated refresh token was reused; family revoked");
+            let user = auth.accounts().user(user_id).await.ok().flatten();
+            auth.audit(AuditEntry {
+                org: user.and_then(|u| u.org),
+                user_id: Some(user_id),
+                api_key_id: None,
+                action: "auth.refresh_reuse".into(),
+                resource_type: "refresh_token_family".into(),
+                resource_id: Some(family_id.to_string()),
+                details: json!({}),
+                ip_address: meta.ip,
+                user_agent: meta.user_agent.clone(),
+                timestamp: Utc::now(),
+            })
+            .await;
+            return Err(ApiError::unauthorized(
+                "refresh_token_reused",
+                "this refresh token was already used; every session of this login is revoked",
+            ));
+        }
+        RefreshOutcome::Invalid => {
+            return Err(ApiError::unauthorized(
+                "invalid_refresh_token",
+                "the refresh token is invalid, expired or revoked",
+            ))
+        }
+    };
+    let user = auth
+        .accounts()
+        .user(user_id)
+        .await
+        .map_err(ApiError::from_store)?
+        .filter(|u| u.active)
+        .ok_or_else(|| {
+            ApiError::unauthorized("invalid_refresh_token", "the account is deactivated")
+        })?;
+    issue(&state, user, next, StatusCode::OK).await
+}
+
+fn cleared_cookies(response: &mut Response, secure: bool) {
+    for (name, path, http_only) in [
+        (cookie::ACCESS, "/api/v1", true),
+        (cookie::REFRESH, "/api/v1/auth", true),
+        (cookie::CSRF, "/", false),
+    ] {
+        if let Some(value) = cookie::set(name, "", path, 0, http_only, secure) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+}
+
+/// `POST /api/v1/auth/logout`: revokes the presented refresh token's family and the
+/// access token used, and clears the cookies. 204.
+pub async fn logout(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let user_id = principal.user_id().ok_or_else(|| {
+        ApiError::forbidden(
+            "not_a_user",
+            "only users log out; API keys are revoked instead",
+        )
+    })?;
+    let auth = &state.auth;
+    if let Some(presented) = presented_refresh(&headers, &body)? {
+        auth.accounts()
+            .revoke_refresh_family(user_id, &token::secret_hash(&presented), Utc::now())
+            .await
+            .map_err(ApiError::from_store)?;
+    }
+    if let Some((jti, exp)) = principal.token.clone() {
+        auth.revoke_access_token(jti, exp);
+    }
+    auth.audit(meta.audit_entry(
+        &principal,
+        "user.logout",
+        "user",
+        Some(user_id.to_string()),
+        json!({}),
+    ))
+    .await;
+    emit(&state, &principal.org, events::USER_LOGOUT, user_id);
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    cleared_cookies(&mut response, auth.config().cookie_secure);
+    Ok(response)
+}
+
+/// `GET /api/v1/auth/me`: the caller.
+pub async fn me(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    match &principal.actor {
+        Actor::User(id) => {
+            let user = state
+                .auth
+                .accounts()
+                .user(*id)
+                .await
+                .map_err(ApiError::from_store)?
+                .ok_or_else(|| ApiError::unauthorized("invalid_token", "no such account"))?;
+            Ok(Json(
+                json!({ "kind": "user", "user": UserView::from(user) }),
+            ))
+        }
+        Actor::ApiKey(id) => Ok(Json(json!({
+            "kind": "api_key", "id": id, "org": principal.org, "role": principal.role
+        }))),
+        Actor::Service(name) => Ok(Json(json!({
+            "kind": "service", "name": name, "org": principal.org, "role": principal.role
+        }))),
+    }
+}
+
+/// `POST /api/v1/auth/password`: `{current_password, new_password}`. Revokes every
+/// refresh token of the account (other sessions end at their access token's expiry). 204.
+pub async fn change_password(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+    meta: RequestMeta,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: PasswordChange = parse_json(&body)?;
+    let user_id = principal
+        .user_id()
+        .ok_or_else(|| ApiError::forbidden("not_a_user", "only users have passwords"))?;
+    password::check_new_password(&request.new_password)
+        .map_err(|m| ApiError::bad_request("weak_password", m))?;
+    let auth = &state.auth;
+    let window = auth.config().login_window;
+    let decision = auth
+        .limiter()
+        .hit(
+            &format!("password:{user_id}"),
+            auth.config().login_attempts_per_account,
+            window,
+        )
+        .await;
+    if !decision.allowed {
+        return Err(ApiError::too_many_requests(
+            "too_many_attempts",
+            "too many attempts; retry later",
+            decision.retry_after,
+        ));
+    }
+    let user = auth
+        .accounts()
+        .user(user_id)
+        .await
+        .map_err(ApiError::from_store)?
+        .ok_or_else(|| ApiError::unauthorized("invalid_token", "no such account"))?;
+    if !password::verify(request.current_password, user.password_hash).await {
+        return Err(ApiError::unauthorized(
+            "invalid_credentials",
+            "the current password is wrong",
+        ));
+    }
+    let hash = password::hash(request.new_password)
+        .await
+        .map_err(|e| ApiError::internal("hash_failed", e))?;
+    auth.accounts()
+        .set_password_hash(user_id, &hash, Utc::now())
+        .await
+        .map_err(ApiError::from_store)?;
+    auth.audit(meta.audit_entry(
+        &principal,
+        "user.password_change",
+        "user",
+        Some(user_id.to_string()),
+        json!({}),
+    ))
+    .await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Seconds for a Retry-After header, at least one.
+pub fn retry_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}

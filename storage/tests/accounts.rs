@@ -1,0 +1,648 @@
+//! The account-store conformance suite: every test body runs once on embedded SQLite (a
+//! temporary file) and once on PostgreSQL (a fresh database per test on 127.0.0.1:5432,
+//! dropped at the end), like `conformance.rs`, whose harness this copies.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use uuid::Uuid;
+use warroom_engine::{OrgId, Organization, Role};
+use warroom_storage::accounts::{
+    AuditEntry, AuditFilter, NewApiKey, NewRefreshToken, NewUser, RefreshOutcome, Replacement,
+};
+use warroom_storage::open_store;
+use warroom_storage::sql::{Backend, Store};
+
+// ---------------------------------------------------------------------------------------
+// Harness (as in conformance.rs)
+// ---------------------------------------------------------------------------------------
+
+/// The only server the suite touches: loopback, trust authentication.
+const PG_HOST: &str = "127.0.0.1:5432";
+/// Roles that exist on the CI and development machines.
+const PG_USERS: [&str; 2] = ["postgres", "root"];
+
+// ---------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------
+
+/// A database for one test, removed when dropped (also when the test panics).
+struct TestDb {
+    store: Arc<dyn Store>,
+    _guard: Guard,
+}
+
+enum Guard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.sqlite3");
+        let store = open_store(path.to_str().expect("utf-8 temp path"))
+            .await
+            .expect("open SQLite store");
+        assert_eq!(store.backend(), Backend::Sqlite);
+        store.migrate().await.expect("migrate SQLite");
+        Self {
+            store,
+            _guard: Guard::Sqlite(dir),
+        }
+    }
+
+    async fn postgres() -> Self {
+        let mut failures = Vec::new();
+        let mut admin = None;
+        for user in PG_USERS {
+            let url = format!("postgres://{user}@{PG_HOST}/postgres");
+            match PgConnection::connect(&url).await {
+                Ok(conn) => {
+                    admin = Some((url, conn));
+                    break;
+                }
+                Err(e) => failures.push(format!("{user}: {e}")),
+            }
+        }
+        let Some((admin_url, mut conn)) = admin else {
+            panic!(
+                "PostgreSQL is not reachable on {PG_HOST} ({}). The Postgres half of the \
+                 conformance suite needs it: run scripts/services.sh to start (or install) it.",
+                failures.join("; ")
+            );
+        };
+        // The name is generated here (hex digits only), never taken from input, so
+        // formatting it into the DDL is safe; identifiers cannot be bound as parameters.
+        let name = format!("warroom_test_{}", Uuid::new_v4().simple());
+        conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("CREATE DATABASE");
+        let _ = conn.close().await;
+        let guard = Guard::Postgres {
+            admin_url: admin_url.clone(),
+            name: name.clone(),
+        };
+        let (server, _) = admin_url.rsplit_once('/').expect("URL has a database");
+        let url = format!("{server}/{name}");
+        let store = open_store(&url).await.expect("open Postgres store");
+        assert_eq!(store.backend(), Backend::Postgres);
+        store.migrate().await.expect("migrate Postgres");
+        Self {
+            store,
+            _guard: guard,
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let Guard::Postgres { admin_url, name } = self else {
+            return;
+        };
+        let (admin_url, name) = (admin_url.clone(), name.clone());
+        // Drop cannot await, and the test's runtime may be shutting down: use a thread
+        // with its own runtime. FORCE ends the store's pooled connections.
+        let dropped = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async {
+                let mut conn = PgConnection::connect(&admin_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                conn.execute(AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .await
+                .map_err(|e| e.to_string())?;
+                Ok::<_, String>(())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("warning: could not drop test database: {dropped:?}");
+        }
+    }
+}
+
+async fn on_sqlite<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDb::sqlite().await;
+    body(db.store.clone()).await;
+}
+
+async fn on_postgres<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let db = TestDb::postgres().await;
+    body(db.store.clone()).await;
+}
+
+/// Declares each test body once per backend: `sqlite::<name>` and `postgres::<name>`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::on_sqlite(crate::$name).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    crate::on_postgres(crate::$name).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    users_are_unique_by_address_and_scoped_by_organisation,
+    deactivation_and_password_change_revoke_refresh_tokens,
+    refresh_tokens_rotate_once_and_reuse_revokes_the_family,
+    expired_and_logged_out_refresh_tokens_are_invalid,
+    api_keys_are_found_by_hash_listed_per_org_and_revoked,
+    audit_rows_read_back_filtered_and_paged,
+);
+
+fn now() -> DateTime<Utc> {
+    // Whole microseconds: what both backends store.
+    DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap()
+}
+
+async fn orgs(store: &Arc<dyn Store>) -> (OrgId, OrgId) {
+    for id in ["alpha", "beta"] {
+        store
+            .upsert_organization(&Organization {
+                id: OrgId::new(id),
+                name: id.to_uppercase(),
+            })
+            .await
+            .unwrap();
+    }
+    (OrgId::new("alpha"), OrgId::new("beta"))
+}
+
+fn new_user(org: &OrgId, email: &str, role: Role) -> NewUser {
+    NewUser {
+        org: Some(org.clone()),
+        email: email.to_owned(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".to_owned(),
+        role,
+    }
+}
+
+fn token(user: Uuid, org: &OrgId, hash: &str, expires_at: DateTime<Utc>) -> NewRefreshToken {
+    NewRefreshToken {
+        id: Uuid::new_v4(),
+        user_id: user,
+        org: Some(org.clone()),
+        family_id: Uuid::new_v4(),
+        token_hash: hash.to_owned(),
+        issued_at: now(),
+        expires_at,
+        ip: Some("127.0.0.1".parse().unwrap()),
+        user_agent: Some("test".into()),
+    }
+}
+
+fn replacement(hash: &str) -> Replacement {
+    Replacement {
+        id: Uuid::new_v4(),
+        token_hash: hash.to_owned(),
+        expires_at: now() + Duration::days(7),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+async fn users_are_unique_by_address_and_scoped_by_organisation(store: Arc<dyn Store>) {
+    let (a, b) = orgs(&store).await;
+    let accounts = store.accounts();
+    let t = now();
+    let ann = accounts
+        .create_user(&new_user(&a, "Ann@Example.org", Role::Admin), t)
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(ann.org, Some(a.clone()));
+    assert_eq!(ann.role, Role::Admin);
+    assert!(ann.active);
+    assert_eq!(ann.created_at, t);
+    // The same address in any case, in any organisation, is taken.
+    assert!(accounts
+        .create_user(&new_user(&b, "ann@example.ORG", Role::User), t)
+        .await
+        .unwrap()
+        .is_none());
+    let found = accounts
+        .user_by_email("ANN@example.org")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, ann);
+    assert_eq!(accounts.user(ann.id).await.unwrap().unwrap(), ann);
+    let bob = accounts
+        .create_user(&new_user(&b, "bob@example.org", Role::Readonly), t)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(accounts.users(&a).await.unwrap(), vec![ann.clone()]);
+    assert_eq!(accounts.users(&b).await.unwrap(), vec![bob.clone()]);
+    // Another organisation's user cannot be changed through org a.
+    assert!(!accounts.set_role(&a, bob.id, Role::Admin, t).await.unwrap());
+    assert!(!accounts.set_active(&a, bob.id, false, t).await.unwrap());
+    assert_eq!(accounts.user(bob.id).await.unwrap().unwrap(), bob);
+    assert!(accounts
+        .set_role(&b, bob.id, Role::Manager, t)
+        .await
+        .unwrap());
+    assert_eq!(
+        accounts.user(bob.id).await.unwrap().unwrap().role,
+        Role::Manager
+    );
+    assert!(accounts
+        .set_role(&b, bob.id, Role::PlatformAdmin, t)
+        .await
+        .is_err());
+    // The platform administrator has no organisation.
+    let root = accounts
+        .create_user(
+            &NewUser {
+                org: None,
+                email: "root@example.org".into(),
+                password_hash: "x".into(),
+                role: Role::PlatformAdmin,
+            },
+            t,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(root.org, None);
+    accounts.record_login(root.id, t).await.unwrap();
+    assert_eq!(
+        accounts.user(root.id).await.unwrap().unwrap().last_login_at,
+        Some(t)
+    );
+}
+
+async fn deactivation_and_password_change_revoke_refresh_tokens(store: Arc<dyn Store>) {
+    let (a, _) = orgs(&store).await;
+    let accounts = store.accounts();
+    let user = accounts
+        .create_user(&new_user(&a, "u@example.org", Role::User), now())
+        .await
+        .unwrap()
+        .unwrap();
+    let later = now() + Duration::days(1);
+    accounts
+        .insert_refresh_token(&token(user.id, &a, "h1", later))
+        .await
+        .unwrap();
+    assert!(accounts
+        .set_active(&a, user.id, false, now())
+        .await
+        .unwrap());
+    assert!(!accounts.user(user.id).await.unwrap().unwrap().active);
+    assert_eq!(
+        accounts
+            .rotate_refresh_token("h1", &replacement("h2"), now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert!(accounts.set_active(&a, user.id, true, now()).await.unwrap());
+    accounts
+        .insert_refresh_token(&token(user.id, &a, "h3", later))
+        .await
+        .unwrap();
+    assert!(accounts
+        .set_password_hash(user.id, "new-hash", now())
+        .await
+        .unwrap());
+    assert_eq!(
+        accounts.user(user.id).await.unwrap().unwrap().password_hash,
+        "new-hash"
+    );
+    assert_eq!(
+        accounts
+            .rotate_refresh_token("h3", &replacement("h4"), now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert!(!accounts
+        .set_password_hash(Uuid::new_v4(), "x", now())
+        .await
+        .unwrap());
+}
+
+async fn refresh_tokens_rotate_once_and_reuse_revokes_the_family(store: Arc<dyn Store>) {
+    let (a, _) = orgs(&store).await;
+    let accounts = store.accounts();
+    let user = accounts
+        .create_user(&new_user(&a, "r@example.org", Role::User), now())
+        .await
+        .unwrap()
+        .unwrap();
+    let first = token(user.id, &a, "t1", now() + Duration::days(7));
+    let family = first.family_id;
+    accounts.insert_refresh_token(&first).await.unwrap();
+    let rotated = accounts
+        .rotate_refresh_token("t1", &replacement("t2"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        rotated,
+        RefreshOutcome::Rotated {
+            user_id: user.id,
+            family_id: family
+        }
+    );
+    let again = accounts
+        .rotate_refresh_token("t2", &replacement("t3"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        RefreshOutcome::Rotated {
+            user_id: user.id,
+            family_id: family
+        }
+    );
+    // Replaying t1 (already rotated) is a reuse: the family, t3 included, is revoked.
+    let reused = accounts
+        .rotate_refresh_token("t1", &replacement("t4"), now())
+        .await
+        .unwrap();
+    assert_eq!(
+        reused,
+        RefreshOutcome::Reused {
+            user_id: user.id,
+            family_id: family
+        }
+    );
+    assert_eq!(
+        accounts
+            .rotate_refresh_token("t3", &replacement("t5"), now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    assert_eq!(
+        accounts
+            .rotate_refresh_token("unknown", &replacement("t6"), now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    // Another family of the same user is untouched.
+    accounts
+        .insert_refresh_token(&token(user.id, &a, "other", now() + Duration::days(7)))
+        .await
+        .unwrap();
+    assert!(matches!(
+        accounts
+            .rotate_refresh_token("other", &replacement("other2"), now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Rotated { .. }
+    ));
+}
+
+async fn expired_and_logged_out_refresh_tokens_are_invalid(store: Arc<dyn Store>) {
+    let (a, _) = orgs(&store).await;
+    let accounts = store.accounts();
+    let user = accounts
+        .create_user(&new_user(&a, "e@example.org", Role::User), now())
+        .await
+        .unwrap()
+        .unwrap();
+    accounts
+        .insert_refresh_token(&token(user.id, &a, "old", now() - Duration::seconds(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        accounts
+            .rotate_refresh_token("old", &replacement("n1"), now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+    accounts
+        .insert_refresh_token(&token(user.id, &a, "live", now() + Duration::days(1)))
+        .await
+        .unwrap();
+    // Another user cannot log this token out.
+    assert!(!accounts
+        .revoke_refresh_family(Uuid::new_v4(), "live", now())
+        .await
+        .unwrap());
+    assert!(accounts
+        .revoke_refresh_family(user.id, "live", now())
+        .await
+        .unwrap());
+    assert_eq!(
+        accounts
+            .rotate_refresh_token("live", &replacement("n2"), now())
+            .await
+            .unwrap(),
+        RefreshOutcome::Invalid
+    );
+}
+
+async fn api_keys_are_found_by_hash_listed_per_org_and_revoked(store: Arc<dyn Store>) {
+    let (a, b) = orgs(&store).await;
+    let accounts = store.accounts();
+    let key = |org: &OrgId, name: &str, hash: &str| NewApiKey {
+        id: Uuid::new_v4(),
+        org: org.clone(),
+        name: name.into(),
+        key_prefix: "wrk_abcdefgh".into(),
+        key_hash: hash.into(),
+        role: Role::Manager,
+        rate_limit_per_hour: 1000,
+        created_by: None,
+        created_at: now(),
+    };
+    let ka = accounts
+        .create_api_key(&key(&a, "ingest", "ha"))
+        .await
+        .unwrap();
+    let kb = accounts
+        .create_api_key(&key(&b, "other", "hb"))
+        .await
+        .unwrap();
+    assert_eq!(ka.org, a);
+    assert_eq!(ka.role, Role::Manager);
+    assert_eq!(ka.revoked_at, None);
+    assert_eq!(
+        accounts.api_key_by_hash("ha").await.unwrap(),
+        Some(ka.clone())
+    );
+    assert_eq!(accounts.api_key_by_hash("nope").await.unwrap(), None);
+    assert_eq!(accounts.api_keys(&a).await.unwrap(), vec![ka.clone()]);
+    // Org a cannot revoke org b's key.
+    assert!(!accounts.revoke_api_key(&a, kb.id, now()).await.unwrap());
+    assert_eq!(
+        accounts
+            .api_key_by_hash("hb")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        None
+    );
+    let t = now();
+    assert!(accounts.revoke_api_key(&a, ka.id, t).await.unwrap());
+    assert!(accounts
+        .revoke_api_key(&a, ka.id, t + Duration::hours(1))
+        .await
+        .unwrap());
+    assert_eq!(
+        accounts
+            .api_key_by_hash("ha")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(t)
+    );
+}
+
+async fn audit_rows_read_back_filtered_and_paged(store: Arc<dyn Store>) {
+    let (a, b) = orgs(&store).await;
+    let accounts = store.accounts();
+    let user = accounts
+        .create_user(&new_user(&a, "audit@example.org", Role::Admin), now())
+        .await
+        .unwrap()
+        .unwrap();
+    let base = now() - Duration::minutes(10);
+    let ip: IpAddr = "10.1.2.3".parse().unwrap();
+    for i in 0..7 {
+        let entry = AuditEntry {
+            org: Some(if i == 6 { b.clone() } else { a.clone() }),
+            user_id: (i % 2 == 0).then_some(user.id),
+            api_key_id: None,
+            action: if i < 3 {
+                "user.login".into()
+            } else {
+                "alert.resolve".into()
+            },
+            resource_type: "user".into(),
+            resource_id: Some(format!("r{i}")),
+            details: serde_json::json!({ "i": i }),
+            ip_address: Some(ip),
+            user_agent: Some("agent".into()),
+            timestamp: base + Duration::seconds(i),
+        };
+        accounts.insert_audit(&entry).await.unwrap();
+    }
+    let all = accounts
+        .audit_page(
+            &a,
+            &AuditFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.entries.len(), 6, "org b's row is not org a's");
+    assert!(all.next.is_none());
+    assert_eq!(
+        all.entries[0].entry.resource_id.as_deref(),
+        Some("r5"),
+        "newest first"
+    );
+    assert_eq!(all.entries[0].entry.ip_address, Some(ip));
+    assert_eq!(all.entries[0].entry.details["i"], 5);
+    assert_eq!(all.entries[0].entry.timestamp, base + Duration::seconds(5));
+    let logins = accounts
+        .audit_page(
+            &a,
+            &AuditFilter {
+                action: Some("user.login".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(logins.entries.len(), 3);
+    let mine = accounts
+        .audit_page(
+            &a,
+            &AuditFilter {
+                user_id: Some(user.id),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine.entries.len(), 3, "rows 0, 2, 4");
+    let range = accounts
+        .audit_page(
+            &a,
+            &AuditFilter {
+                from: Some(base + Duration::seconds(1)),
+                to: Some(base + Duration::seconds(3)),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(range.entries.len(), 2);
+    // Pages of 4 then 2, no row twice.
+    let first = accounts
+        .audit_page(
+            &a,
+            &AuditFilter {
+                limit: 4,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.entries.len(), 4);
+    let second = accounts
+        .audit_page(
+            &a,
+            &AuditFilter {
+                limit: 4,
+                after: first.next,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.entries.len(), 2);
+    assert!(second.next.is_none());
+    let mut ids: Vec<_> = first
+        .entries
+        .iter()
+        .chain(&second.entries)
+        .map(|r| r.id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+}

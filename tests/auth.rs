@@ -1,0 +1,777 @@
+//! Accounts, tokens, roles and tenancy, end to end: the real server on port 0.
+//!
+//! Organisations `alpha` and `beta`; users are created through the store (as
+//! `warroom user create` does) and log in over HTTP.
+
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use warroom::App;
+use warroom_engine::config::OrgConfig;
+use warroom_engine::{Config, OrgId, Role};
+use warroom_storage::accounts::NewUser;
+
+const SECRET: &str = "auth-test-signing-secret-0123456789abcdef";
+const PASSWORD: &str = "a long enough passphrase";
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn config() -> Config {
+    let mut config = Config::defaults();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.mock.enabled = false;
+    config.auth.jwt_secret = SECRET.into();
+    config.orgs = ["alpha", "beta"]
+        .iter()
+        .map(|id| OrgConfig {
+            id: (*id).into(),
+            name: format!("{id} campaign"),
+            mentions_per_second: 0.0,
+            negative_threshold: None,
+            crises: Vec::new(),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap().keep();
+    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
+    config
+}
+
+async fn start(config: Config) -> (App, String) {
+    let app = App::start(config).await.expect("server starts");
+    let base = format!("http://{}/api/v1", app.addr());
+    (app, base)
+}
+
+async fn user(app: &App, org: Option<&str>, email: &str, role: Role) -> uuid::Uuid {
+    let hash = warroom_gateway::auth::password::hash(PASSWORD.into())
+        .await
+        .unwrap();
+    app.runtime()
+        .store()
+        .accounts()
+        .create_user(
+            &NewUser {
+                org: org.map(OrgId::new),
+                email: email.into(),
+                password_hash: hash,
+                role,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+async fn login(base: &str, email: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login of {email}");
+    response.json().await.unwrap()
+}
+
+fn bearer(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+fn b64(value: &Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+fn sign(claims: &Value, secret: &str) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+async fn status(client: &reqwest::Client, method: &str, url: String, body: Option<Value>) -> u16 {
+    let request = match method {
+        "GET" => client.get(url),
+        "POST" => client.post(url),
+        "PATCH" => client.patch(url),
+        "DELETE" => client.delete(url),
+        _ => unreachable!(),
+    };
+    let request = match body {
+        Some(b) => request.json(&b),
+        None => request,
+    };
+    request.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protected_route_needs_a_credential_and_health_does_not() {
+    let (app, base) = start(config()).await;
+    let anonymous = reqwest::Client::new();
+    assert_eq!(
+        status(&anonymous, "GET", format!("{base}/health"), None).await,
+        200
+    );
+    for (method, path) in [
+        ("GET", "/orgs"),
+        ("GET", "/metrics/dashboard"),
+        ("GET", "/mentions"),
+        ("GET", "/mentions/sentiment"),
+        ("GET", "/mentions/geo"),
+        ("GET", "/mentions/influencers"),
+        ("GET", "/mentions/trending"),
+        ("GET", "/campaigns"),
+        ("GET", "/campaigns/x/performance"),
+        ("GET", "/alerts"),
+        (
+            "POST",
+            "/alerts/00000000-0000-0000-0000-000000000000/acknowledge",
+        ),
+        (
+            "POST",
+            "/alerts/00000000-0000-0000-0000-000000000000/resolve",
+        ),
+        ("POST", "/ingest/mentions"),
+        ("POST", "/ingest/campaign-metrics"),
+        ("GET", "/auth/me"),
+        ("POST", "/auth/logout"),
+        ("POST", "/auth/password"),
+        ("GET", "/admin/users"),
+        ("GET", "/admin/api-keys"),
+        ("GET", "/audit"),
+    ] {
+        let response = anonymous
+            .request(method.parse().unwrap(), format!("{base}{path}?org=alpha"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{method} {path}");
+        assert!(response.headers().contains_key("www-authenticate"));
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "unauthenticated");
+    }
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_expired_and_revoked_tokens_are_refused() {
+    let (app, base) = start(config()).await;
+    let id = user(&app, Some("alpha"), "ann@alpha.org", Role::Admin).await;
+    let session = login(&base, "ann@alpha.org").await;
+    let access = session["access_token"].as_str().unwrap().to_owned();
+    let url = format!("{base}/auth/me");
+    assert_eq!(
+        status(&bearer(&access), "GET", url.clone(), None).await,
+        200
+    );
+
+    let now = chrono::Utc::now().timestamp();
+    let claims = |aud: &str, exp: i64| {
+        json!({"iss": "warroom", "aud": aud, "sub": id.to_string(), "org": "alpha",
+               "role": "admin", "iat": now - 10, "exp": exp, "jti": "j"})
+    };
+    let expired = sign(&claims("warroom-api", now - 3600), SECRET);
+    let wrong_audience = sign(&claims("someone-else", now + 600), SECRET);
+    let wrong_key = sign(
+        &claims("warroom-api", now + 600),
+        "another-secret-0123456789abcdef0123",
+    );
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims("warroom-api", now + 600))
+    );
+    let mut parts: Vec<String> = access.split('.').map(str::to_owned).collect();
+    // Tampering: the same signature over claims that say beta.
+    let mut payload: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    payload["org"] = json!("beta");
+    parts[1] = b64(&payload);
+    let tampered = parts.join(".");
+    for (name, token) in [
+        ("expired", expired),
+        ("wrong audience", wrong_audience),
+        ("wrong key", wrong_key),
+        ("alg none", alg_none),
+        ("tampered", tampered),
+        ("garbage", "not.a.jwt".to_owned()),
+    ] {
+        assert_eq!(
+            status(&bearer(&token), "GET", url.clone(), None).await,
+            401,
+            "{name}"
+        );
+    }
+
+    // Logout revokes the access token used and the refresh token's family.
+    let refresh = session["refresh_token"].as_str().unwrap().to_owned();
+    let out = bearer(&access)
+        .post(format!("{base}/auth/logout"))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    assert_eq!(
+        status(&bearer(&access), "GET", url.clone(), None).await,
+        401,
+        "revoked"
+    );
+    let again = reqwest::Client::new()
+        .post(format!("{base}/auth/refresh"))
+        .json(&json!({"refresh_token": refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 401);
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let (app, base) = start(config()).await;
+    user(&app, Some("alpha"), "rita@alpha.org", Role::User).await;
+    let session = login(&base, "rita@alpha.org").await;
+    let first = session["refresh_token"].as_str().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let refresh = |token: String| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            client
+                .post(format!("{base}/auth/refresh"))
+                .json(&json!({"refresh_token": token}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let rotated = refresh(first.clone()).await;
+    assert_eq!(rotated.status(), 200);
+    let rotated: Value = rotated.json().await.unwrap();
+    let second = rotated["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    let new_access = rotated["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        status(&bearer(&new_access), "GET", format!("{base}/alerts"), None).await,
+        200
+    );
+    // Replaying the first token: 401, and the family (the second token too) is revoked.
+    let reused = refresh(first).await;
+    assert_eq!(reused.status(), 401);
+    let body: Value = reused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "refresh_token_reused");
+    assert_eq!(refresh(second).await.status(), 401);
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_follow_the_permission_table() {
+    let (app, base) = start(config()).await;
+    let mut tokens = Vec::new();
+    for role in [Role::Readonly, Role::User, Role::Manager, Role::Admin] {
+        let email = format!("{role}@alpha.org");
+        user(&app, Some("alpha"), &email, role).await;
+        tokens.push((
+            role,
+            login(&base, &email).await["access_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        ));
+    }
+    user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
+    let root = login(&base, "root@platform.org").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mention = json!([{"external_id": "r-1", "source": "twitter", "content": "hello",
+        "event_time": chrono::Utc::now().to_rfc3339()}]);
+    let missing = "00000000-0000-0000-0000-000000000000";
+    for (role, token) in &tokens {
+        let c = bearer(token);
+        let read = status(&c, "GET", format!("{base}/alerts"), None).await;
+        assert_eq!(read, 200, "{role} reads");
+        let ack = status(
+            &c,
+            "POST",
+            format!("{base}/alerts/{missing}/acknowledge"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            ack,
+            if *role == Role::Readonly { 403 } else { 404 },
+            "{role} acknowledges"
+        );
+        let ingest = status(
+            &c,
+            "POST",
+            format!("{base}/ingest/mentions"),
+            Some(mention.clone()),
+        )
+        .await;
+        let may_ingest = matches!(role, Role::Manager | Role::Admin);
+        assert_eq!(ingest, if may_ingest { 202 } else { 403 }, "{role} ingests");
+        let admin = status(&c, "GET", format!("{base}/admin/users"), None).await;
+        assert_eq!(
+            admin,
+            if *role == Role::Admin { 200 } else { 403 },
+            "{role} administers"
+        );
+        let audit = status(&c, "GET", format!("{base}/audit"), None).await;
+        assert_eq!(
+            audit,
+            if *role == Role::Admin { 200 } else { 403 },
+            "{role} audit"
+        );
+        assert_eq!(
+            status(&c, "GET", format!("{base}/orgs"), None).await,
+            403,
+            "{role} orgs"
+        );
+    }
+    let root = bearer(&root);
+    let orgs: Value = root
+        .get(format!("{base}/orgs"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orgs.as_array().unwrap().len(), 2);
+    assert_eq!(
+        status(&root, "GET", format!("{base}/alerts"), None).await,
+        403
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organisation_never_reaches_another() {
+    let (app, base) = start(config()).await;
+    user(&app, Some("alpha"), "a@alpha.org", Role::Admin).await;
+    let bob = user(&app, Some("beta"), "b@beta.org", Role::Admin).await;
+    let a = bearer(
+        login(&base, "a@alpha.org").await["access_token"]
+            .as_str()
+            .unwrap(),
+    );
+    let b = bearer(
+        login(&base, "b@beta.org").await["access_token"]
+            .as_str()
+            .unwrap(),
+    );
+    let key: Value = b
+        .post(format!("{base}/admin/api-keys"))
+        .json(&json!({"name": "beta ingest", "role": "manager"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_id = key["id"].as_str().unwrap();
+    // Naming beta from alpha's credential is a 404 on every organisation route.
+    for path in [
+        "/metrics/dashboard",
+        "/mentions",
+        "/mentions/sentiment",
+        "/mentions/geo",
+        "/mentions/influencers",
+        "/mentions/trending",
+        "/campaigns",
+        "/alerts",
+        "/admin/users",
+        "/admin/api-keys",
+        "/audit",
+    ] {
+        assert_eq!(
+            status(&a, "GET", format!("{base}{path}?org=beta"), None).await,
+            404,
+            "{path}"
+        );
+        let with_header = a
+            .get(format!("{base}{path}"))
+            .header("x-warroom-org", "beta")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(with_header.status(), 404, "{path} by header");
+    }
+    assert_eq!(
+        status(
+            &a,
+            "POST",
+            format!("{base}/ingest/mentions?org=beta"),
+            Some(json!([]))
+        )
+        .await,
+        404
+    );
+    // Beta's user and key ids are not found from alpha.
+    assert_eq!(
+        status(
+            &a,
+            "PATCH",
+            format!("{base}/admin/users/{bob}"),
+            Some(json!({"active": false}))
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        status(
+            &a,
+            "DELETE",
+            format!("{base}/admin/api-keys/{key_id}"),
+            None
+        )
+        .await,
+        404
+    );
+    let users: Value = a
+        .get(format!("{base}/admin/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        users.as_array().unwrap().len(),
+        1,
+        "alpha lists only alpha: {users}"
+    );
+    // Beta's key acts for beta only.
+    let beta_key = bearer(key["key"].as_str().unwrap());
+    assert_eq!(
+        status(&beta_key, "GET", format!("{base}/alerts"), None).await,
+        200
+    );
+    assert_eq!(
+        status(&beta_key, "GET", format!("{base}/alerts?org=alpha"), None).await,
+        404
+    );
+
+    // WebSocket: alpha's credential cannot subscribe to beta.
+    let token = login(&base, "a@alpha.org").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", app.addr()))
+            .await
+            .unwrap();
+    socket
+        .send(Message::text(
+            json!({"type": "subscribe", "org": "alpha"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let (code, error) = close_code(&mut socket).await;
+    assert_eq!(code, 4001, "subscribing before authenticating: {error:?}");
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/v1/ws", app.addr()))
+            .await
+            .unwrap();
+    socket
+        .send(Message::text(
+            json!({"type": "auth", "token": token}).to_string(),
+        ))
+        .await
+        .unwrap();
+    socket
+        .send(Message::text(
+            json!({"type": "subscribe", "org": "beta"}).to_string(),
+        ))
+        .await
+        .unwrap();
+    let (code, error) = close_code(&mut socket).await;
+    assert_eq!(code, 4004);
+    assert_eq!(error.unwrap()["data"]["code"], "org_not_found");
+    // With the header on the upgrade, alpha subscribes to alpha.
+    let mut request = format!("ws://{}/api/v1/ws?org=alpha", app.addr())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let subscribed = next_frame(&mut socket, |f| f["event"] == "subscribed").await;
+    assert_eq!(subscribed["org"], "alpha");
+    // And a bad credential on the upgrade is refused before upgrading.
+    let mut request = format!("ws://{}/api/v1/ws?org=alpha", app.addr())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer nope".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    app.shutdown().await.unwrap();
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn next_frame(socket: &mut Socket, pred: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("frame before the deadline")
+            .expect("open")
+            .expect("valid");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if pred(&frame) {
+                return frame;
+            }
+        }
+    }
+}
+
+/// Reads until the close frame; returns its code and the last error frame.
+async fn close_code(socket: &mut Socket) -> (u16, Option<Value>) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut error = None;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return (u16::from(frame.code), error),
+            Some(Ok(Message::Text(text))) => {
+                let frame: Value = serde_json::from_str(&text).unwrap();
+                if frame["event"] == "error" {
+                    error = Some(frame);
+                }
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_and_api_keys_are_rate_limited() {
+    let mut config = config();
+    config.auth.login_attempts_per_account = 3;
+    let (app, base) = start(config).await;
+    user(&app, Some("alpha"), "lim@alpha.org", Role::Admin).await;
+    let client = reqwest::Client::new();
+    let attempt = |password: &'static str| {
+        client
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"email": "lim@alpha.org", "password": password}))
+            .send()
+    };
+    assert_eq!(attempt("wrong password!").await.unwrap().status(), 401);
+    assert_eq!(attempt("wrong password!").await.unwrap().status(), 401);
+    let ok = attempt(PASSWORD).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let token = ok.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let throttled = attempt(PASSWORD).await.unwrap();
+    assert_eq!(throttled.status(), 429, "the 4th attempt in the window");
+    assert!(throttled.headers().contains_key("retry-after"));
+
+    let admin = bearer(&token);
+    let created = admin
+        .post(format!("{base}/admin/api-keys"))
+        .json(&json!({"name": "tiny", "role": "readonly", "rate_limit_per_hour": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let key = created["key"].as_str().unwrap().to_owned();
+    let listed: Value = admin
+        .get(format!("{base}/admin/api-keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !listed.to_string().contains(&key),
+        "the key is shown once, never listed"
+    );
+    assert_eq!(listed[0]["key_prefix"], json!(&key[..12]));
+    let with_key = bearer(&key);
+    assert_eq!(
+        status(&with_key, "GET", format!("{base}/alerts"), None).await,
+        200
+    );
+    assert_eq!(
+        status(&with_key, "GET", format!("{base}/alerts"), None).await,
+        200
+    );
+    let limited = with_key.get(format!("{base}/alerts")).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
+    let mut config = config();
+    config.auth.user_cache_ttl = Duration::ZERO;
+    let (app, base) = start(config).await;
+    user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
+    let admin = bearer(
+        login(&base, "boss@alpha.org").await["access_token"]
+            .as_str()
+            .unwrap(),
+    );
+    let created = admin
+        .post(format!("{base}/admin/users"))
+        .json(&json!({"email": "new@alpha.org", "password": PASSWORD, "role": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let new_id = created.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = login(&base, "new@alpha.org").await;
+    let new_user = bearer(session["access_token"].as_str().unwrap());
+    assert_eq!(
+        status(&new_user, "GET", format!("{base}/alerts"), None).await,
+        200
+    );
+    let changed = status(
+        &admin,
+        "PATCH",
+        format!("{base}/admin/users/{new_id}"),
+        Some(json!({"role": "readonly"})),
+    )
+    .await;
+    assert_eq!(changed, 200);
+    let ack = status(
+        &new_user,
+        "POST",
+        format!("{base}/alerts/00000000-0000-0000-0000-000000000000/acknowledge"),
+        None,
+    )
+    .await;
+    assert_eq!(ack, 403, "the new role applies to existing tokens");
+    let password = new_user
+        .post(format!("{base}/auth/password"))
+        .json(&json!({"current_password": PASSWORD, "new_password": "another long passphrase"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(password.status(), 204);
+    assert_eq!(
+        status(
+            &admin,
+            "PATCH",
+            format!("{base}/admin/users/{new_id}"),
+            Some(json!({"active": false}))
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        status(&new_user, "GET", format!("{base}/alerts"), None).await,
+        401,
+        "deactivated"
+    );
+    let key: Value = admin
+        .post(format!("{base}/admin/api-keys"))
+        .json(&json!({"name": "k", "role": "manager"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key_id = key["id"].as_str().unwrap();
+    assert_eq!(
+        status(
+            &admin,
+            "DELETE",
+            format!("{base}/admin/api-keys/{key_id}"),
+            None
+        )
+        .await,
+        204
+    );
+    assert_eq!(
+        status(
+            &bearer(key["key"].as_str().unwrap()),
+            "GET",
+            format!("{base}/alerts"),
+            None
+        )
+        .await,
+        401
+    );
+
+    let audit: Value = admin
+        .get(format!("{base}/audit?limit=100"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "user.login",
+        "user.create",
+        "user.role_change",
+        "user.password_change",
+        "user.deactivate",
+        "api_key.create",
+        "api_key.revoke",
+    ] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+    let logins: Value = admin
+        .get(format!("{base}/audit?action=user.login"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = logins["entries"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["ip_address"], "127.0.0.1");
+    assert!(
+        !audit.to_string().contains(PASSWORD),
+        "no secret in the audit trail"
+    );
+    app.shutdown().await.unwrap();
+}
