@@ -11,22 +11,11 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use warroom_engine::OrgId;
 
-/// The server's signing secret: the test mints its own ingest token (role `manager`).
-const SECRET: &str = "crash-test-signing-secret-0123456789abcdef";
+mod common;
+use common::SECRET;
 
 fn ingest_token() -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": "warroom", "aud": "warroom-api", "sub": "crash-test", "org": "harbor-city",
-        "role": "manager", "iat": now, "exp": now + 3600,
-        "jti": uuid::Uuid::new_v4().to_string(), "typ": "service",
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
+    common::token("harbor-city")
 }
 
 fn spawn_server(database_url: &str) -> (Child, String) {

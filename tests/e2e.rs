@@ -10,47 +10,18 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use warroom::App;
 use warroom_engine::config::{CrisisScenario, OrgConfig};
 use warroom_engine::Config;
 
+mod common;
+use common::{client_for, ws_request_for, SECRET};
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// The signing secret the tests' servers use, so that the tests can mint tokens.
-const SECRET: &str = "e2e-signing-secret-0123456789abcdef0123456789";
-
-/// A service token for `org` with role `manager`, valid for an hour.
-fn token(org: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    let claims = json!({
-        "iss": "warroom", "aud": "warroom-api", "sub": "e2e", "org": org, "role": "manager",
-        "iat": now, "exp": now + 3600, "jti": uuid::Uuid::new_v4().to_string(), "typ": "service",
-    });
-    jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap()
-}
-
-/// An HTTP client authenticated for `org`.
-fn client_for(org: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {}", token(org)).parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
 
 /// The organisation a socket query names (`?org=`), else `demo`.
 fn org_of(query: &str) -> String {
@@ -67,12 +38,7 @@ fn ws_request(
     query: &str,
 ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let url = format!("ws://{}/api/v1/ws{query}", app.addr());
-    let mut request = url.into_client_request().unwrap();
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", token(&org_of(query))).parse().unwrap(),
-    );
-    request
+    ws_request_for(&url, &org_of(query))
 }
 
 fn org(id: &str, rate: f64) -> OrgConfig {

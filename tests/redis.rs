@@ -18,6 +18,8 @@ use warroom_engine::config::OrgConfig;
 use warroom_engine::{Config, DataMode};
 use warroom_storage::cache::read_through;
 
+mod common;
+
 const REDIS: &str = "127.0.0.1:6379";
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -41,6 +43,7 @@ fn test_config(redis_url: &str, database: &std::path::Path) -> Config {
     config.mock.tick = Duration::from_millis(20);
     config.orgs = vec![org("demo", 20.0), org("quiet", 0.0)];
     config.database.url = format!("sqlite://{}", database.join("warroom.db").display());
+    config.auth.jwt_secret = common::SECRET.into();
     config.redis.url = redis_url.to_owned();
     config.redis.key_prefix = format!("warroom-test-{}", uuid::Uuid::new_v4().simple());
     config.redis.reconnect_min_delay = Duration::from_millis(50);
@@ -65,6 +68,25 @@ async fn delete_keys(prefix: &str) {
         let _: i64 = client.del(keys).await.unwrap();
     }
     let _ = client.quit().await;
+}
+
+/// How many clients subscribe to a Redis channel (`PUBSUB NUMSUB`).
+async fn subscribers(channel: &str) -> i64 {
+    let client = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url(&format!("redis://{REDIS}")).unwrap(),
+    )
+    .build()
+    .unwrap();
+    client.init().await.expect("Redis reachable");
+    let reply: Vec<fred::types::Value> = client
+        .custom(
+            fred::cmd!("PUBSUB"),
+            vec!["NUMSUB".to_owned(), channel.to_owned()],
+        )
+        .await
+        .unwrap();
+    let _ = client.quit().await;
+    reply.get(1).and_then(|v| v.as_i64()).unwrap_or(0)
 }
 
 async fn redis_value(key: &str) -> Option<String> {
@@ -180,7 +202,7 @@ async fn the_service_rides_through_a_redis_outage() {
     let prefix = config.redis.key_prefix.clone();
     let app = App::start(config).await.expect("server starts");
     let base = format!("http://{}", app.addr());
-    let client = reqwest::Client::new();
+    let client = common::client_for("quiet");
     let runtime = Arc::clone(app.runtime());
     let cache = runtime.cache().clone();
 
@@ -241,7 +263,7 @@ async fn the_service_rides_through_a_redis_outage() {
     })
     .await;
     let dashboard = client
-        .get(format!("{base}/api/v1/metrics/dashboard?org=demo"))
+        .get(format!("{base}/api/v1/metrics/dashboard?org=quiet"))
         .send()
         .await
         .unwrap();
@@ -296,11 +318,20 @@ async fn the_service_rides_through_a_redis_outage() {
         health(&client, &base).await["services"]["cache"]["status"] == "ok"
     })
     .await;
-    let again = cache
-        .limiter
-        .hit("api-key:k1", 100, Duration::from_secs(60))
-        .await;
-    assert_eq!(again.remaining, 98, "counting in Redis again");
+    // The health probe and the limiter's commands reconnect independently: the limiter
+    // is back on Redis once a hit lands on the counter kept there before the outage.
+    let key = format!("{prefix}:rate:api-key:k1");
+    eventually("the limiter counts in Redis again", || async {
+        let _ = cache
+            .limiter
+            .hit("api-key:k1", 100, Duration::from_secs(60))
+            .await;
+        redis_value(&key)
+            .await
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|count| count >= 2)
+    })
+    .await;
     // The invalidation that failed during the outage is applied before the next read.
     let lookup = cache.cache.get(&org, "answer").await.unwrap();
     assert_eq!(lookup.value, None);
@@ -315,12 +346,13 @@ async fn switch_and_restart(redis_url: &str) {
     let config = test_config(redis_url, database.path());
     let prefix = config.redis.key_prefix.clone();
     let app = App::start(config.clone()).await.expect("server starts");
-    let client = reqwest::Client::new();
+    let client = common::client_for("quiet");
     let base = format!("http://{}", app.addr());
     assert_eq!(health(&client, &base).await["data_mode"], "MOCK");
 
     let url = format!("ws://{}/api/v1/ws?org=quiet&channels=system", app.addr());
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let request = common::ws_request_for(&url, "quiet");
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let _ = socket.next().await; // subscribed
 
     assert_eq!(app.runtime().set_data_mode(DataMode::Live).await, Ok(true));
@@ -396,6 +428,16 @@ async fn a_data_mode_change_reaches_another_node_over_the_bus() {
     let prefix = config.redis.key_prefix.clone();
     let first = App::start(config.clone()).await.expect("node 1 starts");
     let second = App::start(config).await.expect("node 2 starts");
+    // Redis pub/sub delivers only to subscribers present at publish time, and a node
+    // subscribes in the background after it starts: wait until both nodes listen.
+    let channel = format!(
+        "{prefix}:bus:{}",
+        warroom_actors::data_mode::DATA_MODE_CHANNEL
+    );
+    eventually("both nodes subscribe to the bus", || async {
+        subscribers(&channel).await >= 2
+    })
+    .await;
     assert_eq!(
         first.runtime().set_data_mode(DataMode::Live).await,
         Ok(true)

@@ -1,0 +1,55 @@
+//! Credentials shared by the integration tests: the servers they start use [`SECRET`],
+//! so a test can mint short-lived service tokens (role `manager`) for any organisation,
+//! as the load tester does. Accounts, logins, roles and tenancy are tested in
+//! `tests/auth.rs` with real users.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use serde_json::json;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+/// The signing secret of the tests' servers (`auth.jwt_secret`).
+pub const SECRET: &str = "integration-test-signing-secret-0123456789abcdef";
+
+/// A service token for `org` with role `manager`, valid for an hour.
+pub fn token(org: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "warroom", "aud": "warroom-api", "sub": "integration-test", "org": org,
+        "role": "manager", "iat": now, "exp": now + 3600,
+        "jti": uuid::Uuid::new_v4().to_string(), "typ": "service",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// An HTTP client whose every request carries a token for `org`.
+pub fn client_for(org: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {}", token(org)).parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// A WebSocket upgrade request to `url` carrying a token for `org`.
+pub fn ws_request_for(
+    url: &str,
+    org: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token(org)).parse().unwrap(),
+    );
+    request
+}
