@@ -35,6 +35,8 @@ pub struct Config {
     pub mock: MockConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Exports (`warroom export`, `/api/v1/reports/export/*`).
+    pub export: ExportConfig,
     /// Organisations served.
     #[serde(default)]
     pub orgs: Vec<OrgConfig>,
@@ -104,6 +106,12 @@ pub struct DatabaseConfig {
     /// How long an ingest request waits for its commit.
     #[serde(with = "humantime_serde")]
     pub ack_timeout: Duration,
+    /// How long one batch write may take before it is retried as failed.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// How often KPI minute buckets of closed minutes are written.
+    #[serde(with = "humantime_serde")]
+    pub kpi_flush_interval: Duration,
     /// How far back windows are rebuilt on start.
     #[serde(with = "humantime_serde")]
     pub recovery_window: Duration,
@@ -125,6 +133,17 @@ impl DatabaseConfig {
             _ => self.url.clone(),
         }
     }
+}
+
+/// `[export]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Longest time range one export request may cover.
+    #[serde(with = "humantime_serde")]
+    pub max_range: Duration,
+    /// Rows read from the store per page while exporting.
+    pub page_rows: u32,
 }
 
 /// `[crisis]`
@@ -296,6 +315,15 @@ impl Config {
         }
         if self.database.max_queued == 0 || self.database.max_batch == 0 {
             return invalid("database.max_queued/max_batch", "must be positive");
+        }
+        if self.database.write_timeout.is_zero() || self.database.kpi_flush_interval.is_zero() {
+            return invalid(
+                "database.write_timeout/kpi_flush_interval",
+                "must be positive",
+            );
+        }
+        if self.export.max_range.is_zero() || self.export.page_rows == 0 {
+            return invalid("export.max_range/page_rows", "must be positive");
         }
         if self.engine.max_in_flight == 0 {
             return invalid("engine.max_in_flight", "must be positive");

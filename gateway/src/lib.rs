@@ -3,6 +3,7 @@
 //! the dataflow's state or SQL.
 
 pub mod error;
+pub mod export;
 pub mod ingest;
 pub mod rest;
 pub mod scope;
@@ -59,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/alerts/{id}/resolve", post(rest::resolve))
         .route("/ingest/mentions", post(ingest::mentions))
         .route("/ingest/campaign-metrics", post(ingest::campaign_metrics))
+        .route("/reports/export/{format}", post(export::export))
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
         }))

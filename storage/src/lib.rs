@@ -4,9 +4,12 @@
 //! - SQL stores (Postgres, or embedded SQLite by default) for the system of record.
 //! - [`archive`]: hive-partitioned Parquet files of mentions, campaign reports and KPI
 //!   minute buckets for offline analytics (DuckDB, Spark, Polars, pyarrow), and
-//!   exports of one organisation's time range as Parquet, CSV or JSON.
+//!   the encoders of exports.
+//! - [`store_export`]: one organisation's time range read from the store and streamed
+//!   into a single Parquet, CSV or JSON file.
 
 pub mod archive;
 pub mod sql;
+pub mod store_export;
 
 pub use sql::{open_store, open_store_with, Store, StoreError, StoreOptions};
