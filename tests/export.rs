@@ -232,6 +232,39 @@ async fn exports_stream_one_orgs_rows_and_refuse_bad_requests_with_json() {
     let bytes = std::fs::read(&parquet).unwrap();
     assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
 
+    // KPI minute buckets were written behind (at the latest on shutdown): they add up to
+    // the organisation's mentions.
+    let kpi = dir.path().join("kpi.out");
+    let output = run(&[
+        "--org",
+        "quiet",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--table",
+        "kpi_buckets",
+        "--out",
+        kpi.to_str().unwrap(),
+        "--format",
+        "ndjson",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let total: u64 = std::fs::read_to_string(&kpi)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["mention_count"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(total, 30);
+
     // Clear errors, and no file left behind.
     let missing = dir.path().join("nobody.csv");
     let output = run(&[

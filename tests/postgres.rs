@@ -187,6 +187,15 @@ async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
             .unwrap(),
         40
     );
-    stored.close().await;
     app.shutdown().await.unwrap();
+    // KPI minute buckets are in the database and add up to the mentions.
+    let buckets = stored
+        .kpi_buckets_since(
+            &warroom_engine::OrgId::new("quiet"),
+            chrono::Utc::now() - chrono::Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(buckets.iter().map(|b| b.mention_count).sum::<u64>(), 40);
+    stored.close().await;
 }

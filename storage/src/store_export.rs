@@ -199,12 +199,13 @@ pub async fn stream_export<W: Write + Send + 'static>(
     out: W,
     progress: impl Fn(u64) + Send + 'static,
 ) -> Result<ExportStats, StoreExportError> {
-    let writer = ExportWriter::new(rows.query(), format, out)?;
+    let query = rows.query().clone();
     // `None` tells the encoder the read failed: it stops without writing a footer, so
     // a truncated export never looks complete.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<RowPage>>(PIPELINE_PAGES);
+    // Even the header is written on the blocking thread: `out` may block.
     let encoder = tokio::task::spawn_blocking(move || {
-        let mut writer = writer;
+        let mut writer = ExportWriter::new(&query, format, out)?;
         while let Some(page) = rx.blocking_recv() {
             let Some(page) = page else {
                 return Ok(None);
