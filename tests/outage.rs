@@ -131,8 +131,28 @@ async fn storage_status(http: &reqwest::Client, base: &str) -> String {
         .to_owned()
 }
 
+/// How the database goes away.
+#[derive(Clone, Copy)]
+enum Outage {
+    /// Connections close and new ones are refused.
+    Cut,
+    /// Connections hang (a network partition): only timeouts notice.
+    Stall,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_database_outage_gives_503_then_recovers_with_nothing_acknowledged_lost() {
+    outage(Outage::Cut).await;
+}
+
+/// Without `database.write_timeout` the writer would wait for the TCP timeout and
+/// health would never say storage down (checked: this fails with a one-hour timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hanging_database_gives_503_then_recovers_with_nothing_acknowledged_lost() {
+    outage(Outage::Stall).await;
+}
+
+async fn outage(kind: Outage) {
     let db = PgDatabase::create().await;
     let proxy = Proxy::start().await;
     let app = App::start(config(db.url_via(proxy.addr)))
@@ -164,7 +184,10 @@ async fn a_database_outage_gives_503_then_recovers_with_nothing_acknowledged_los
     assert_eq!(storage_status(&http, &base).await, "ok");
 
     // The database goes away.
-    proxy.cut();
+    match kind {
+        Outage::Cut => proxy.cut(),
+        Outage::Stall => proxy.stall(),
+    }
     wait_for("503 with Retry-After during the outage", || {
         outcomes.unavailable.lock().unwrap().len() >= 5
     })

@@ -93,11 +93,14 @@ impl Drop for PgDatabase {
 
 /// A TCP proxy 127.0.0.1:<port 0> ↔ PostgreSQL. [`Proxy::cut`] closes every forwarded
 /// connection and refuses new ones (closing them on accept), as a database that went
-/// away; [`Proxy::restore`] forwards again.
+/// away; [`Proxy::stall`] stops forwarding but keeps every connection open and accepts
+/// new ones without answering, as a network partition (nothing fails, everything
+/// hangs); [`Proxy::restore`] forwards again (stalled connections are then closed).
 pub struct Proxy {
     /// Where it listens.
     pub addr: std::net::SocketAddr,
     up: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     generation: watch::Sender<u64>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -108,31 +111,44 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let up = Arc::new(AtomicBool::new(true));
+        let stalled = Arc::new(AtomicBool::new(false));
         let (generation, _) = watch::channel(0u64);
         let task = {
             let up = Arc::clone(&up);
+            let stalled = Arc::clone(&stalled);
             let generation = generation.clone();
             tokio::spawn(async move {
                 loop {
                     let Ok((client, _)) = listener.accept().await else {
                         continue;
                     };
+                    let mut change = generation.subscribe();
+                    let born = *change.borrow();
                     if !up.load(Ordering::SeqCst) {
-                        drop(client);
+                        if stalled.load(Ordering::SeqCst) {
+                            // Hold the connection, unanswered, until the next change.
+                            tokio::spawn(async move {
+                                let _ = change.wait_for(|g| *g != born).await;
+                                drop(client);
+                            });
+                        }
                         continue;
                     }
-                    let mut cut = generation.subscribe();
-                    let born = *cut.borrow();
+                    let stalled = Arc::clone(&stalled);
                     tokio::spawn(async move {
                         let Ok(mut server) = TcpStream::connect(PG_HOST).await else {
                             return;
                         };
                         let mut client = client;
-                        tokio::select! {
-                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                            // A cut ends the connection: both sockets are dropped.
-                            _ = cut.wait_for(|g| *g != born) => {}
+                        let seen = tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                            g = change.wait_for(|g| *g != born) => g.map(|g| *g).unwrap_or(born),
+                        };
+                        if stalled.load(Ordering::SeqCst) {
+                            // Stop forwarding but keep both sockets open until restored.
+                            let _ = change.wait_for(|g| *g > seen).await;
                         }
+                        // A cut (or the end of a stall) closes both sockets.
                     });
                 }
             })
@@ -140,6 +156,7 @@ impl Proxy {
         Self {
             addr,
             up,
+            stalled,
             generation,
             task,
         }
@@ -147,13 +164,23 @@ impl Proxy {
 
     /// The database goes away: live connections close, new ones are refused.
     pub fn cut(&self) {
+        self.stalled.store(false, Ordering::SeqCst);
         self.up.store(false, Ordering::SeqCst);
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// The database comes back.
+    /// The network to the database hangs: nothing is forwarded, nothing is closed.
+    pub fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+        self.up.store(false, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// The database comes back; connections held by a stall are closed.
     pub fn restore(&self) {
         self.up.store(true, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+        self.stalled.store(false, Ordering::SeqCst);
     }
 }
 
