@@ -2,6 +2,8 @@
 //! (`src/main.rs`) parses the command line and calls into this; end-to-end tests start
 //! the same [`App`] on port 0.
 
+pub mod export;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

@@ -30,6 +30,28 @@ enum Command {
     Sentiment,
     /// Print the effective configuration as JSON.
     Config,
+    /// Export one organisation's rows of one table for a time range from the database
+    /// into a single file (progress on stderr).
+    Export {
+        /// Organisation id.
+        #[arg(long)]
+        org: String,
+        /// Start of the range, inclusive (RFC 3339, e.g. 2024-05-01T00:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// End of the range, exclusive (RFC 3339).
+        #[arg(long)]
+        to: String,
+        /// mentions, campaign_data or kpi_buckets.
+        #[arg(long)]
+        table: String,
+        /// Destination file (written whole: temporary name, then rename).
+        #[arg(long)]
+        out: PathBuf,
+        /// parquet, csv, json (one array) or ndjson; defaults from the extension of --out.
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Print the global data mode, or set it (MOCK or LIVE) for every node: in the
     /// database, and in Redis with a message to running nodes when Redis is configured.
     DataMode {
@@ -287,6 +309,35 @@ fn main() -> anyhow::Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(create_user(&config, email, org, role, platform_admin))
+        }
+        Command::Export {
+            org,
+            from,
+            to,
+            table,
+            out,
+            format,
+        } => {
+            init_logging(&config);
+            let args = warroom::export::ExportArgs {
+                org,
+                from,
+                to,
+                table,
+                out,
+                format,
+            };
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            let stats = runtime.block_on(warroom::export::run(&config, &args))?;
+            eprintln!(
+                "{}: {} rows, {} bytes",
+                args.out.display(),
+                stats.rows,
+                stats.bytes
+            );
+            Ok(())
         }
         Command::Config => {
             println!("{}", config.to_json());

@@ -8,6 +8,7 @@ pub mod dedup;
 pub mod directory;
 pub mod frame;
 pub mod ingest;
+pub mod kpi;
 pub mod mock;
 pub mod org;
 pub mod outbox;

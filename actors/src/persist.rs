@@ -23,6 +23,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use warroom_engine::{CampaignMetric, Mention, OrgId, ScoredMention};
 
+use crate::kpi::CommitObserver;
+
 /// A failed batch write.
 #[derive(Debug, Clone)]
 pub struct BatchError {
@@ -54,6 +56,12 @@ pub struct PersistConfig {
     pub max_batch: usize,
     /// How long a batch waits for more records before it is written.
     pub commit_window: Duration,
+    /// How long one write attempt may take before it counts as failed (transient) and is
+    /// retried: a connection that hangs instead of failing (a network partition, a
+    /// database that stopped answering) must turn into backpressure and a health signal,
+    /// not into a writer stuck for the TCP timeout. A timed-out write may still have
+    /// committed; the retry is idempotent.
+    pub write_timeout: Duration,
 }
 
 /// Why a submission failed.
@@ -125,9 +133,19 @@ pub struct Persister {
 impl Persister {
     /// Starts the writer task on the current tokio runtime.
     pub fn start(store: Arc<dyn BatchStore>, config: PersistConfig) -> Self {
+        Self::start_observed(store, config, None)
+    }
+
+    /// Same, telling `observer` about each batch after it committed and its requests
+    /// were acknowledged (off the acknowledgement path).
+    pub fn start_observed(
+        store: Arc<dyn BatchStore>,
+        config: PersistConfig,
+        observer: Option<Arc<dyn CommitObserver>>,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(PersistStats::default());
-        tokio::spawn(write_loop(store, rx, Arc::clone(&stats), config));
+        tokio::spawn(write_loop(store, rx, Arc::clone(&stats), config, observer));
         Self { tx, stats, config }
     }
 
@@ -188,6 +206,7 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Job>,
     stats: Arc<PersistStats>,
     config: PersistConfig,
+    observer: Option<Arc<dyn CommitObserver>>,
 ) {
     let mut jobs: Vec<Job> = Vec::new();
     loop {
@@ -210,7 +229,21 @@ async fn write_loop(
         let (mentions, campaigns) = score_batch(&jobs).await;
         let mut backoff = Duration::from_millis(50);
         let outcome = loop {
-            match store.write_batch(&mentions, &campaigns).await {
+            let attempt = tokio::time::timeout(
+                config.write_timeout,
+                store.write_batch(&mentions, &campaigns),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(BatchError {
+                    message: format!(
+                        "the write did not complete within {:?}",
+                        config.write_timeout
+                    ),
+                    transient: true,
+                })
+            });
+            match attempt {
                 Ok(()) => {
                     if stats.failing.swap(false, Ordering::AcqRel) {
                         tracing::info!("storage writes recovered");
@@ -240,6 +273,9 @@ async fn write_loop(
         stats.queued.fetch_sub(records, Ordering::AcqRel);
         for job in jobs.drain(..) {
             let _ = job.done.send(outcome.clone());
+        }
+        if let (Ok(()), Some(observer)) = (&outcome, &observer) {
+            observer.committed(&mentions, &campaigns);
         }
     }
 }
@@ -280,6 +316,8 @@ mod tests {
     #[derive(Default)]
     struct FlakyStore {
         down: AtomicBool,
+        /// Writes never complete (a partitioned network) while set.
+        hang: AtomicBool,
         committed: Mutex<Vec<String>>,
         batches: AtomicUsize,
     }
@@ -291,6 +329,9 @@ mod tests {
             mentions: &[ScoredMention],
             _: &[(OrgId, CampaignMetric)],
         ) -> Result<(), BatchError> {
+            if self.hang.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             if self.down.load(Ordering::SeqCst) {
                 return Err(BatchError {
                     message: "connection refused".into(),
@@ -335,6 +376,7 @@ mod tests {
         max_queued: 10,
         max_batch: 100,
         commit_window: Duration::from_millis(5),
+        write_timeout: Duration::from_secs(5),
     };
 
     #[tokio::test]
@@ -395,6 +437,38 @@ mod tests {
         assert_eq!(store.committed.lock().len(), 8);
         assert!(!persister.stats().failing.load(Ordering::SeqCst));
         assert!(persister.reserve(5).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_hanging_write_times_out_reports_failure_and_is_retried() {
+        let store = Arc::new(FlakyStore::default());
+        store.hang.store(true, Ordering::SeqCst);
+        let config = PersistConfig {
+            write_timeout: Duration::from_millis(20),
+            ..CONFIG
+        };
+        let persister = Persister::start(store.clone(), config);
+        let reservation = persister.reserve(1).unwrap();
+        let ack = persister
+            .submit(reservation, vec![mention("h")], vec![])
+            .unwrap();
+        // Without the timeout the writer would wait forever and health would say nothing.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !persister.stats().failing.load(Ordering::SeqCst) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no failure reported"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(persister.stats().last_error.lock().is_some());
+        store.hang.store(false, Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(10), ack)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.committed.lock().as_slice(), ["h".to_string()]);
     }
 
     #[tokio::test]

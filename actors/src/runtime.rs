@@ -21,6 +21,7 @@ use warroom_storage::cache::CacheServices;
 use crate::data_mode::{DataModeMessage, DATA_MODE_CHANNEL};
 use crate::directory::OrgDirectory;
 use crate::ingest::Ingestor;
+use crate::kpi::{CommitObserver, KpiBuckets};
 use crate::org::{OrgActor, OrgArgs, OrgMsg};
 use crate::persist::{PersistConfig, Persister};
 use crate::source::{MockSource, MockSourceArgs, SourceKind};
@@ -82,6 +83,9 @@ pub struct Runtime {
     /// Serialises data-mode changes (local, from the bus, from the periodic re-read).
     mode_change: tokio::sync::Mutex<()>,
     mode_task: RwLock<Option<JoinHandle<()>>>,
+    /// Minutes touched by committed mentions, whose KPI buckets are written behind.
+    kpi: Arc<KpiBuckets>,
+    kpi_task: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Runtime {
@@ -163,13 +167,16 @@ impl Runtime {
         let sink: Arc<dyn warroom_engine::UpdateSink> = Arc::clone(&directory) as _;
         let dataflow = Dataflow::start(dataflow_config, Arc::clone(&clock), sink)?;
         let stats = Arc::clone(dataflow.handle().stats());
-        let persister = Persister::start(
+        let kpi = Arc::new(KpiBuckets::default());
+        let persister = Persister::start_observed(
             Arc::new(StoreBatches(Arc::clone(&store))),
             PersistConfig {
                 max_queued: config.database.max_queued,
                 max_batch: config.database.max_batch,
                 commit_window: config.database.commit_window,
+                write_timeout: config.database.write_timeout,
             },
+            Some(Arc::clone(&kpi) as Arc<dyn CommitObserver>),
         );
         let ingestor = Arc::new(
             Ingestor::new(
@@ -193,10 +200,15 @@ impl Runtime {
             .await?;
             if recovered.mentions + recovered.campaign_reports > 0 {
                 tracing::info!(%org, mentions = recovered.mentions, campaign_reports = recovered.campaign_reports,
-                    "recovered from the store");
+                    kpi_buckets = recovered.kpi_buckets, "recovered from the store");
             }
         }
 
+        let kpi_task = tokio::spawn(Arc::clone(&kpi).run(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            config.database.kpi_flush_interval,
+        ));
         let runtime = Arc::new(Self {
             data_mode: RwLock::new(data_mode),
             started: clock.now(),
@@ -210,6 +222,8 @@ impl Runtime {
             children,
             next_session: AtomicU64::new(1),
             health_task: RwLock::new(None),
+            kpi_task: parking_lot::Mutex::new(Some(kpi_task)),
+            kpi,
             store,
             persister,
             cache,
@@ -592,6 +606,22 @@ impl Runtime {
             .supervisor
             .stop_and_wait(Some("shutdown".to_owned()), Some(Duration::from_secs(5)))
             .await;
+        // Write the buckets of every touched minute, closed or not, before closing the
+        // store (a later start would rebuild them anyway; this keeps them current).
+        if let Some(task) = self.kpi_task.lock().take() {
+            task.abort();
+        }
+        if let Err(e) = self
+            .kpi
+            .flush(
+                self.store.as_ref(),
+                DateTime::<Utc>::MAX_UTC,
+                chrono::TimeDelta::zero(),
+            )
+            .await
+        {
+            tracing::warn!(error = %e, "KPI buckets not written at shutdown; the next start rebuilds them");
+        }
         self.store.close().await;
         self.cache.close().await;
     }
@@ -599,6 +629,9 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
+        if let Some(task) = self.kpi_task.lock().take() {
+            task.abort();
+        }
         if let Some(dataflow) = self.dataflow.lock().take() {
             dataflow.shutdown();
         }

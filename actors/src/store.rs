@@ -45,6 +45,8 @@ pub struct Recovered {
     pub mentions: u64,
     /// Campaign reports replayed.
     pub campaign_reports: u64,
+    /// KPI minute buckets rebuilt and written.
+    pub kpi_buckets: u64,
 }
 
 /// Mentions read from the store per page during recovery.
@@ -85,6 +87,7 @@ pub async fn recover_org(
     mut seen: impl FnMut(&Event),
 ) -> Result<Recovered, String> {
     let mut recovered = Recovered::default();
+    let mut buckets = std::collections::BTreeMap::new();
     let mut after = None;
     loop {
         let MentionPage {
@@ -95,6 +98,7 @@ pub async fn recover_org(
             .await
             .map_err(|e| format!("reading mentions of {org}: {e}"))?;
         recovered.mentions += items.len() as u64;
+        crate::kpi::add_to(&mut buckets, &items);
         let events: Vec<Event> = items
             .into_iter()
             .map(|m| Event::Mention {
@@ -110,6 +114,20 @@ pub async fn recover_org(
             None => break,
         }
     }
+    // The stored KPI buckets are rebuilt from the same mentions: the minutes touched
+    // before a crash may never have been written. The first minute is partial (`since`
+    // falls inside it) and is left as stored.
+    let rebuilt: Vec<_> = buckets
+        .into_values()
+        .filter(|b: &warroom_storage::sql::KpiBucket| b.minute >= since)
+        .collect();
+    for chunk in rebuilt.chunks(1_000) {
+        store
+            .upsert_kpi_buckets(chunk)
+            .await
+            .map_err(|e| format!("writing KPI buckets of {org}: {e}"))?;
+    }
+    recovered.kpi_buckets = rebuilt.len() as u64;
     let metrics = store
         .campaign_metrics(org)
         .await

@@ -41,6 +41,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// HTTP hardening: CORS and security headers.
     pub http: HttpConfig,
+    /// Exports (`warroom export`, `/api/v1/reports/export/*`).
+    pub export: ExportConfig,
     /// Organisations served.
     #[serde(default)]
     pub orgs: Vec<OrgConfig>,
@@ -110,6 +112,12 @@ pub struct DatabaseConfig {
     /// How long an ingest request waits for its commit.
     #[serde(with = "humantime_serde")]
     pub ack_timeout: Duration,
+    /// How long one batch write may take before it is retried as failed.
+    #[serde(with = "humantime_serde")]
+    pub write_timeout: Duration,
+    /// How often KPI minute buckets of closed minutes are written.
+    #[serde(with = "humantime_serde")]
+    pub kpi_flush_interval: Duration,
     /// How far back windows are rebuilt on start.
     #[serde(with = "humantime_serde")]
     pub recovery_window: Duration,
@@ -275,6 +283,17 @@ pub struct HttpConfig {
     pub hsts: bool,
     /// `Content-Security-Policy` of every response.
     pub content_security_policy: String,
+}
+
+/// `[export]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Longest time range one export request may cover.
+    #[serde(with = "humantime_serde")]
+    pub max_range: Duration,
+    /// Rows read from the store per page while exporting.
+    pub page_rows: u32,
 }
 
 /// `[crisis]`
@@ -487,6 +506,15 @@ impl Config {
         }
         if !(self.redis.url.is_empty() || self.redis.url.starts_with("redis://")) {
             return invalid("redis.url", "must be empty or a redis:// URL");
+        }
+        if self.database.write_timeout.is_zero() || self.database.kpi_flush_interval.is_zero() {
+            return invalid(
+                "database.write_timeout/kpi_flush_interval",
+                "must be positive",
+            );
+        }
+        if self.export.max_range.is_zero() || self.export.page_rows == 0 {
+            return invalid("export.max_range/page_rows", "must be positive");
         }
         if self.engine.max_in_flight == 0 {
             return invalid("engine.max_in_flight", "must be positive");

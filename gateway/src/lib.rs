@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod export;
 pub mod hardening;
 pub mod ingest;
 pub mod rest;
@@ -83,6 +84,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/alerts/{id}/resolve", post(rest::resolve))
         .route("/ingest/mentions", post(ingest::mentions))
         .route("/ingest/campaign-metrics", post(ingest::campaign_metrics))
+        .route("/reports/export/{format}", post(export::export))
         .route_layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             auth::require_auth,

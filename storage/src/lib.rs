@@ -4,7 +4,9 @@
 //! - SQL stores (Postgres, or embedded SQLite by default) for the system of record.
 //! - [`archive`]: hive-partitioned Parquet files of mentions, campaign reports and KPI
 //!   minute buckets for offline analytics (DuckDB, Spark, Polars, pyarrow), and
-//!   exports of one organisation's time range as Parquet, CSV or JSON.
+//!   the encoders of exports.
+//! - [`store_export`]: one organisation's time range read from the store and streamed
+//!   into a single Parquet, CSV or JSON file.
 //! - [`cache`]: Redis (or in-process) cache with the seed's TTLs, rate-limit counters,
 //!   the pub/sub bus between nodes, and shared system values such as the data mode.
 //! - [`accounts`]: users, refresh tokens, API keys and the audit trail.
@@ -13,5 +15,6 @@ pub mod accounts;
 pub mod archive;
 pub mod cache;
 pub mod sql;
+pub mod store_export;
 
 pub use sql::{open_store, open_store_with, Store, StoreError, StoreOptions};

@@ -27,11 +27,12 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
-use warroom_engine::model::OrgId;
+use warroom_engine::model::{CampaignMetric, OrgId, ScoredMention};
 
 use super::layout::{data_files, partitions};
 use super::schema::{
-    date_column, is_partition_column, logical_schema, org_column, DATE_COLUMN, ORG_COLUMN,
+    campaign_batch, date32, date_column, is_partition_column, kpi_batch, logical_schema,
+    mentions_batch, org_column, KpiBucketRow, DATE_COLUMN, ORG_COLUMN,
 };
 use super::{checked_org, ArchiveError, Table};
 
@@ -302,6 +303,144 @@ fn to_logical(
         columns.push(column);
     }
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// A single export file written from rows the caller supplies, batch by batch: how
+/// `warroom export` and the export endpoints write what they read from the store (the
+/// system of record), with the same schemas and formats as [`export`]. Blocking: run it
+/// on a blocking thread. Rows must belong to the query's organisation; the caller
+/// selects the range.
+pub struct ExportWriter<W: Write + Send> {
+    query: ExportQuery,
+    sink: Sink<W>,
+    rows: u64,
+    bytes: Arc<AtomicU64>,
+    failure: Arc<OnceLock<(io::ErrorKind, String)>>,
+}
+
+impl<W: Write + Send> ExportWriter<W> {
+    /// Starts an export of `query` in `format` into `out` (an empty-but-valid file if no
+    /// rows follow). Refuses an unsafe organisation id or an empty range.
+    pub fn new(query: &ExportQuery, format: ExportFormat, out: W) -> Result<Self, ArchiveError> {
+        checked_org(&query.org)?;
+        if query.from >= query.to {
+            return Err(ArchiveError::InvalidRange {
+                from: query.from,
+                to: query.to,
+            });
+        }
+        let out = CountingWriter::new(out);
+        let bytes = Arc::clone(&out.bytes);
+        let failure = Arc::clone(&out.failure);
+        let schema = logical_schema(query.table);
+        let sink = Sink::new(format, &schema, query, out);
+        let sink = Self::output_error(&failure, sink)?;
+        Ok(Self {
+            query: query.clone(),
+            sink,
+            rows: 0,
+            bytes,
+            failure,
+        })
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Appends mentions (table `mentions`).
+    pub fn write_mentions(&mut self, rows: &[ScoredMention]) -> Result<(), ArchiveError> {
+        let rows: Vec<&ScoredMention> = rows.iter().collect();
+        self.write_file_batch(Table::Mentions, rows.len(), || mentions_batch(&rows), None)
+    }
+
+    /// Appends campaign reports (table `campaign_data`).
+    pub fn write_campaign(&mut self, rows: &[CampaignMetric]) -> Result<(), ArchiveError> {
+        let refs: Vec<&CampaignMetric> = rows.iter().collect();
+        let dates: Vec<i32> = rows.iter().map(|r| date32(r.date)).collect();
+        self.write_file_batch(
+            Table::CampaignData,
+            refs.len(),
+            || campaign_batch(&refs),
+            Some(dates),
+        )
+    }
+
+    /// Appends KPI minute buckets (table `kpi_buckets`).
+    pub fn write_kpi_buckets(&mut self, rows: &[KpiBucketRow]) -> Result<(), ArchiveError> {
+        let rows: Vec<&KpiBucketRow> = rows.iter().collect();
+        self.write_file_batch(Table::KpiBuckets, rows.len(), || kpi_batch(&rows), None)
+    }
+
+    fn write_file_batch(
+        &mut self,
+        table: Table,
+        len: usize,
+        batch: impl FnOnce() -> Result<RecordBatch, ArchiveError>,
+        dates: Option<Vec<i32>>,
+    ) -> Result<(), ArchiveError> {
+        if table != self.query.table {
+            return Err(ArchiveError::Config(format!(
+                "{table} rows written to an export of {}",
+                self.query.table
+            )));
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let file = batch()?;
+        let schema = logical_schema(table);
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for field in schema.fields() {
+            let name = field.name().as_str();
+            let column = if name == ORG_COLUMN {
+                org_column(&self.query.org, len)
+            } else if is_partition_column(table, name) {
+                Arc::new(arrow::array::Date32Array::from(
+                    dates.clone().unwrap_or_default(),
+                ))
+            } else {
+                match file.column_by_name(name) {
+                    Some(c) => Arc::clone(c),
+                    None => {
+                        return Err(ArchiveError::Config(format!(
+                            "{table} has no column {name}"
+                        )))
+                    }
+                }
+            };
+            columns.push(column);
+        }
+        let logical = RecordBatch::try_new(schema, columns)?;
+        let written = self.sink.write(&logical);
+        Self::output_error(&self.failure, written)?;
+        self.rows += len as u64;
+        Ok(())
+    }
+
+    /// Finishes the file (footer, flush) and says what was written.
+    pub fn finish(self) -> Result<ExportStats, ArchiveError> {
+        let finished = self.sink.finish();
+        Self::output_error(&self.failure, finished)?;
+        Ok(ExportStats {
+            rows: self.rows,
+            bytes: self.bytes.load(Ordering::Relaxed),
+            ..ExportStats::default()
+        })
+    }
+
+    /// A failing destination surfaces wrapped in an Arrow or Parquet error; report it as
+    /// what it is.
+    fn output_error<T>(
+        failure: &OnceLock<(io::ErrorKind, String)>,
+        result: Result<T, ArchiveError>,
+    ) -> Result<T, ArchiveError> {
+        if let Some((kind, message)) = failure.get() {
+            return Err(ArchiveError::Output(io::Error::new(*kind, message.clone())));
+        }
+        result
+    }
 }
 
 /// Where batches go, by format.

@@ -45,7 +45,7 @@ mod layout;
 pub mod schema;
 mod writer;
 
-pub use export::{export, ExportFormat, ExportQuery, ExportStats};
+pub use export::{export, ExportFormat, ExportQuery, ExportStats, ExportWriter};
 pub use layout::{partition_dir, sweep_tmp};
 pub use schema::KpiBucketRow;
 pub use writer::{ArchiveConfig, ArchiveWriter, ClosedFile, WriteReport};
