@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod data_mode;
 pub mod error;
 pub mod hardening;
 pub mod ingest;
@@ -66,6 +67,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/api-keys/{id}",
             axum::routing::delete(admin::revoke_api_key),
         )
+        .route("/admin/data-mode", get(data_mode::get).put(data_mode::put))
         .route("/audit", get(admin::audit))
         .route("/metrics/dashboard", get(rest::dashboard))
         .route("/mentions", get(rest::mentions))
