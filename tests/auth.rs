@@ -900,3 +900,78 @@ async fn the_data_mode_is_switched_by_admins_audited_and_broadcast() {
     assert!(rows[0]["user_id"].is_string());
     app.shutdown().await.unwrap();
 }
+
+/// A Redis client for inspecting what the server stored.
+async fn redis_client() -> fred::prelude::Client {
+    use fred::prelude::ClientLike;
+    let client = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url("redis://127.0.0.1:6379").unwrap(),
+    )
+    .build()
+    .unwrap();
+    client.init().await.expect("Redis at 127.0.0.1:6379");
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_limits_count_in_redis_when_it_is_configured() {
+    use fred::prelude::{ClientLike, KeysInterface};
+    let mut config = config();
+    config.redis.url = "redis://127.0.0.1:6379".into();
+    let prefix = format!("warroom-auth-test-{}", uuid::Uuid::new_v4().simple());
+    config.redis.key_prefix = prefix.clone();
+    let (app, base) = start(config).await;
+    user(&app, Some("alpha"), "keys@alpha.org", Role::Admin).await;
+    let admin = bearer(
+        login(&base, "keys@alpha.org").await["access_token"]
+            .as_str()
+            .unwrap(),
+    );
+    let created: Value = admin
+        .post(format!("{base}/admin/api-keys"))
+        .json(&json!({"name": "shared", "role": "readonly", "rate_limit_per_hour": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let with_key = bearer(created["key"].as_str().unwrap());
+    let counter = format!("{prefix}:rate:apikey:{}", created["id"].as_str().unwrap());
+    assert_eq!(
+        status(&with_key, "GET", format!("{base}/alerts"), None).await,
+        200
+    );
+    let redis = redis_client().await;
+    let count: Option<String> = redis.get(&counter).await.unwrap();
+    assert_eq!(count.as_deref(), Some("1"), "the hit is counted in Redis");
+    let ttl: i64 = redis.pttl(&counter).await.unwrap();
+    assert!(ttl > 0 && ttl <= 3_600_000, "the window expires: {ttl} ms");
+    // Another node's hits land on the same counter: two more make the key exhausted here.
+    let _: String = redis
+        .custom(
+            fred::cmd!("SET"),
+            vec![counter.clone(), "3".into(), "KEEPTTL".into()],
+        )
+        .await
+        .unwrap();
+    let limited = with_key.get(format!("{base}/alerts")).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "Retry-After {retry}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    app.shutdown().await.unwrap();
+    let keys: Vec<String> = redis
+        .custom(fred::cmd!("KEYS"), vec![format!("{prefix}:*")])
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis.del(keys).await.unwrap();
+    }
+    let _ = redis.quit().await;
+}

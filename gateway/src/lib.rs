@@ -138,24 +138,15 @@ async fn method_not_allowed() -> ApiError {
 
 /// Serves the API on an already bound listener until `shutdown` resolves, then closes
 /// sockets (1001) and waits up to the configured grace for in-flight requests.
+///
+/// Logins and API keys are rate limited by the runtime's limiter
+/// ([`Runtime::cache`]): in Redis when configured, so every node counts together.
 pub async fn serve(
     listener: TcpListener,
     runtime: Arc<Runtime>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limiter: Arc<dyn auth::limit::RateLimiter> = Arc::new(
-        auth::limit::InProcessRateLimiter::new(runtime.config().auth.rate_limiter_capacity),
-    );
-    serve_with_limiter(listener, runtime, limiter, shutdown).await
-}
-
-/// [`serve`] with a given rate limiter (e.g. the Redis-backed one shared by nodes).
-pub async fn serve_with_limiter(
-    listener: TcpListener,
-    runtime: Arc<Runtime>,
-    limiter: Arc<dyn auth::limit::RateLimiter>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+    let limiter = Arc::clone(&runtime.cache().limiter);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = &runtime.config().server;
     let auth = Arc::new(auth::Auth::new(
