@@ -18,6 +18,11 @@ OUT=${OUT:-/tmp/warroom-budget}
 TARGET=http://127.0.0.1:$PORT
 ORGS=org-00..org-49
 mkdir -p "$OUT"
+# One signing secret per invocation, shared by every server started here and by the load
+# tester (which mints its own tokens with it); exported, so it never appears on a
+# command line.
+WARROOM__AUTH__JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n')
+export WARROOM__AUTH__JWT_SECRET
 
 # 10,000 sockets need 10,000 descriptors on each side: raise the soft limit to the hard
 # one for the server (the load tester raises its own).

@@ -152,6 +152,8 @@ async fn every_protected_route_needs_a_credential_and_health_does_not() {
         ("POST", "/auth/password"),
         ("GET", "/admin/users"),
         ("GET", "/admin/api-keys"),
+        ("GET", "/admin/data-mode"),
+        ("PUT", "/admin/data-mode"),
         ("GET", "/audit"),
     ] {
         let response = anonymous
@@ -774,4 +776,202 @@ async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
         "no secret in the audit trail"
     );
     app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_mode_is_switched_by_admins_audited_and_broadcast() {
+    let (app, base) = start(config()).await;
+    user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
+    user(&app, Some("alpha"), "lead@alpha.org", Role::Manager).await;
+    user(&app, Some("beta"), "eye@beta.org", Role::Readonly).await;
+    user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
+    let token = |v: Value| v["access_token"].as_str().unwrap().to_owned();
+    let admin = bearer(&token(login(&base, "boss@alpha.org").await));
+    let manager = bearer(&token(login(&base, "lead@alpha.org").await));
+    let beta_token = token(login(&base, "eye@beta.org").await);
+    let readonly = bearer(&beta_token);
+    let platform = bearer(&token(login(&base, "root@platform.org").await));
+    let url = format!("{base}/admin/data-mode");
+
+    // The permission table: admins and the platform administrator only, GET and PUT.
+    let mode: Value = admin.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(mode, json!({"mode": "MOCK"}));
+    assert_eq!(status(&platform, "GET", url.clone(), None).await, 200);
+    for client in [&manager, &readonly] {
+        assert_eq!(status(client, "GET", url.clone(), None).await, 403);
+        let put = client
+            .put(&url)
+            .json(&json!({"mode": "LIVE"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 403);
+    }
+    assert_eq!(
+        reqwest::Client::new()
+            .put(&url)
+            .json(&json!({"mode": "LIVE"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(app.runtime().data_mode(), warroom_engine::DataMode::Mock);
+
+    // A socket of another organisation hears the switch.
+    let mut request = format!("ws://{}/api/v1/ws?org=beta", app.addr())
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {beta_token}").parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    next_frame(&mut socket, |f| f["event"] == "subscribed").await;
+
+    for bad in [json!({"mode": "TEST"}), json!({"mode": 1}), json!({})] {
+        let response = admin.put(&url).json(&bad).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_data_mode");
+    }
+    let switched: Value = admin
+        .put(&url)
+        .json(&json!({"mode": "LIVE"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        switched,
+        json!({"mode": "LIVE", "previous": "MOCK", "changed": true})
+    );
+    let frame = next_frame(&mut socket, |f| f["event"] == "system:data-mode-change").await;
+    assert_eq!(frame["data"], "LIVE", "{frame}");
+    assert_eq!(app.runtime().data_mode(), warroom_engine::DataMode::Live);
+    let mode: Value = readonly
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mode["data_mode"], "LIVE");
+    // The database holds it (a restart would keep it).
+    assert_eq!(
+        warroom_actors::data_mode::read(app.runtime().store().as_ref())
+            .await
+            .unwrap(),
+        Some(warroom_engine::DataMode::Live)
+    );
+    // The platform administrator switches back.
+    let back = platform
+        .put(&url)
+        .json(&json!({"mode": "MOCK"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(back.status(), 200);
+    let frame = next_frame(&mut socket, |f| f["event"] == "system:data-mode-change").await;
+    assert_eq!(frame["data"], "MOCK");
+
+    // Audited with old and new; nothing for the refused attempts.
+    let audit: Value = admin
+        .get(format!("{base}/audit?action=data_mode.change"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rows = audit["entries"].as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "alpha's own row (the platform admin's has no org): {audit}"
+    );
+    assert_eq!(rows[0]["details"]["old"], "MOCK");
+    assert_eq!(rows[0]["details"]["new"], "LIVE");
+    assert_eq!(rows[0]["resource_type"], "data_mode");
+    assert!(rows[0]["user_id"].is_string());
+    app.shutdown().await.unwrap();
+}
+
+/// A Redis client for inspecting what the server stored.
+async fn redis_client() -> fred::prelude::Client {
+    use fred::prelude::ClientLike;
+    let client = fred::prelude::Builder::from_config(
+        fred::prelude::Config::from_url("redis://127.0.0.1:6379").unwrap(),
+    )
+    .build()
+    .unwrap();
+    client.init().await.expect("Redis at 127.0.0.1:6379");
+    client
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_key_limits_count_in_redis_when_it_is_configured() {
+    use fred::prelude::{ClientLike, KeysInterface};
+    let mut config = config();
+    config.redis.url = "redis://127.0.0.1:6379".into();
+    let prefix = format!("warroom-auth-test-{}", uuid::Uuid::new_v4().simple());
+    config.redis.key_prefix = prefix.clone();
+    let (app, base) = start(config).await;
+    user(&app, Some("alpha"), "keys@alpha.org", Role::Admin).await;
+    let admin = bearer(
+        login(&base, "keys@alpha.org").await["access_token"]
+            .as_str()
+            .unwrap(),
+    );
+    let created: Value = admin
+        .post(format!("{base}/admin/api-keys"))
+        .json(&json!({"name": "shared", "role": "readonly", "rate_limit_per_hour": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let with_key = bearer(created["key"].as_str().unwrap());
+    let counter = format!("{prefix}:rate:apikey:{}", created["id"].as_str().unwrap());
+    assert_eq!(
+        status(&with_key, "GET", format!("{base}/alerts"), None).await,
+        200
+    );
+    let redis = redis_client().await;
+    let count: Option<String> = redis.get(&counter).await.unwrap();
+    assert_eq!(count.as_deref(), Some("1"), "the hit is counted in Redis");
+    let ttl: i64 = redis.pttl(&counter).await.unwrap();
+    assert!(ttl > 0 && ttl <= 3_600_000, "the window expires: {ttl} ms");
+    // Another node's hits land on the same counter: two more make the key exhausted here.
+    let _: String = redis
+        .custom(
+            fred::cmd!("SET"),
+            vec![counter.clone(), "3".into(), "KEEPTTL".into()],
+        )
+        .await
+        .unwrap();
+    let limited = with_key.get(format!("{base}/alerts")).send().await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "Retry-After {retry}");
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    app.shutdown().await.unwrap();
+    let keys: Vec<String> = redis
+        .custom(fred::cmd!("KEYS"), vec![format!("{prefix}:*")])
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: i64 = redis.del(keys).await.unwrap();
+    }
+    let _ = redis.quit().await;
 }

@@ -253,8 +253,9 @@ pub struct AuthConfig {
     /// changes take effect on other nodes within this).
     #[serde(with = "humantime_serde")]
     pub user_cache_ttl: Duration,
-    /// Keys tracked by the in-process rate limiter at most (bounded memory).
-    pub rate_limiter_capacity: usize,
+    /// Users (cached role and active flag) and revoked access tokens held in a node's
+    /// memory at most, each (bounded memory). Rate-limit counters are `[redis]`'s.
+    pub memory_capacity: usize,
 }
 
 impl std::fmt::Debug for AuthConfig {
@@ -561,9 +562,9 @@ impl Config {
         {
             return invalid("auth.login_*", "attempts and window must be positive");
         }
-        if self.auth.api_key_rate_limit_per_hour == 0 || self.auth.rate_limiter_capacity == 0 {
+        if self.auth.api_key_rate_limit_per_hour == 0 || self.auth.memory_capacity == 0 {
             return invalid(
-                "auth.api_key_rate_limit_per_hour/rate_limiter_capacity",
+                "auth.api_key_rate_limit_per_hour/memory_capacity",
                 "must be positive",
             );
         }

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod data_mode;
 pub mod error;
 pub mod export;
 pub mod hardening;
@@ -67,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/api-keys/{id}",
             axum::routing::delete(admin::revoke_api_key),
         )
+        .route("/admin/data-mode", get(data_mode::get).put(data_mode::put))
         .route("/audit", get(admin::audit))
         .route("/metrics/dashboard", get(rest::dashboard))
         .route("/mentions", get(rest::mentions))
@@ -138,24 +140,15 @@ async fn method_not_allowed() -> ApiError {
 
 /// Serves the API on an already bound listener until `shutdown` resolves, then closes
 /// sockets (1001) and waits up to the configured grace for in-flight requests.
+///
+/// Logins and API keys are rate limited by the runtime's limiter
+/// ([`Runtime::cache`]): in Redis when configured, so every node counts together.
 pub async fn serve(
     listener: TcpListener,
     runtime: Arc<Runtime>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limiter: Arc<dyn auth::limit::RateLimiter> = Arc::new(
-        auth::limit::InProcessRateLimiter::new(runtime.config().auth.rate_limiter_capacity),
-    );
-    serve_with_limiter(listener, runtime, limiter, shutdown).await
-}
-
-/// [`serve`] with a given rate limiter (e.g. the Redis-backed one shared by nodes).
-pub async fn serve_with_limiter(
-    listener: TcpListener,
-    runtime: Arc<Runtime>,
-    limiter: Arc<dyn auth::limit::RateLimiter>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+    let limiter = Arc::clone(&runtime.cache().limiter);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = &runtime.config().server;
     let auth = Arc::new(auth::Auth::new(

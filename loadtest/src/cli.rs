@@ -92,6 +92,31 @@ pub struct CommonArgs {
     /// No progress line.
     #[arg(long, short)]
     pub quiet: bool,
+    /// The server's `auth.jwt_secret` (at least 32 bytes): the load tester mints its own
+    /// short-lived `manager` token per organisation with it. Prefer the environment
+    /// variable: a command line is visible to every user of the machine.
+    #[arg(long, env = "WARROOM__AUTH__JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// `iss` of the minted tokens: the server's `auth.issuer`.
+    #[arg(long, default_value = "warroom", env = "WARROOM__AUTH__ISSUER")]
+    pub jwt_issuer: String,
+    /// `aud` of the minted tokens: the server's `auth.audience`.
+    #[arg(long, default_value = "warroom-api", env = "WARROOM__AUTH__AUDIENCE")]
+    pub jwt_audience: String,
+}
+
+impl CommonArgs {
+    /// The credentials for `--jwt-secret`; an error that says what to do without one.
+    pub fn credentials(&self) -> anyhow::Result<crate::auth::Credentials> {
+        let Some(secret) = self.jwt_secret.as_deref().filter(|s| !s.is_empty()) else {
+            bail!(
+                "the server refuses unauthenticated requests: pass its auth.jwt_secret with \
+                 --jwt-secret or {}",
+                crate::auth::SECRET_ENV
+            );
+        };
+        crate::auth::Credentials::new(secret, &self.jwt_issuer, &self.jwt_audience)
+    }
 }
 
 /// `fanout` options.
@@ -504,6 +529,41 @@ mod tests {
         };
         assert_eq!(i.clients, 10);
         assert_eq!(i.common.source_ips.len(), 2);
+    }
+
+    #[test]
+    fn a_secret_is_needed_and_must_be_long_enough() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let Scenario::Ingest(i) = cli.scenario else {
+                panic!("ingest expected")
+            };
+            i.common
+        };
+        // Unset explicitly: the test must not depend on the caller's environment.
+        let none = CommonArgs {
+            jwt_secret: None,
+            ..parse(&["warroom-loadtest", "ingest"])
+        };
+        let err = none.credentials().unwrap_err().to_string();
+        assert!(err.contains("--jwt-secret"), "{err}");
+        let short = parse(&["warroom-loadtest", "ingest", "--jwt-secret", "short"]);
+        assert!(short.credentials().is_err());
+        let good = parse(&[
+            "warroom-loadtest",
+            "ingest",
+            "--jwt-secret",
+            "0123456789abcdef0123456789abcdef",
+        ]);
+        assert!(good
+            .credentials()
+            .unwrap()
+            .bearer("o")
+            .starts_with("Bearer "));
+        assert_eq!(
+            (good.jwt_issuer.as_str(), good.jwt_audience.as_str()),
+            ("warroom", "warroom-api")
+        );
     }
 
     #[test]

@@ -24,6 +24,7 @@ async fn options(common: &CommonArgs) -> anyhow::Result<RunOptions> {
         server_pid: common.server_pid,
         progress: !common.quiet,
         sources: common.source_ips.clone(),
+        credentials: std::sync::Arc::new(common.credentials()?),
     })
 }
 

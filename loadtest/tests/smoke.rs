@@ -2,10 +2,12 @@
 //! sources), every scenario for a few seconds. Checks the reports' structure and that
 //! traffic flowed; no timing assertions (shared CI machines are noisy).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use warroom::App;
 use warroom_engine::Config;
+use warroom_loadtest::auth::Credentials;
 use warroom_loadtest::scenarios::fanout::{self, FanoutParams};
 use warroom_loadtest::scenarios::idle::{self, IdleParams};
 use warroom_loadtest::scenarios::ingest::{self, IngestParams};
@@ -15,9 +17,14 @@ use warroom_loadtest::scenarios::storm::{self, StormParams};
 use warroom_loadtest::scenarios::RunOptions;
 use warroom_loadtest::target::Target;
 
+/// The servers' signing secret: the load tester mints its tokens with it, as in a real
+/// run where both read `WARROOM__AUTH__JWT_SECRET`.
+const SECRET: &str = "loadtest-smoke-secret-0123456789abcdef";
+
 async fn server() -> (App, RunOptions) {
     let mut config = Config::defaults();
     config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.auth.jwt_secret = SECRET.to_owned();
     // Each server gets its own database, kept for the test process's life.
     let dir = tempfile::tempdir().expect("temp dir").keep();
     config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
@@ -35,6 +42,7 @@ async fn server() -> (App, RunOptions) {
         server_pid: Some(std::process::id()),
         progress: true,
         sources: Vec::new(),
+        credentials: Arc::new(Credentials::with_default_claims(SECRET).expect("credentials")),
     };
     (app, options)
 }
@@ -130,6 +138,37 @@ async fn a_bounded_run_respects_max_mentions() {
     .expect("ingest runs");
     assert_eq!(report.ingest.mentions_sent, 120, "{}", report.table());
     assert!(report.server.is_none());
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_is_refused_and_reported_as_401() {
+    let (app, mut options) = server().await;
+    options.duration = Duration::from_secs(1);
+    options.max_mentions = Some(100);
+    options.server_pid = None;
+    options.credentials = Arc::new(
+        Credentials::with_default_claims("not-the-servers-secret-0123456789abcdef").unwrap(),
+    );
+    let report = ingest::run(
+        &options,
+        &IngestParams {
+            batch: 50,
+            concurrency: 1,
+        },
+    )
+    .await
+    .expect("ingest runs");
+    let ingest = &report.ingest;
+    assert_eq!(ingest.acked_requests, 0, "{}", report.table());
+    assert_eq!(ingest.mentions_accepted, 0);
+    assert!(ingest.requests > 0);
+    assert_eq!(
+        ingest.other_statuses.get(&401).copied(),
+        Some(ingest.requests),
+        "{}",
+        report.table()
+    );
     app.shutdown().await.unwrap();
 }
 

@@ -12,7 +12,6 @@
 //! The permission table is [`permission::Permission`] (and `docs/security.md`).
 
 pub mod cookie;
-pub mod limit;
 pub mod password;
 pub mod permission;
 pub mod routes;
@@ -34,11 +33,11 @@ use uuid::Uuid;
 use warroom_engine::config::AuthConfig;
 use warroom_engine::{OrgId, Role};
 use warroom_storage::accounts::{AccountStore, AuditEntry};
+use warroom_storage::cache::RateLimiter;
 use warroom_storage::Store;
 
 use crate::error::ApiError;
 use crate::AppState;
-use limit::RateLimiter;
 use permission::Permission;
 use token::{TokenKeys, TokenKind};
 
@@ -207,7 +206,7 @@ impl Auth {
             users: UserCache {
                 entries: Mutex::new(HashMap::new()),
                 ttl: config.user_cache_ttl,
-                capacity: config.rate_limiter_capacity,
+                capacity: config.memory_capacity,
             },
             revoked: RevokedTokens::default(),
             config: config.clone(),
@@ -224,7 +223,8 @@ impl Auth {
         &self.keys
     }
 
-    /// The rate limiter (logins, API keys).
+    /// The rate limiter (logins, API keys): the engine's, so counters are in Redis when
+    /// `[redis] url` is set (shared by every node) and in process otherwise.
     pub fn limiter(&self) -> &Arc<dyn RateLimiter> {
         &self.limiter
     }
@@ -243,7 +243,7 @@ impl Auth {
     pub fn revoke_access_token(&self, jti: String, exp: i64) {
         let now = chrono::Utc::now().timestamp();
         self.revoked
-            .revoke(jti, exp, now, self.config.rate_limiter_capacity);
+            .revoke(jti, exp, now, self.config.memory_capacity);
     }
 
     async fn cached_user(&self, id: Uuid) -> Result<Option<CachedUser>, ApiError> {

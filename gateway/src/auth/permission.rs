@@ -17,6 +17,9 @@ pub enum Permission {
     Administer,
     /// List and manage organisations (platform administrator only).
     ManageOrganizations,
+    /// Read and switch the global data mode (MOCK/LIVE): system-wide, so organisation
+    /// admins and the platform administrator.
+    DataMode,
 }
 
 impl Permission {
@@ -29,6 +32,7 @@ impl Permission {
             Permission::Ingest => matches!(role, Manager | Admin),
             Permission::Administer => matches!(role, Admin),
             Permission::ManageOrganizations => matches!(role, PlatformAdmin),
+            Permission::DataMode => matches!(role, Admin | PlatformAdmin),
         }
     }
 
@@ -40,6 +44,7 @@ impl Permission {
             Permission::Ingest => "ingesting data",
             Permission::Administer => "administering the organisation",
             Permission::ManageOrganizations => "managing organisations",
+            Permission::DataMode => "reading or switching the data mode",
         }
     }
 }
@@ -58,6 +63,7 @@ mod tests {
             (Permission::Ingest, vec![Manager, Admin]),
             (Permission::Administer, vec![Admin]),
             (Permission::ManageOrganizations, vec![PlatformAdmin]),
+            (Permission::DataMode, vec![Admin, PlatformAdmin]),
         ];
         for (permission, allowed) in table {
             for role in Role::ALL {

@@ -18,10 +18,13 @@ use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::header::{HeaderValue, AUTHORIZATION};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use warroom_engine::wire::{events, Frame, GapData, SubscribedData};
 
+use crate::auth::Credentials;
 use crate::live::Live;
 use crate::report::{latency_histogram, record, ClientFigures, DeliveryFigures, SequenceFigures};
 
@@ -328,6 +331,10 @@ pub(crate) struct Shared {
     pub(crate) storm: Option<watch::Receiver<Option<Instant>>>,
     /// Per-organisation kinds of the frames seen (reconnect storm only).
     pub(crate) kinds: Option<Arc<SeqKinds>>,
+    /// Signs the token each upgrade carries (minted again when one runs short).
+    pub(crate) credentials: Arc<Credentials>,
+    /// The run's organisations, by [`Spec::org`].
+    pub(crate) orgs: Arc<[Arc<str>]>,
 }
 
 /// One client's own settings.
@@ -359,8 +366,14 @@ pub(crate) fn now_us() -> i64 {
 /// A client's WebSocket.
 pub(crate) type Socket = WebSocketStream<TcpStream>;
 
-/// Opens a TCP connection from `source` (if given) and performs the WebSocket handshake.
-async fn connect(url: &str, server: SocketAddr, spec: &Spec) -> anyhow::Result<Socket> {
+/// Opens a TCP connection from `source` (if given) and performs the WebSocket handshake,
+/// authenticated by `authorization` (a `Bearer` header value) on the upgrade.
+async fn connect(
+    url: &str,
+    authorization: &str,
+    server: SocketAddr,
+    spec: &Spec,
+) -> anyhow::Result<Socket> {
     let socket = if server.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -376,7 +389,11 @@ async fn connect(url: &str, server: SocketAddr, spec: &Spec) -> anyhow::Result<S
     let stream = socket.connect(server).await?;
     // Client commands are rare; no reason to let Nagle hold them.
     stream.set_nodelay(true)?;
-    let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert(AUTHORIZATION, HeaderValue::from_str(authorization)?);
+    let (ws, _) = tokio_tungstenite::client_async(request, stream).await?;
     Ok(ws)
 }
 
@@ -429,7 +446,12 @@ pub(crate) async fn client(mut ctx: Shared, spec: Spec) -> ClientTally {
             } else {
                 None
             };
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, connect(&url, ctx.server, &spec)).await
+            let authorization = ctx.credentials.bearer(&ctx.orgs[spec.org]);
+            tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                connect(&url, &authorization, ctx.server, &spec),
+            )
+            .await
         };
         let mut socket = match connected {
             Ok(Ok(socket)) => socket,

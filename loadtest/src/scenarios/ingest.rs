@@ -45,11 +45,12 @@ pub async fn run(options: &RunOptions, params: &IngestParams) -> anyhow::Result<
 
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..params.concurrency {
-        let urls: Vec<String> = options
+        let urls: Vec<(String, String)> = options
             .orgs
             .iter()
-            .map(|org| options.target.ingest_url(org))
+            .map(|org| (options.target.ingest_url(org), org.clone()))
             .collect();
+        let credentials = Arc::clone(&options.credentials);
         let (client, factory, live, reserved) = (
             client.clone(),
             Arc::clone(&factory),
@@ -71,11 +72,12 @@ pub async fn run(options: &RunOptions, params: &IngestParams) -> anyhow::Result<
                     Ok(body) => body,
                     Err(_) => break,
                 };
-                let url = &urls[next_org % urls.len()];
+                let (url, org) = &urls[next_org % urls.len()];
                 next_org += 1;
+                let authorization = credentials.bearer(org);
                 let (answer, took) = match tokio::time::timeout_at(
                     deadline + Duration::from_secs(30),
-                    post_batch(&client, url, body),
+                    post_batch(&client, url, &authorization, body),
                 )
                 .await
                 {

@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
-use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinHandle;
 use warroom_engine::wire::IngestAccepted;
 
+use crate::auth::Credentials;
 use crate::live::{self, Live};
 use crate::procstat::{Probe, ProcFigures, Tracker};
 use crate::records::RecordFactory;
@@ -54,6 +55,8 @@ pub struct RunOptions {
     /// chooses). Each source address has its own ephemeral port range, so several
     /// (127.0.0.2, 127.0.0.3, …) allow more sockets to one server port.
     pub sources: Vec<std::net::IpAddr>,
+    /// Signs the per-organisation tokens sent on every request and WebSocket upgrade.
+    pub credentials: Arc<Credentials>,
 }
 
 impl RunOptions {
@@ -82,6 +85,8 @@ impl RunOptions {
             server: self.target.socket_addr().await?,
             storm,
             kinds,
+            credentials: Arc::clone(&self.credentials),
+            orgs: self.orgs.iter().map(|o| Arc::from(o.as_str())).collect(),
         };
         Ok((shared, phase_tx))
     }
@@ -123,16 +128,18 @@ pub(crate) enum Answer {
     Transport,
 }
 
-/// Posts one JSON array of records.
+/// Posts one JSON array of records with `authorization` (a `Bearer` header value).
 pub(crate) async fn post_batch(
     client: &reqwest::Client,
     url: &str,
+    authorization: &str,
     body: Vec<u8>,
 ) -> (Answer, Duration) {
     let sent = Instant::now();
     let answer = match client
         .post(url)
         .header(CONTENT_TYPE, "application/json")
+        .header(AUTHORIZATION, authorization)
         .body(body)
         .send()
         .await
@@ -419,8 +426,9 @@ pub(crate) async fn open_loop_ingest(
         sent += n as u64;
         let body = serde_json::to_vec(&factory.batch(n)).context("encoding a batch")?;
         let (client, url) = (client.clone(), urls[org].clone());
+        let authorization = options.credentials.bearer(&options.orgs[org]);
         requests.spawn(async move {
-            let (answer, took) = post_batch(&client, &url, body).await;
+            let (answer, took) = post_batch(&client, &url, &authorization, body).await;
             drop(permit);
             (org, n, answer, took)
         });
@@ -461,7 +469,13 @@ pub(crate) async fn post_crisis_burst(
 ) -> anyhow::Result<u64> {
     let client = http_client(1)?;
     let body = serde_json::to_vec(&factory.crisis_batch(n)).context("encoding the burst")?;
-    let (answer, _) = post_batch(&client, &options.target.ingest_url(org), body).await;
+    let (answer, _) = post_batch(
+        &client,
+        &options.target.ingest_url(org),
+        &options.credentials.bearer(org),
+        body,
+    )
+    .await;
     Ok(match answer {
         Answer::Accepted(a) => a.accepted as u64,
         _ => 0,
@@ -475,6 +489,7 @@ pub(crate) async fn active_crises(options: &RunOptions, org: &str) -> Option<u64
     let client = http_client(1).ok()?;
     let response = client
         .get(options.target.alerts_url(org, "active"))
+        .header(AUTHORIZATION, options.credentials.bearer(org))
         .send()
         .await
         .ok()?;

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1;
-use hyper::header::HOST;
+use hyper::header::{AUTHORIZATION, HOST};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use tokio::time::Instant;
@@ -170,12 +170,20 @@ impl Conn {
         }
     }
 
-    /// Sends `GET path` and reads the whole answer. Returns the status.
-    async fn get(&mut self, base: &str, authority: &str, path: &str) -> anyhow::Result<u16> {
+    /// Sends `GET path` with `authorization` (a `Bearer` header value) and reads the
+    /// whole answer. Returns the status.
+    async fn get(
+        &mut self,
+        base: &str,
+        authority: &str,
+        path: &str,
+        authorization: &str,
+    ) -> anyhow::Result<u16> {
         match self {
             Conn::Hyper(sender) => {
                 let request = hyper::Request::get(path)
                     .header(HOST, authority)
+                    .header(AUTHORIZATION, authorization)
                     .body(Empty::<Bytes>::new())?;
                 sender.ready().await?;
                 let response = sender.send_request(request).await?;
@@ -186,7 +194,11 @@ impl Conn {
                 Ok(status)
             }
             Conn::Reqwest(client) => {
-                let response = client.get(format!("{base}{path}")).send().await?;
+                let response = client
+                    .get(format!("{base}{path}"))
+                    .header(AUTHORIZATION, authorization)
+                    .send()
+                    .await?;
                 let status = response.status().as_u16();
                 response.bytes().await?;
                 Ok(status)
@@ -249,7 +261,12 @@ async fn connection(
         let Some(c) = conn.as_mut() else { continue };
         t.requests += 1;
         let sent = Instant::now();
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, c.get(&base, &authority, &path)).await;
+        let authorization = options.credentials.bearer(org);
+        let answer = tokio::time::timeout(
+            REQUEST_TIMEOUT,
+            c.get(&base, &authority, &path, &authorization),
+        )
+        .await;
         let took = sent.elapsed();
         match answer {
             Ok(Ok(status)) => {
