@@ -173,6 +173,27 @@ async fn exports_stream_one_orgs_rows_and_refuse_bad_requests_with_json() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+
+    // Every export that started was audited, with its table, format and range.
+    let audit = app
+        .runtime()
+        .store()
+        .accounts()
+        .audit_page(
+            &warroom_engine::OrgId::new("quiet"),
+            &warroom_storage::accounts::AuditFilter {
+                action: Some("report.export".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!audit.entries.is_empty());
+    let first = &audit.entries.last().unwrap().entry;
+    assert_eq!(first.resource_type, "export");
+    assert_eq!(first.resource_id.as_deref(), Some("mentions"));
+    assert!(first.details["format"].is_string(), "{:?}", first.details);
     for (url, body, status, code) in cases {
         let response = http.post(&url).json(&body).send().await.unwrap();
         assert_eq!(response.status(), status, "{url} {body}");
