@@ -2,8 +2,8 @@
 //! (fastwebsockets). It speaks to the engine only through [`Runtime`]: it never touches
 //! the dataflow's state or SQL (accounts go through `warroom_storage::accounts`).
 //!
-//! Every `/api/v1/*` route but `health`, `auth/login` and `auth/refresh` requires a
-//! credential ([`auth`]); the WebSocket authenticates on the upgrade or with its first
+//! Every `/api/v1/*` route but `health`, `auth/login`, `auth/refresh`, `openapi.json` and
+//! `docs` requires a credential ([`auth`]); every route is described in [`openapi`]; the WebSocket authenticates on the upgrade or with its first
 //! frame.
 
 pub mod admin;
@@ -12,6 +12,7 @@ pub mod data_mode;
 pub mod error;
 pub mod hardening;
 pub mod ingest;
+pub mod openapi;
 pub mod rest;
 pub mod ws;
 
@@ -93,6 +94,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(rest::health))
         .route("/auth/login", post(auth::routes::login))
         .route("/auth/refresh", post(auth::routes::refresh))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/docs.js", get(openapi::docs_script))
+        .route("/docs/docs.css", get(openapi::docs_style))
         .merge(protected)
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
