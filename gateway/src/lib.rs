@@ -20,7 +20,7 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -106,9 +106,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(ws::upgrade))
         .method_not_allowed_fallback(method_not_allowed);
     let http = state.runtime.config().http.clone();
+    let max_body = state.max_body_bytes;
     let router = Router::new()
         .nest("/api/v1", api)
         .fallback(not_found)
+        // Bodies read whole by any route (ingest enforces the same limit itself).
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(error::json_rejections))
         .with_state(state);
     hardening::apply(router, &http)
 }
