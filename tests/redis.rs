@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use warroom::App;
 use warroom_engine::config::OrgConfig;
@@ -20,6 +21,24 @@ use warroom_storage::cache::read_through;
 
 const REDIS: &str = "127.0.0.1:6379";
 const DEADLINE: Duration = Duration::from_secs(20);
+/// The servers' signing secret, so that the tests can mint tokens (as in `tests/e2e.rs`).
+const SECRET: &str = "redis-test-signing-secret-0123456789abcdef";
+
+/// A service token for `org` with role `manager`, valid for an hour.
+fn token(org: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": "warroom", "aud": "warroom-api", "sub": "redis-test", "org": org,
+        "role": "manager", "iat": now, "exp": now + 3600,
+        "jti": uuid::Uuid::new_v4().to_string(), "typ": "service",
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap()
+}
 
 fn org(id: &str, rate: f64) -> OrgConfig {
     OrgConfig {
@@ -43,6 +62,7 @@ fn test_config(redis_url: &str, database: &std::path::Path) -> Config {
     config.database.url = format!("sqlite://{}", database.join("warroom.db").display());
     config.redis.url = redis_url.to_owned();
     config.redis.key_prefix = format!("warroom-test-{}", uuid::Uuid::new_v4().simple());
+    config.auth.jwt_secret = SECRET.to_owned();
     config.redis.reconnect_min_delay = Duration::from_millis(50);
     config.redis.reconnect_max_delay = Duration::from_millis(200);
     config.redis.probe_interval = Duration::from_millis(100);
@@ -221,6 +241,7 @@ async fn the_service_rides_through_a_redis_outage() {
     // REST reads and ingestion keep answering, correctly.
     let response = client
         .post(format!("{base}/api/v1/ingest/mentions?org=quiet"))
+        .bearer_auth(token("quiet"))
         .json(&json!([mention("outage-1"), mention("outage-2")]))
         .send()
         .await
@@ -231,6 +252,7 @@ async fn the_service_rides_through_a_redis_outage() {
     eventually("the ingested mentions are listed", || async {
         let page: Value = client
             .get(format!("{base}/api/v1/mentions?org=quiet"))
+            .bearer_auth(token("quiet"))
             .send()
             .await
             .unwrap()
@@ -242,6 +264,7 @@ async fn the_service_rides_through_a_redis_outage() {
     .await;
     let dashboard = client
         .get(format!("{base}/api/v1/metrics/dashboard?org=demo"))
+        .bearer_auth(token("demo"))
         .send()
         .await
         .unwrap();
@@ -320,7 +343,12 @@ async fn switch_and_restart(redis_url: &str) {
     assert_eq!(health(&client, &base).await["data_mode"], "MOCK");
 
     let url = format!("ws://{}/api/v1/ws?org=quiet&channels=system", app.addr());
-    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let mut request = url.into_client_request().unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {}", token("quiet")).parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let _ = socket.next().await; // subscribed
 
     assert_eq!(app.runtime().set_data_mode(DataMode::Live).await, Ok(true));
