@@ -975,3 +975,185 @@ async fn api_key_limits_count_in_redis_when_it_is_configured() {
     }
     let _ = redis.quit().await;
 }
+
+const HARDENING_HEADERS: [&str; 4] = [
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "content-security-policy",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_are_on_every_answer_and_hsts_only_when_configured() {
+    // A small body limit: the oversized body then fits in the socket buffers, so the
+    // client always reads the 413 instead of failing to write the rest.
+    let small_bodies = || {
+        let mut config = config();
+        config.server.max_body_bytes = 1024;
+        config
+    };
+    let (plain, plain_base) = start(small_bodies()).await;
+    let mut with_hsts = small_bodies();
+    with_hsts.http.hsts = true;
+    let (tls, tls_base) = start(with_hsts).await;
+    let client = reqwest::Client::new();
+    for (base, hsts) in [(&plain_base, false), (&tls_base, true)] {
+        // Success, 401, 403-free 404 fallback, 405, 400 (bad JSON) and 413.
+        let answers = [
+            client.get(format!("{base}/health")).send().await.unwrap(),
+            client.get(format!("{base}/alerts")).send().await.unwrap(),
+            client
+                .get(format!("{base}/no/such/route"))
+                .send()
+                .await
+                .unwrap(),
+            client
+                .delete(format!("{base}/health"))
+                .send()
+                .await
+                .unwrap(),
+            client
+                .post(format!("{base}/auth/login"))
+                .header("content-type", "application/json")
+                .body("{not json")
+                .send()
+                .await
+                .unwrap(),
+            // Its own client: the server closes that connection, which must not be
+            // reused by the next request.
+            reqwest::Client::new()
+                .post(format!("{base}/auth/login"))
+                .header("content-type", "application/json")
+                .body(vec![b' '; 4096])
+                .send()
+                .await
+                .unwrap(),
+        ];
+        let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+        assert_eq!(statuses, [200, 401, 404, 405, 400, 413], "{base}");
+        for response in &answers {
+            for name in HARDENING_HEADERS {
+                assert!(
+                    response.headers().contains_key(name),
+                    "{name} on {} {}",
+                    response.status(),
+                    response.url()
+                );
+            }
+            assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+            assert_eq!(response.headers()["x-frame-options"], "DENY");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/json",
+                "errors are JSON too: {} {}",
+                response.status(),
+                response.url()
+            );
+            assert_eq!(
+                response.headers().contains_key("strict-transport-security"),
+                hsts,
+                "HSTS on {} {} with http.hsts = {hsts}",
+                response.status(),
+                response.url()
+            );
+        }
+    }
+    let hsts = client
+        .get(format!("{tls_base}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert!(hsts.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .starts_with("max-age="));
+    plain.shutdown().await.unwrap();
+    tls.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_exactly_the_configured_origins() {
+    const ALLOWED: &str = "https://warroom.example.org";
+    const OTHER: &str = "https://evil.example.net";
+    let mut config = config();
+    config.http.cors_allowed_origins = vec![ALLOWED.into()];
+    let (app, base) = start(config).await;
+    let client = reqwest::Client::new();
+    // The preflight of a cross-origin call with a token.
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{base}/alerts"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let allowed = preflight(ALLOWED).await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(allowed.headers()["access-control-allow-origin"], ALLOWED);
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        methods.contains("GET") && methods.contains("PUT"),
+        "{methods}"
+    );
+    assert!(allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+    let refused = preflight(OTHER).await.unwrap();
+    assert!(!refused
+        .headers()
+        .contains_key("access-control-allow-origin"));
+    // Actual requests, answered or refused: the allowed origin may read the answer (also
+    // an error), the other may not.
+    for path in ["/health", "/alerts"] {
+        let ok = client
+            .get(format!("{base}{path}"))
+            .header("origin", ALLOWED)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            ok.headers()["access-control-allow-origin"],
+            ALLOWED,
+            "{path}"
+        );
+        let other = client
+            .get(format!("{base}{path}"))
+            .header("origin", OTHER)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            !other.headers().contains_key("access-control-allow-origin"),
+            "{path}"
+        );
+        assert_eq!(ok.status(), other.status(), "CORS is not authentication");
+    }
+    app.shutdown().await.unwrap();
+
+    // Without an allow-list no origin gets anything.
+    let (app, base) = start(config_without_cors()).await;
+    let answer = client
+        .get(format!("{base}/health"))
+        .header("origin", ALLOWED)
+        .send()
+        .await
+        .unwrap();
+    assert!(!answer.headers().contains_key("access-control-allow-origin"));
+    app.shutdown().await.unwrap();
+}
+
+/// The default configuration: `http.cors_allowed_origins` is empty.
+fn config_without_cors() -> Config {
+    let config = config();
+    assert!(config.http.cors_allowed_origins.is_empty());
+    config
+}

@@ -846,3 +846,123 @@ async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing(
     .await;
     app.shutdown().await.unwrap();
 }
+
+/// `(method, path)` of every `.route(…)` in `gateway/src/lib.rs`, under `/api/v1`: read
+/// from the source, so a route added there is checked against the OpenAPI document.
+fn registered_routes() -> Vec<(String, String)> {
+    let source = include_str!("../gateway/src/lib.rs");
+    let mut routes = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find(".route(") {
+        let args = &rest[at + ".route(".len()..];
+        // The call's arguments end at the matching parenthesis.
+        let mut depth = 1;
+        let end = args
+            .char_indices()
+            .find(|&(_, c)| {
+                depth += match c {
+                    '(' => 1,
+                    ')' => -1,
+                    _ => 0,
+                };
+                depth == 0
+            })
+            .map(|(i, _)| i)
+            .expect("a closed .route( call");
+        let call = &args[..end];
+        let path = call.split('"').nth(1).expect("a path literal");
+        let mut methods = 0;
+        for method in ["get", "post", "put", "patch", "delete"] {
+            let needle = format!("{method}(");
+            for (i, _) in call.match_indices(&needle) {
+                let before = call[..i].chars().last();
+                if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+                    routes.push((method.to_owned(), format!("/api/v1{path}")));
+                    methods += 1;
+                }
+            }
+        }
+        assert!(methods > 0, "no method found in .route({call})");
+        rest = &args[end..];
+    }
+    routes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_every_route_and_the_docs_page_works() {
+    let (app, base) = start(test_config()).await;
+    // Public: no credential.
+    let response = reqwest::get(format!("{base}/api/v1/openapi.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let strict = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(strict.starts_with("default-src 'none'"), "{strict}");
+    assert!(
+        !strict.contains("script-src"),
+        "no script anywhere but the docs: {strict}"
+    );
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let routes = registered_routes();
+    assert!(
+        routes.len() >= 30,
+        "the parser found the routes: {routes:?}"
+    );
+    for (method, path) in &routes {
+        let op = &paths
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} is not in the OpenAPI document"))[method];
+        assert!(
+            op.is_object(),
+            "{method} {path} is not in the OpenAPI document"
+        );
+        assert!(op["summary"].is_string(), "{method} {path} has no summary");
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+    }
+    // Nor does the document describe a route that does not exist.
+    let described: usize = paths
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    assert_eq!(described, routes.len(), "{routes:?}");
+    // Protected operations name the credentials and their 401; public ones need none.
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(paths["/api/v1/alerts"]["get"]["responses"]["401"].is_object());
+    assert_eq!(paths["/api/v1/auth/login"]["post"]["security"], json!([{}]));
+    assert!(paths["/api/v1/auth/login"]["post"]["requestBody"].is_object());
+
+    // The page and its assets are served by the server itself (offline), with their own
+    // CSP allowing only same-origin script and style.
+    let page = reqwest::get(format!("{base}/api/v1/docs")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = page.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"));
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no remote asset"
+    );
+    for asset in ["docs.js", "docs.css"] {
+        assert!(html.contains(&format!("/api/v1/docs/{asset}")));
+        let response = reqwest::get(format!("{base}/api/v1/docs/{asset}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(!response.text().await.unwrap().contains("https://"));
+    }
+    app.shutdown().await.unwrap();
+}

@@ -53,6 +53,16 @@ fn org_role(role: Role) -> Result<Role, ApiError> {
 }
 
 /// `GET /api/v1/admin/users`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    summary = "The organisation's users",
+    responses(
+        (status = 200, description = "the users", body = Vec<UserView>),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn list_users(
     State(state): State<Arc<AppState>>,
     Scoped(org, _, _): AdminScope,
@@ -67,7 +77,7 @@ pub async fn list_users(
 }
 
 /// `POST /api/v1/admin/users` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login address.
@@ -75,10 +85,24 @@ pub struct CreateUser {
     /// Initial password (at least 12 characters); the user should change it.
     pub password: String,
     /// Role within the organisation.
+    #[schema(value_type = String)]
     pub role: Role,
 }
 
 /// `POST /api/v1/admin/users`: creates (invites) a user in the admin's organisation. 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/users",
+    tag = "admin",
+    summary = "Creates (invites) a user (audited)",
+    request_body(content = CreateUser),
+    responses(
+        (status = 201, description = "the user", body = UserView),
+        (status = 400, description = "invalid email, role or weak password", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse),
+        (status = 409, description = "email_taken", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn create_user(
     State(state): State<Arc<AppState>>,
     Scoped(org, principal, _): AdminScope,
@@ -134,11 +158,12 @@ pub async fn create_user(
 }
 
 /// `PATCH /api/v1/admin/users/{id}` body: any of role and active.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
     /// New role.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     pub role: Option<Role>,
     /// `false` deactivates (its tokens stop working), `true` reactivates.
     #[serde(default)]
@@ -146,6 +171,20 @@ pub struct UpdateUser {
 }
 
 /// `PATCH /api/v1/admin/users/{id}`: change role, deactivate or reactivate.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/users/{id}",
+    tag = "admin",
+    summary = "Changes a role, deactivates or reactivates (audited)",
+    params(("id" = uuid::Uuid, Path, description = "user id")),
+    request_body(content = UpdateUser),
+    responses(
+        (status = 200, description = "the user", body = UserView),
+        (status = 400, description = "invalid body or role", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "user_not_found (also for other organisations)", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn update_user(
     State(state): State<Arc<AppState>>,
     Scoped(org, principal, _): AdminScope,
@@ -225,12 +264,13 @@ pub async fn update_user(
 }
 
 /// `POST /api/v1/admin/api-keys` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for.
     pub name: String,
     /// The role it acts with (an organisation role).
+    #[schema(value_type = String)]
     pub role: Role,
     /// Requests per hour (default `auth.api_key_rate_limit_per_hour`).
     #[serde(default)]
@@ -248,6 +288,18 @@ pub struct CreatedApiKey {
 }
 
 /// `POST /api/v1/admin/api-keys`. 201.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/api-keys",
+    tag = "admin",
+    summary = "Creates an API key, shown once (audited)",
+    request_body(content = CreateApiKey),
+    responses(
+        (status = 201, description = "the key and its record", body = serde_json::Value),
+        (status = 400, description = "invalid name, role or limit", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn create_api_key(
     State(state): State<Arc<AppState>>,
     Scoped(org, principal, _): AdminScope,
@@ -303,6 +355,16 @@ pub async fn create_api_key(
 }
 
 /// `GET /api/v1/admin/api-keys`: the organisation's keys (prefix only).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/api-keys",
+    tag = "admin",
+    summary = "The organisation's API keys (never the keys themselves)",
+    responses(
+        (status = 200, description = "the keys", body = serde_json::Value),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn list_api_keys(
     State(state): State<Arc<AppState>>,
     Scoped(org, _, _): AdminScope,
@@ -318,6 +380,18 @@ pub async fn list_api_keys(
 }
 
 /// `DELETE /api/v1/admin/api-keys/{id}`: revokes a key. 204.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/api-keys/{id}",
+    tag = "admin",
+    summary = "Revokes an API key (audited)",
+    params(("id" = uuid::Uuid, Path, description = "API key id")),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "api_key_not_found (also for other organisations)", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn revoke_api_key(
     State(state): State<Arc<AppState>>,
     Scoped(org, principal, _): AdminScope,
@@ -375,6 +449,18 @@ pub struct AuditPageView {
 }
 
 /// `GET /api/v1/audit`: the organisation's audit trail, newest first (admin).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "admin",
+    summary = "The organisation's audit trail, newest first",
+    params(("action" = Option<String>, Query, description = "e.g. user.login"), ("actor" = Option<uuid::Uuid>, Query, description = "acting user"), ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<u32>, Query, description = "1-500, default 100"), ("cursor" = Option<String>, Query, description = "next of the previous page")),
+    responses(
+        (status = 200, description = "{entries, next}", body = serde_json::Value),
+        (status = 400, description = "invalid filter", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn audit(
     State(state): State<Arc<AppState>>,
     Scoped(org, _, _): AdminScope,

@@ -21,24 +21,37 @@ use crate::error::ApiError;
 use crate::AppState;
 
 /// Body of `GET` and of a `PUT`'s answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DataModeView {
     /// The mode now: `MOCK` or `LIVE`.
+    #[schema(value_type = String)]
     pub mode: DataMode,
 }
 
 /// Answer of `PUT`: the mode now, the one before, and whether it changed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DataModeChange {
     /// The mode now.
+    #[schema(value_type = String)]
     pub mode: DataMode,
     /// The mode before the request.
+    #[schema(value_type = String)]
     pub previous: DataMode,
     /// Whether the request changed it (false when it already was `mode`).
     pub changed: bool,
 }
 
 /// `GET /api/v1/admin/data-mode`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/data-mode",
+    tag = "admin",
+    summary = "The global data mode",
+    responses(
+        (status = 200, description = "the mode", body = DataModeView),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn get(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -74,6 +87,20 @@ fn requested_mode(body: &[u8]) -> Result<DataMode, ApiError> {
 
 /// `PUT /api/v1/admin/data-mode` with `{"mode": "MOCK" | "LIVE"}`. When the database
 /// refuses the write nothing changes and the answer is 503.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/data-mode",
+    tag = "admin",
+    summary = "Switches the global data mode (audited; broadcast as system:data-mode-change)",
+    request_body(content = DataModeView),
+    responses(
+        (status = 200, description = "the switch", body = DataModeChange),
+        (status = 400, description = "not JSON", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "invalid_data_mode", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "not saved; nothing changed", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn put(
     State(state): State<Arc<AppState>>,
     principal: Principal,

@@ -132,6 +132,20 @@ fn file_name(query: &ExportQuery, format: ExportFormat) -> String {
 }
 
 /// `POST /api/v1/reports/export/{format}` (every role may read; each export is audited).
+#[utoipa::path(
+    post,
+    path = "/api/v1/reports/export/{format}",
+    tag = "reports",
+    summary = "Exports one table of the organisation over a time range as one streamed file",
+    params(("format" = String, Path, description = "parquet, csv, json (one array) or ndjson")),
+    request_body(content = serde_json::Value, description = "{table: mentions|campaign_data|kpi_buckets, from, to} (RFC 3339; from inclusive, to exclusive)", content_type = "application/json"),
+    responses(
+        (status = 200, description = "the file, streamed (Content-Disposition names it)"),
+        (status = 400, description = "bad table, range or body", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "unknown format", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "database unavailable; Retry-After", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn export(
     State(state): State<Arc<AppState>>,
     scope: OrgScope,

@@ -135,6 +135,21 @@ async fn validated<R: serde::de::DeserializeOwned, T>(
 }
 
 /// `POST /api/v1/ingest/mentions`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ingest/mentions",
+    tag = "ingest",
+    summary = "Ingests mentions: a JSON array, one object, or NDJSON",
+    request_body(content = serde_json::Value, description = "mention records (docs/api.md, Ingest records)", content_type = "application/json"),
+    responses(
+        (status = 202, description = "{received, accepted, duplicates}", body = serde_json::Value),
+        (status = 400, description = "unreadable body", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "role lacks ingest", body = crate::openapi::ErrorResponse),
+        (status = 413, description = "body or record count over the limit", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "invalid records, each listed in issues", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "ingest saturated; Retry-After", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn mentions(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): Scoped<CanIngest>,
@@ -158,6 +173,21 @@ pub async fn mentions(
 }
 
 /// `POST /api/v1/ingest/campaign-metrics`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/ingest/campaign-metrics",
+    tag = "ingest",
+    summary = "Ingests campaign reports: a JSON array or NDJSON",
+    request_body(content = serde_json::Value, description = "campaign reports (docs/api.md, Ingest records)", content_type = "application/json"),
+    responses(
+        (status = 202, description = "{received, accepted, duplicates}", body = serde_json::Value),
+        (status = 400, description = "unreadable body", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "role lacks ingest", body = crate::openapi::ErrorResponse),
+        (status = 413, description = "body or record count over the limit", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "invalid records, each listed in issues", body = crate::openapi::ErrorResponse),
+        (status = 503, description = "ingest saturated; Retry-After", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn campaign_metrics(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): Scoped<CanIngest>,

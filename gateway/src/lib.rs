@@ -2,8 +2,8 @@
 //! (fastwebsockets). It speaks to the engine only through [`Runtime`]: it never touches
 //! the dataflow's state or SQL (accounts go through `warroom_storage::accounts`).
 //!
-//! Every `/api/v1/*` route but `health`, `auth/login` and `auth/refresh` requires a
-//! credential ([`auth`]); the WebSocket authenticates on the upgrade or with its first
+//! Every `/api/v1/*` route but `health`, `auth/login`, `auth/refresh`, `openapi.json` and
+//! `docs` requires a credential ([`auth`]); every route is described in [`openapi`]; the WebSocket authenticates on the upgrade or with its first
 //! frame.
 
 pub mod admin;
@@ -13,6 +13,7 @@ pub mod error;
 pub mod export;
 pub mod hardening;
 pub mod ingest;
+pub mod openapi;
 pub mod rest;
 pub mod ws;
 
@@ -20,7 +21,7 @@ use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -95,6 +96,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(rest::health))
         .route("/auth/login", post(auth::routes::login))
         .route("/auth/refresh", post(auth::routes::refresh))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs_page))
+        .route("/docs/docs.js", get(openapi::docs_script))
+        .route("/docs/docs.css", get(openapi::docs_style))
         .merge(protected)
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
@@ -103,9 +108,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(ws::upgrade))
         .method_not_allowed_fallback(method_not_allowed);
     let http = state.runtime.config().http.clone();
+    let max_body = state.max_body_bytes;
     let router = Router::new()
         .nest("/api/v1", api)
         .fallback(not_found)
+        // Bodies read whole by any route (ingest enforces the same limit itself).
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(error::json_rejections))
         .with_state(state);
     hardening::apply(router, &http)
 }

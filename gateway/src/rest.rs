@@ -53,6 +53,17 @@ impl WindowParam {
 }
 
 /// `GET /api/v1/health`: 200 when ok or degraded, 503 when down.
+#[utoipa::path(
+    get,
+    path = "/api/v1/health",
+    tag = "system",
+    summary = "Health of the engine and its parts",
+    responses(
+        (status = 200, description = "ok or degraded", body = serde_json::Value),
+        (status = 503, description = "down", body = serde_json::Value)
+    ),
+    security(()),
+)]
 pub async fn health(State(state): State<Arc<AppState>>) -> Response {
     let report = state.runtime.health();
     let status = if report.status == HealthStatus::Down {
@@ -64,6 +75,16 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 /// `GET /api/v1/orgs`: the organisations served (platform administrator).
+#[utoipa::path(
+    get,
+    path = "/api/v1/orgs",
+    tag = "admin",
+    summary = "Organisations served (platform administrator)",
+    responses(
+        (status = 200, description = "the organisations", body = serde_json::Value),
+        (status = 403, description = "not the platform administrator", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn orgs(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -80,6 +101,19 @@ pub async fn orgs(
 }
 
 /// `GET /api/v1/metrics/dashboard?window=`: the seed's dashboard KPIs plus live figures.
+#[utoipa::path(
+    get,
+    path = "/api/v1/metrics/dashboard",
+    tag = "dashboard",
+    summary = "The seed's dashboard KPIs plus the window's live figures",
+    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    responses(
+        (status = 200, description = "the dashboard", body = serde_json::Value),
+        (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "role lacks read", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "organisation not found", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn dashboard(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -121,6 +155,18 @@ async fn kpis(
 }
 
 /// `GET /api/v1/mentions`: recent mentions, newest first, filtered and paginated.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mentions",
+    tag = "mentions",
+    summary = "Recent mentions, newest first, filtered and paginated",
+    params(("source" = Option<String>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<String>, Query, description = "positive, neutral or negative"), ("from" = Option<String>, Query, description = "RFC 3339, on event time"), ("to" = Option<String>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, description = "1-500, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    responses(
+        (status = 200, description = "a page of mentions with next_cursor", body = serde_json::Value),
+        (status = 400, description = "invalid filter, range or limit", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "organisation not found", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn mentions(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -175,6 +221,17 @@ pub struct SentimentBreakdown {
 }
 
 /// `GET /api/v1/mentions/sentiment?window=`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mentions/sentiment",
+    tag = "mentions",
+    summary = "Sentiment shares, volume series and sources of a window",
+    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    responses(
+        (status = 200, description = "the breakdown", body = serde_json::Value),
+        (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn mentions_sentiment(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -221,6 +278,17 @@ async fn top_list<T>(
 }
 
 /// `GET /api/v1/mentions/geo?window=`: top countries.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mentions/geo",
+    tag = "mentions",
+    summary = "Top countries of a window (heavy hitters)",
+    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    responses(
+        (status = 200, description = "top countries", body = serde_json::Value),
+        (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn mentions_geo(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -230,6 +298,17 @@ pub async fn mentions_geo(
 }
 
 /// `GET /api/v1/mentions/influencers?window=`: top authors by reach.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mentions/influencers",
+    tag = "mentions",
+    summary = "Top authors by reach of a window",
+    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    responses(
+        (status = 200, description = "top authors", body = serde_json::Value),
+        (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn mentions_influencers(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -239,6 +318,17 @@ pub async fn mentions_influencers(
 }
 
 /// `GET /api/v1/mentions/trending?window=`: heavy-hitter hashtags.
+#[utoipa::path(
+    get,
+    path = "/api/v1/mentions/trending",
+    tag = "mentions",
+    summary = "Trending hashtags of a window (heavy hitters)",
+    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    responses(
+        (status = 200, description = "trending hashtags", body = serde_json::Value),
+        (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn mentions_trending(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -254,6 +344,17 @@ pub struct PlatformParam {
 }
 
 /// `GET /api/v1/campaigns?platform=`: aggregates per campaign.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns",
+    tag = "campaigns",
+    summary = "Aggregates per campaign",
+    params(("platform" = Option<String>, Query, description = "meta or google_ads")),
+    responses(
+        (status = 200, description = "the campaigns", body = serde_json::Value),
+        (status = 400, description = "invalid platform", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn campaigns(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -271,6 +372,17 @@ pub async fn campaigns(
 }
 
 /// `GET /api/v1/campaigns/{id}/performance?platform=`: one campaign with its daily series.
+#[utoipa::path(
+    get,
+    path = "/api/v1/campaigns/{id}/performance",
+    tag = "campaigns",
+    summary = "One campaign with its daily series",
+    params(("id" = String, Path, description = "campaign id"), ("platform" = Option<String>, Query, description = "meta or google_ads")),
+    responses(
+        (status = 200, description = "the campaign", body = serde_json::Value),
+        (status = 404, description = "campaign_not_found", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn campaign_performance(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -295,6 +407,17 @@ pub struct StatusParam {
 }
 
 /// `GET /api/v1/alerts?status=`: crises, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "alerts",
+    summary = "Crises, newest first",
+    params(("status" = Option<String>, Query, description = "active, acknowledged or resolved")),
+    responses(
+        (status = 200, description = "the crises", body = serde_json::Value),
+        (status = 400, description = "invalid status", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn alerts(
     State(state): State<Arc<AppState>>,
     Scoped(org, ..): OrgScope,
@@ -368,6 +491,19 @@ async fn audited_alert_action(
 }
 
 /// `POST /api/v1/alerts/{id}/acknowledge` (user, manager, admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/acknowledge",
+    tag = "alerts",
+    summary = "Acknowledges an active crisis (idempotent; audited)",
+    params(("id" = String, Path, description = "alert id")),
+    responses(
+        (status = 200, description = "the crisis", body = serde_json::Value),
+        (status = 403, description = "role lacks crisis response", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "alert_not_found", body = crate::openapi::ErrorResponse),
+        (status = 409, description = "already resolved", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn acknowledge(
     State(state): State<Arc<AppState>>,
     scope: Scoped<CanRespond>,
@@ -378,6 +514,19 @@ pub async fn acknowledge(
 }
 
 /// `POST /api/v1/alerts/{id}/resolve` (user, manager, admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/alerts/{id}/resolve",
+    tag = "alerts",
+    summary = "Resolves a crisis (audited; pushes crisis:resolved)",
+    params(("id" = String, Path, description = "alert id")),
+    responses(
+        (status = 200, description = "the crisis", body = serde_json::Value),
+        (status = 403, description = "role lacks crisis response", body = crate::openapi::ErrorResponse),
+        (status = 404, description = "alert_not_found", body = crate::openapi::ErrorResponse),
+        (status = 409, description = "already resolved", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn resolve(
     State(state): State<Arc<AppState>>,
     scope: Scoped<CanRespond>,

@@ -28,7 +28,7 @@ use crate::AppState;
 const MAX_EMAIL_BYTES: usize = 255;
 
 /// `POST /auth/login` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login address.
@@ -38,7 +38,7 @@ pub struct LoginRequest {
 }
 
 /// `POST /auth/refresh` and `/auth/logout` body (optional with cookies).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
     /// The refresh token (or the `warroom_refresh` cookie).
@@ -47,7 +47,7 @@ pub struct RefreshRequest {
 }
 
 /// `POST /auth/password` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// The current password.
@@ -57,15 +57,17 @@ pub struct PasswordChange {
 }
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct UserView {
     /// Id.
     pub id: Uuid,
     /// Login address.
     pub email: String,
     /// Organisation (absent for the platform administrator).
+    #[schema(value_type = Option<String>)]
     pub org: Option<OrgId>,
     /// Role.
+    #[schema(value_type = String)]
     pub role: Role,
     /// Whether the account can log in.
     pub active: bool,
@@ -90,11 +92,12 @@ impl From<UserRecord> for UserView {
 }
 
 /// The answer to a login or refresh.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
     /// JWT access token.
     pub access_token: String,
     /// Always `Bearer`.
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: i64,
@@ -197,6 +200,20 @@ fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
 /// `POST /api/v1/auth/login`: `{email, password}` → tokens. Throttled per account and
 /// per client IP (429 with Retry-After); an unknown address and a wrong password get
 /// the same 401 after the same work.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "auth",
+    summary = "Logs in: tokens in the body and as cookies",
+    request_body(content = LoginRequest),
+    responses(
+        (status = 200, description = "tokens", body = TokenResponse),
+        (status = 400, description = "invalid body", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "wrong address or password", body = crate::openapi::ErrorResponse),
+        (status = 429, description = "too many attempts; Retry-After", body = crate::openapi::ErrorResponse)
+    ),
+    security(()),
+)]
 pub async fn login(
     State(state): State<Arc<AppState>>,
     meta: RequestMeta,
@@ -325,6 +342,19 @@ fn presented_refresh(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>,
 
 /// `POST /api/v1/auth/refresh`: rotates the refresh token and mints a new access
 /// token. Presenting an already rotated token revokes its whole family (401).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/refresh",
+    tag = "auth",
+    summary = "Rotates the refresh token (body or cookie) and mints an access token",
+    request_body(content = RefreshRequest),
+    responses(
+        (status = 200, description = "new tokens", body = TokenResponse),
+        (status = 401, description = "invalid, expired or reused refresh token (reuse revokes the family)", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "cookie refresh without the CSRF header", body = crate::openapi::ErrorResponse)
+    ),
+    security(()),
+)]
 pub async fn refresh(
     State(state): State<Arc<AppState>>,
     meta: RequestMeta,
@@ -406,6 +436,16 @@ fn cleared_cookies(response: &mut Response, secure: bool) {
 
 /// `POST /api/v1/auth/logout`: revokes the presented refresh token's family and the
 /// access token used, and clears the cookies. 204.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "auth",
+    summary = "Revokes the refresh-token family and the access token used",
+    request_body(content = RefreshRequest),
+    responses(
+        (status = 204, description = "logged out")
+    ),
+)]
 pub async fn logout(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -444,6 +484,15 @@ pub async fn logout(
 }
 
 /// `GET /api/v1/auth/me`: the caller.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "auth",
+    summary = "The caller",
+    responses(
+        (status = 200, description = "the user, API key or service", body = serde_json::Value)
+    ),
+)]
 pub async fn me(
     State(state): State<Arc<AppState>>,
     principal: Principal,
@@ -472,6 +521,20 @@ pub async fn me(
 
 /// `POST /api/v1/auth/password`: `{current_password, new_password}`. Revokes every
 /// refresh token of the account (other sessions end at their access token's expiry). 204.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    tag = "auth",
+    summary = "Changes the password; revokes every refresh token of the account",
+    request_body(content = PasswordChange),
+    responses(
+        (status = 204, description = "changed"),
+        (status = 400, description = "weak password or invalid body", body = crate::openapi::ErrorResponse),
+        (status = 401, description = "wrong current password", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "not a user account", body = crate::openapi::ErrorResponse),
+        (status = 429, description = "too many attempts; Retry-After", body = crate::openapi::ErrorResponse)
+    ),
+)]
 pub async fn change_password(
     State(state): State<Arc<AppState>>,
     principal: Principal,

@@ -1,0 +1,287 @@
+//! The OpenAPI document of the REST surface (`GET /api/v1/openapi.json`, public) and an
+//! interactive page that renders it (`GET /api/v1/docs`).
+//!
+//! Each handler carries its own `#[utoipa::path]`; [`ApiDoc`] lists them. A test in
+//! `tests/e2e.rs` compares the document with the routes registered in `lib.rs`, so a new
+//! route without a description fails the build's tests.
+//!
+//! The page is served from this crate (HTML, a small script and a stylesheet, compiled in)
+//! rather than by utoipa-redoc, -scalar or -rapidoc: all three load their viewer from a
+//! CDN, so their pages do not work offline, and the CSP would have to allow that CDN.
+
+use std::sync::OnceLock;
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{HttpMethod, OpenApi as Document, Required, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// The error body every 4xx/5xx carries (`crate::error::ApiError`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only its schema is used: `ApiError` renders the same shape.
+pub struct ErrorResponse {
+    /// The error.
+    error: ErrorDetail,
+}
+
+/// `error` of [`ErrorResponse`].
+#[derive(ToSchema)]
+#[allow(dead_code)] // Schema only, as above.
+pub struct ErrorDetail {
+    /// Machine-readable code, e.g. `org_not_found`.
+    code: String,
+    /// Human-readable message.
+    message: String,
+    /// Per-record problems (422 on ingest): `{index, field?, reason}`.
+    issues: Option<Vec<serde_json::Value>>,
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "War Room API",
+        description = "Real-time campaign war room. Every route but health, auth/login, \
+                       auth/refresh, openapi.json and docs needs a credential: an access \
+                       token or API key as `Authorization: Bearer`, an API key as \
+                       `X-API-Key`, or the access cookie (with `X-CSRF-Token` on changes). \
+                       The organisation always comes from the credential. See docs/api.md \
+                       and docs/security.md."
+    ),
+    paths(
+        crate::rest::health,
+        crate::rest::orgs,
+        crate::rest::dashboard,
+        crate::rest::mentions,
+        crate::rest::mentions_sentiment,
+        crate::rest::mentions_geo,
+        crate::rest::mentions_influencers,
+        crate::rest::mentions_trending,
+        crate::rest::campaigns,
+        crate::rest::campaign_performance,
+        crate::rest::alerts,
+        crate::rest::acknowledge,
+        crate::rest::resolve,
+        crate::ingest::mentions,
+        crate::ingest::campaign_metrics,
+        crate::export::export,
+        crate::auth::routes::login,
+        crate::auth::routes::refresh,
+        crate::auth::routes::logout,
+        crate::auth::routes::me,
+        crate::auth::routes::change_password,
+        crate::admin::list_users,
+        crate::admin::create_user,
+        crate::admin::update_user,
+        crate::admin::list_api_keys,
+        crate::admin::create_api_key,
+        crate::admin::revoke_api_key,
+        crate::admin::audit,
+        crate::data_mode::get,
+        crate::data_mode::put,
+        openapi_json,
+        docs_page,
+        docs_script,
+        docs_style,
+    ),
+    components(schemas(ErrorResponse, ErrorDetail)),
+    modifiers(&Security, &WebSocket),
+    security(("bearer" = []), ("api_key" = []), ("cookie" = []))
+)]
+pub struct ApiDoc;
+
+/// Declares the credentials and adds the 401 every protected operation can answer.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT access token, or an API key (wrk_…)")
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("warroom_access"))),
+        );
+        for item in doc.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                // `security(())` marks the public operations; the rest inherit the
+                // document's requirement and can answer 401.
+                let public = op.security.as_ref().is_some_and(|s| {
+                    s.iter()
+                        .all(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
+                });
+                if !public {
+                    op.responses
+                        .responses
+                        .entry("401".into())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(
+                                    "no credential, or an invalid, expired or revoked one \
+                                 (WWW-Authenticate: Bearer); 429 with Retry-After when an \
+                                 API key is over its hourly limit",
+                                )
+                                .into()
+                        });
+                }
+            }
+        }
+    }
+}
+
+/// The WebSocket route: described here rather than on its handler (`ws.rs`), whose
+/// signature is an upgrade, not a request/response pair.
+struct WebSocket;
+
+impl Modify for WebSocket {
+    fn modify(&self, doc: &mut Document) {
+        let query = |name: &str, description: &str| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .build()
+        };
+        let operation = OperationBuilder::new()
+            .tag("websocket")
+            .summary(Some(
+                "WebSocket push (docs/protocol.md): authenticates with a credential on the \
+                 upgrade, or with an `auth` command as its first frame",
+            ))
+            .parameter(query(
+                "org",
+                "subscribe at once (needs a credential on the upgrade); must be the credential's organisation",
+            ))
+            .parameter(query("channels", "comma-separated channels (default: all)"))
+            .parameter(query("last_seq", "resume after this sequence number"))
+            .parameter(query("epoch", "the epoch of last_seq"))
+            .response("101", ResponseBuilder::new().description("switching protocols"))
+            .response(
+                "400",
+                ResponseBuilder::new().description("not a WebSocket upgrade (websocket_required)"),
+            )
+            .response(
+                "401",
+                ResponseBuilder::new()
+                    .description("invalid credential, or ?org= without a credential"),
+            )
+            .build();
+        doc.paths
+            .add_path_operation("/api/v1/ws", vec![HttpMethod::Get], operation);
+    }
+}
+
+/// The document as JSON, built once.
+pub fn document_json() -> &'static [u8] {
+    static JSON: OnceLock<Vec<u8>> = OnceLock::new();
+    JSON.get_or_init(|| {
+        // Cannot fail: the document is plain data built from literals.
+        serde_json::to_vec(&ApiDoc::openapi()).expect("the OpenAPI document serialises")
+    })
+}
+
+/// `GET /api/v1/openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    tag = "docs",
+    summary = "This OpenAPI document",
+    responses((status = 200, description = "OpenAPI 3.1 JSON", content_type = "application/json")),
+    security(())
+)]
+pub async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document_json(),
+    )
+        .into_response()
+}
+
+/// The docs page's Content-Security-Policy: its own script and stylesheet, and requests
+/// to this origin only (the global policy allows no script at all).
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                        connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
+                        base-uri 'none'; form-action 'none'";
+
+fn docs_asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(DOCS_CSP),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /api/v1/docs`: an interactive page that renders the document and sends requests.
+#[utoipa::path(
+    get,
+    path = "/api/v1/docs",
+    tag = "docs",
+    summary = "Interactive API documentation (works offline)",
+    responses((status = 200, description = "HTML page", content_type = "text/html")),
+    security(())
+)]
+pub async fn docs_page() -> Response {
+    docs_asset(
+        "text/html; charset=utf-8",
+        include_str!("openapi/docs.html"),
+    )
+}
+
+/// `GET /api/v1/docs/docs.js`: the page's script.
+#[utoipa::path(
+    get,
+    path = "/api/v1/docs/docs.js",
+    tag = "docs",
+    summary = "Script of the docs page",
+    responses((status = 200, description = "JavaScript", content_type = "text/javascript")),
+    security(())
+)]
+pub async fn docs_script() -> Response {
+    docs_asset(
+        "text/javascript; charset=utf-8",
+        include_str!("openapi/docs.js"),
+    )
+}
+
+/// `GET /api/v1/docs/docs.css`: the page's stylesheet.
+#[utoipa::path(
+    get,
+    path = "/api/v1/docs/docs.css",
+    tag = "docs",
+    summary = "Stylesheet of the docs page",
+    responses((status = 200, description = "CSS", content_type = "text/css")),
+    security(())
+)]
+pub async fn docs_style() -> Response {
+    docs_asset("text/css; charset=utf-8", include_str!("openapi/docs.css"))
+}
