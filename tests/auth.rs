@@ -1157,3 +1157,69 @@ fn config_without_cors() -> Config {
     assert!(config.http.cors_allowed_origins.is_empty());
     config
 }
+
+/// Login and logout are pushed to the organisation's sockets as `user:login` /
+/// `user:logout`, and a cookie-authenticated change needs the CSRF token echoed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
+    let (app, base) = start(config()).await;
+    user(&app, Some("alpha"), "carol@alpha.example", Role::User).await;
+    let now = chrono::Utc::now().timestamp();
+    let service = sign(
+        &json!({
+            "iss": "warroom", "aud": "warroom-api", "sub": "auth-test", "org": "alpha",
+            "role": "manager", "iat": now, "exp": now + 600,
+            "jti": uuid::Uuid::new_v4().to_string(), "typ": "service",
+        }),
+        SECRET,
+    );
+    let mut request = format!("ws://{}/api/v1/ws?org=alpha&channels=system", app.addr())
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", format!("Bearer {service}").parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    next_frame(&mut socket, |f| f["event"] == "subscribed").await;
+
+    let session = login(&base, "carol@alpha.example").await;
+    let pushed = next_frame(&mut socket, |f| f["event"] == "user:login").await;
+    assert_eq!(pushed["org"], "alpha", "{pushed}");
+
+    let access = session["access_token"].as_str().unwrap();
+    let csrf = session["csrf_token"].as_str().unwrap();
+    let cookies = format!("warroom_access={access}; warroom_csrf={csrf}");
+    let client = reqwest::Client::new();
+    // Reads by cookie need no CSRF token.
+    let me = client
+        .get(format!("{base}/auth/me"))
+        .header("cookie", &cookies)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    // A change by cookie without the token, or with a wrong one, is refused.
+    for echoed in [None, Some("not-the-token")] {
+        let mut logout = client
+            .post(format!("{base}/auth/logout"))
+            .header("cookie", &cookies);
+        if let Some(value) = echoed {
+            logout = logout.header("x-csrf-token", value);
+        }
+        let refused = logout.send().await.unwrap();
+        assert_eq!(refused.status(), 403);
+        let error: Value = refused.json().await.unwrap();
+        assert_eq!(error["error"]["code"], "csrf", "{error}");
+    }
+    // With the token echoed it goes through, and the logout is pushed.
+    let logout = client
+        .post(format!("{base}/auth/logout"))
+        .header("cookie", &cookies)
+        .header("x-csrf-token", csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    next_frame(&mut socket, |f| f["event"] == "user:logout").await;
+    app.shutdown().await.unwrap();
+}
