@@ -1176,9 +1176,10 @@ async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
     let mut request = format!("ws://{}/api/v1/ws?org=alpha&channels=system", app.addr())
         .into_client_request()
         .unwrap();
-    request
-        .headers_mut()
-        .insert("authorization", format!("Bearer {service}").parse().unwrap());
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {service}").parse().unwrap(),
+    );
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     next_frame(&mut socket, |f| f["event"] == "subscribed").await;
 
