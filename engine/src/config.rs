@@ -41,6 +41,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// HTTP hardening: CORS and security headers.
     pub http: HttpConfig,
+    /// Live connectors: endpoints, schedules, rate limits, retries (accounts are per org).
+    pub connectors: crate::connectors::ConnectorsConfig,
     /// Organisations served.
     #[serde(default)]
     pub orgs: Vec<OrgConfig>,
@@ -372,6 +374,9 @@ pub struct OrgConfig {
     /// Scheduled crisis bursts for demos and tests.
     #[serde(default)]
     pub crises: Vec<CrisisScenario>,
+    /// Live sources of this organisation (run in LIVE mode); none by default.
+    #[serde(default)]
+    pub connectors: crate::connectors::OrgConnectors,
 }
 
 /// A scheduled burst of strongly negative mentions in the mock source.
@@ -552,8 +557,14 @@ impl Config {
                 );
             }
         }
+        if let Err((field, reason)) = self.connectors.check() {
+            return invalid(&field, &reason);
+        }
         let mut seen = std::collections::HashSet::new();
         for org in &self.orgs {
+            if let Err((field, reason)) = org.connectors.check() {
+                return invalid(&field, &reason);
+            }
             if let Err(reason) = OrgId::parse(&org.id) {
                 return invalid("orgs.id", &reason);
             }
