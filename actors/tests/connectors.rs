@@ -79,12 +79,15 @@ struct Seen {
     body: String,
 }
 
+/// An answer computed from the request.
+type Responder = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 struct Script {
     /// Answers by path, used in order; the last one of a path repeats.
     replies: HashMap<String, VecDeque<Reply>>,
     /// Answers by path computed from the request (after the queued ones are used up).
-    dynamic: HashMap<String, Arc<dyn Fn(&Seen) -> Reply + Send + Sync>>,
+    dynamic: HashMap<String, Responder>,
     seen: Vec<Seen>,
 }
 
@@ -137,7 +140,7 @@ async fn answer(
     let _ = method;
     let seen = Seen {
         path: uri.path().to_owned(),
-        query: uri.query().map(|q| url_pairs(q)).unwrap_or_default(),
+        query: uri.query().map(url_pairs).unwrap_or_default(),
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     };
@@ -933,11 +936,10 @@ async fn switching_mock_live_mock_under_load_loses_nothing_and_mixes_nothing() {
     assert!(runtime.set_data_mode(DataMode::Live).await.unwrap());
     let live_applied = Utc::now().timestamp_micros();
     assert!(
-        runtime
+        !runtime
             .children()
             .snapshot()
-            .get("source:acme:meta")
-            .is_none(),
+            .contains_key("source:acme:meta"),
         "mock sources stopped"
     );
     wait_for_async("6 live mentions stored", || {
@@ -1007,5 +1009,58 @@ async fn switching_mock_live_mock_under_load_loses_nothing_and_mixes_nothing() {
         polls,
         "the connector stopped polling in MOCK"
     );
+    runtime.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_connector_is_restarted_and_keeps_its_cursor() {
+    let (fake, base) = Fake::start().await;
+    fake.on("/ml/v2/auth/refresh", vec![TOKEN_OK("t")]);
+    let at = (Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    fake.on(
+        "/ml/v2/mentions",
+        vec![ok(json!({"mentions": [mention("only", &at, "hello")]}))],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = engine_config(
+        &base,
+        &dir.path().join("w.db"),
+        vec![org("acme", 0.0, mentionlytics_only())],
+        DataMode::Live,
+    );
+    let runtime = Runtime::start(config, Arc::new(SystemClock)).await.unwrap();
+    let acme = OrgId::new("acme");
+    let name = "source:acme:mentions";
+    let first = wait_for("a first success", || {
+        runtime
+            .connector_statuses()
+            .get(name)
+            .filter(|s| s.last_success.is_some() && s.cursor.is_some())
+            .cloned()
+    })
+    .await;
+    assert!(runtime.crash_source(&acme, warroom_actors::source::SourceKind::Mentions));
+    wait_for("a restart", || {
+        runtime
+            .children()
+            .snapshot()
+            .get(name)
+            .filter(|c| {
+                c.restarts >= 1 && c.state == warroom_actors::supervisor::ChildState::Running
+            })
+            .map(|_| ())
+    })
+    .await;
+    let after = wait_for("a poll after the restart", || {
+        runtime
+            .connector_statuses()
+            .get(name)
+            .filter(|s| s.started > first.started && s.polls > first.polls)
+            .cloned()
+    })
+    .await;
+    // The restarted actor read the stored cursor: its first request started there.
+    assert_eq!(after.cursor, first.cursor);
+    assert_eq!(runtime.store().count_mentions(&acme).await.unwrap(), 1);
     runtime.shutdown().await;
 }

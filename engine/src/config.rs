@@ -711,6 +711,41 @@ mod tests {
     }
 
     #[test]
+    fn connector_credentials_are_never_shown() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARROOM_TEST_META_TOKEN", "meta-s3cret");
+            jail.create_file(
+                "c.toml",
+                r#"
+[[orgs]]
+id = "acme"
+name = "Acme"
+[orgs.connectors.meta]
+ad_account_id = "act_42"
+access_token = "env:WARROOM_TEST_META_TOKEN"
+[orgs.connectors.mentionlytics]
+refresh_token = "ml-s3cret"
+"#,
+            )?;
+            let config = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            let meta = config.orgs[0].connectors.meta.as_ref().unwrap();
+            assert_eq!(meta.access_token.expose(), "meta-s3cret");
+            for shown in [config.to_json(), format!("{config:?}")] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+            }
+            jail.create_file(
+                "d.toml",
+                "[[orgs]]\nid = \"acme\"\nname = \"Acme\"\n[orgs.connectors.meta]\nad_account_id = \"42\"\naccess_token = \"x\"\n",
+            )?;
+            let err = Config::load(Some(Path::new("d.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("ad_account_id"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn missing_file_is_an_error() {
         let err = Config::load(Some(Path::new("/nonexistent/warroom.toml"))).unwrap_err();
         assert!(err.to_string().contains("does not exist"));
