@@ -61,8 +61,11 @@ pub struct HealthReport {
     pub uptime_secs: u64,
     /// Per-part status.
     pub services: BTreeMap<String, PartHealth>,
-    /// Every running live connector's state, by child name (`source:{org}:{vendor}`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Every running live connector's state, by child name (`source:{org}:{kind}`).
+    /// Not serialised: `/api/v1/health` is public and this report is pushed to every
+    /// organisation, so per-organisation states are served to each organisation's
+    /// admins by `/api/v1/admin/connectors` instead.
+    #[serde(skip)]
     pub connectors: BTreeMap<String, ConnectorStatus>,
 }
 
@@ -631,35 +634,28 @@ impl Runtime {
         );
         let connectors = self.connector_statuses();
         if !connectors.is_empty() {
-            let troubled: Vec<String> = connectors
-                .iter()
-                .filter(|(_, s)| s.troubled())
-                .map(|(name, s)| {
-                    format!(
-                        "{name}: {} failures in a row, breaker {:?}{}",
-                        s.consecutive_failures,
-                        s.breaker,
-                        s.last_error
-                            .as_deref()
-                            .map(|e| format!(", last error: {e}"))
-                            .unwrap_or_default()
-                    )
-                    .to_lowercase()
-                })
-                .collect();
+            // Counts only: this part is public (see `HealthReport::connectors`).
+            let failing = connectors.values().filter(|s| s.troubled()).count();
+            let open = connectors
+                .values()
+                .filter(|s| s.breaker != crate::connectors::breaker::BreakerState::Closed)
+                .count();
             services.insert(
                 "connectors".to_owned(),
                 PartHealth {
                     // A failing vendor leaves the engine serving: degraded, never down.
-                    status: if troubled.is_empty() {
+                    status: if failing == 0 {
                         HealthStatus::Ok
                     } else {
                         HealthStatus::Degraded
                     },
-                    detail: if troubled.is_empty() {
+                    detail: if failing == 0 {
                         format!("{} connectors polling", connectors.len())
                     } else {
-                        troubled.join("; ")
+                        format!(
+                            "{failing} of {} connectors failing, {open} with an open circuit breaker",
+                            connectors.len()
+                        )
                     },
                 },
             );

@@ -882,9 +882,17 @@ async fn bad_responses_are_counted_open_the_breaker_and_degrade_health_only() {
     let calls = fake.seen("/ml/v2/mentions").len();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(fake.seen("/ml/v2/mentions").len(), calls);
-    // Credentials appear nowhere in what health reports.
+    assert!(
+        health.services["connectors"]
+            .detail
+            .contains("1 of 1 connectors failing"),
+        "{}",
+        health.services["connectors"].detail
+    );
+    // The public report carries neither credentials nor per-connector errors.
     let shown = serde_json::to_string(&runtime.health()).unwrap();
     assert!(!shown.contains("refresh-1"));
+    assert!(!shown.contains("malformed response"), "{shown}");
     runtime.shutdown().await;
 }
 
