@@ -5,8 +5,10 @@
 //!
 //! Source actors submit with the data mode they belong to ([`Ingestor::mentions_from`]);
 //! once the runtime switched the mode ([`Ingestor::set_mode`]), records of the other
-//! mode are refused, so a mock batch still in flight when the switch to LIVE happens (or
-//! a live one on the way back) never reaches the windows after the switch.
+//! mode are refused. The switch also starts a new dataflow generation: every
+//! organisation's windows are reset, and a record admitted before the switch that
+//! reaches the operators after the reset (through another worker) is left out, so mock
+//! and live records never share a window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,9 +85,18 @@ impl Ingestor {
         }
     }
 
-    /// Admits only sources of `mode` from now on (see the module docs).
+    /// Admits only sources of `mode` from now on (see the module docs). A change of
+    /// mode also starts a new dataflow generation: every organisation's windows,
+    /// detectors and campaign book are reset, and records admitted under the old mode
+    /// that reach the operators afterwards are left out of them (they stay stored).
     pub fn set_mode(&self, mode: DataMode) {
-        *self.mode.write() = Some(mode);
+        let mut current = self.mode.write();
+        let previous = current.replace(mode);
+        if previous.is_some_and(|p| p != mode) {
+            // Under the write lock: no batch is being stamped meanwhile.
+            self.handle
+                .start_generation(self.dedup.keys().cloned().collect());
+        }
     }
 
     /// Mentions from a source of data mode `origin`: refused when the engine runs in

@@ -744,6 +744,30 @@ where
     }
 }
 
+/// The organisation's 7-day KPI snapshot, from its actor.
+async fn kpis_7d(runtime: &Runtime, org: &OrgId) -> warroom_engine::KpiSnapshot {
+    let actor = runtime.directory().get(org).unwrap().actor().unwrap();
+    match actor
+        .call(
+            |reply| warroom_actors::org::OrgMsg::Kpis(warroom_engine::Window::D7, reply),
+            Some(Duration::from_secs(5)),
+        )
+        .await
+        .unwrap()
+    {
+        ractor::rpc::CallResult::Success(kpis) => kpis,
+        _ => panic!("the organisation actor did not answer"),
+    }
+}
+
+fn sources_of(kpis: &warroom_engine::KpiSnapshot) -> Vec<warroom_engine::Source> {
+    kpis.by_source
+        .iter()
+        .filter(|s| s.count > 0)
+        .map(|s| s.source)
+        .collect()
+}
+
 fn mentionlytics_only() -> OrgConnectors {
     OrgConnectors {
         mentionlytics: Some(ml_account(None)),
@@ -965,6 +989,29 @@ async fn switching_mock_live_mock_under_load_loses_nothing_and_mixes_nothing() {
         }
     })
     .await;
+    // The windows were reset at the switch: they hold the 6 live mentions (the fake
+    // sends no channel: `other`, which the mock generator never uses) and no mock one,
+    // although mock batches were in flight when the switch happened.
+    let (runtime_ref, acme_ref) = (&runtime, &acme);
+    let mut live_kpis = None;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while live_kpis.is_none() {
+        let kpis = kpis_7d(runtime_ref, acme_ref).await;
+        if kpis.mention_count == 6 {
+            live_kpis = Some(kpis);
+        } else {
+            assert!(
+                Instant::now() < deadline,
+                "7d window never held exactly the live mentions: {}",
+                kpis.mention_count
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    assert_eq!(
+        sources_of(&live_kpis.unwrap()),
+        [warroom_engine::Source::Other]
+    );
     let to_mock = Utc::now().timestamp_micros();
     assert!(runtime.set_data_mode(DataMode::Mock).await.unwrap());
     let mock_applied = Utc::now().timestamp_micros();
@@ -980,6 +1027,30 @@ async fn switching_mock_live_mock_under_load_loses_nothing_and_mixes_nothing() {
     })
     .await;
     let polls = fake.seen("/ml/v2/mentions").len();
+    // Back in MOCK, the live mentions left the windows with the reset.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let kpis = kpis_7d(&runtime, &acme).await;
+        let sources = sources_of(&kpis);
+        if kpis.as_of.timestamp_micros() > mock_applied
+            && kpis.mention_count > 0
+            && !sources.contains(&warroom_engine::Source::Other)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "live mentions still in the MOCK windows: {sources:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        runtime
+            .stats()
+            .resets
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 2
+    );
 
     let stored = store.recent_mentions(&acme, 1_000_000).await.unwrap();
     let mut ids = std::collections::HashSet::new();
