@@ -16,10 +16,10 @@ use warroom_engine::wire::events;
 use warroom_engine::{Config, DataMode, HealthStatus, OrgId, Organization};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
 
-use warroom_storage::cache::CacheServices;
+use warroom_storage::cache::{CacheKind, CacheServices};
 
 use crate::connectors::google_ads::GoogleAds;
-use crate::connectors::http::{Http, RateLimit};
+use crate::connectors::http::{Http, RateLimit, ResponseCache};
 use crate::connectors::mentionlytics::Mentionlytics;
 use crate::connectors::meta::Meta;
 use crate::connectors::{
@@ -375,6 +375,14 @@ impl Runtime {
                 limit,
                 window,
             };
+            // Ad reports change slowly: their responses are shared for the seed's TTL
+            // (meta_insights, google_ads). Mentions are not cached: a 5-minute-old
+            // answer would delay the feed, and re-reads are de-duplicated anyway.
+            let response_cache = |kind: CacheKind| ResponseCache {
+                cache: Arc::clone(&self.cache.cache),
+                org: org_id.clone(),
+                ttl: self.cache.ttl.ttl(kind),
+            };
             if let Some(account) = accounts.mentionlytics.clone() {
                 let (cfg, rate) = (
                     settings.clone(),
@@ -405,8 +413,9 @@ impl Runtime {
                     settings.clone(),
                     rate("meta", settings.meta.rate_limit, settings.meta.rate_window),
                 );
+                let cache = response_cache(CacheKind::MetaInsights);
                 let factory: ConnectorFactory = Arc::new(move || {
-                    let http = Http::new(&cfg, rate.clone())?;
+                    let http = Http::new(&cfg, rate.clone())?.with_cache(cache.clone());
                     Ok(Box::new(Meta::new(http, cfg.meta.clone(), &account)) as Box<dyn Connector>)
                 });
                 plans.push((
@@ -425,8 +434,9 @@ impl Runtime {
                         settings.google_ads.rate_window,
                     ),
                 );
+                let cache = response_cache(CacheKind::GoogleAds);
                 let factory: ConnectorFactory = Arc::new(move || {
-                    let http = Http::new(&cfg, rate.clone())?;
+                    let http = Http::new(&cfg, rate.clone())?.with_cache(cache.clone());
                     Ok(
                         Box::new(GoogleAds::new(http, cfg.google_ads.clone(), &account))
                             as Box<dyn Connector>,

@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use warroom_actors::connectors::breaker::BreakerState;
 use warroom_actors::connectors::google_ads::GoogleAds;
-use warroom_actors::connectors::http::{Http, RateLimit};
+use warroom_actors::connectors::http::{Http, RateLimit, ResponseCache};
 use warroom_actors::connectors::mentionlytics::Mentionlytics;
 use warroom_actors::connectors::meta::Meta;
 use warroom_actors::connectors::{Connector, ConnectorError};
@@ -602,6 +602,62 @@ async fn meta_throttling_codes_and_usage_headers_are_honoured() {
     assert_eq!(poll.cursor.as_deref(), Some("2025-04-01"));
     // The next page was never fetched from the URL in `paging.next` (another host).
     assert!(fake.seen("/next").is_empty());
+}
+
+#[tokio::test]
+async fn ad_reports_are_shared_through_the_response_cache_errors_are_not() {
+    let (fake, base) = Fake::start().await;
+    let path = "/graph/v25.0/act_1/insights";
+    fake.on(
+        path,
+        vec![
+            status(200, "{\"data\": [tru"),
+            ok(json!({"data": [
+        {"campaign_id": "1", "date_start": "2025-04-06", "spend": "2.5"}]})),
+        ],
+    );
+    let s = settings(&base);
+    let cache = CacheServices::in_process(&Config::defaults().redis);
+    let shared = ResponseCache {
+        cache: Arc::clone(&cache.cache),
+        org: OrgId::new("acme"),
+        ttl: Duration::from_secs(3600),
+    };
+    let now = "2025-04-06T12:00:00Z".parse().unwrap();
+    // Two connectors (two nodes) sharing one cache.
+    let mut first = Meta::new(
+        http(&s, 200).with_cache(shared.clone()),
+        s.meta.clone(),
+        &meta_account(),
+    );
+    let mut second = Meta::new(
+        http(&s, 200).with_cache(shared),
+        s.meta.clone(),
+        &meta_account(),
+    );
+    assert!(matches!(
+        first.poll(None, now).await,
+        Err(ConnectorError::Malformed(_))
+    ));
+    let a = first.poll(None, now).await.unwrap();
+    let b = second.poll(None, now).await.unwrap();
+    assert_eq!(a.metrics.len(), 1);
+    assert_eq!(b.metrics[0].spend_micros, 2_500_000);
+    // The truncated answer was not cached; the good one served the second connector.
+    assert_eq!(fake.seen(path).len(), 2);
+    // Another organisation's entries are its own.
+    let other = ResponseCache {
+        cache: Arc::clone(&cache.cache),
+        org: OrgId::new("other"),
+        ttl: Duration::from_secs(3600),
+    };
+    let mut third = Meta::new(
+        http(&s, 200).with_cache(other),
+        s.meta.clone(),
+        &meta_account(),
+    );
+    third.poll(None, now).await.unwrap();
+    assert_eq!(fake.seen(path).len(), 3);
 }
 
 // ---------------------------------------------------------------- Google Ads

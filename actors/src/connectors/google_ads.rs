@@ -105,7 +105,8 @@ impl Connector for GoogleAds {
                     None => request,
                 }
             };
-            match self.http.send(&build, &generic).await {
+            let key = format!("googleAds:{}:{since}:{until}", self.account.customer_id);
+            match self.http.send_cached(&key, &build, &generic).await {
                 Ok(response) => break response,
                 Err(ConnectorError::Unauthorized(_)) if !refreshed => {
                     refreshed = true;

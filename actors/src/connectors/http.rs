@@ -9,8 +9,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
+use serde::{Deserialize, Serialize};
 use warroom_engine::connectors::ConnectorsConfig;
-use warroom_storage::cache::RateLimiter;
+use warroom_engine::OrgId;
+use warroom_storage::cache::{read_through, Cache, RateLimiter};
 
 use super::backoff::{parse_retry_after, retry_delay};
 use super::error::{excerpt, ConnectorError};
@@ -43,6 +45,25 @@ pub struct RateLimit {
     pub window: Duration,
 }
 
+/// Where a connector's vendor responses are cached (the seed's per-vendor TTLs), so
+/// that several nodes polling the same account share one vendor call per TTL.
+#[derive(Clone)]
+pub struct ResponseCache {
+    /// The shared cache (Redis or in process).
+    pub cache: Arc<dyn Cache>,
+    /// The organisation whose entries these are (invalidated with it).
+    pub org: OrgId,
+    /// How long a response is reused.
+    pub ttl: Duration,
+}
+
+/// A cached successful response: its body and its `x-*` headers (usage reports).
+#[derive(Serialize, Deserialize)]
+struct CachedResponse {
+    body: String,
+    headers: Vec<(String, String)>,
+}
+
 /// One connector's HTTP client.
 #[derive(Clone)]
 pub struct Http {
@@ -52,6 +73,7 @@ pub struct Http {
     backoff_initial: Duration,
     backoff_max: Duration,
     max_body: usize,
+    cache: Option<ResponseCache>,
 }
 
 impl Http {
@@ -72,6 +94,58 @@ impl Http {
             backoff_initial: settings.backoff_initial,
             backoff_max: settings.backoff_max,
             max_body: settings.max_response_bytes,
+            cache: None,
+        })
+    }
+
+    /// Caches the responses of [`Http::send_cached`] in `cache`.
+    pub fn with_cache(mut self, cache: ResponseCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// As [`Http::send`], but a successful JSON response is kept in the response cache
+    /// under `key` (which must name everything the request asks for) and reused while
+    /// fresh. Errors and unparsable bodies are never cached.
+    pub async fn send_cached(
+        &self,
+        key: &str,
+        build: &(dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync),
+        classify: &Classify,
+    ) -> Result<HttpResponse, ConnectorError> {
+        let Some(cache) = &self.cache else {
+            return self.send(build, classify).await;
+        };
+        let cached: CachedResponse =
+            read_through(cache.cache.as_ref(), &cache.org, key, cache.ttl, || async {
+                let response = self.send(build, classify).await?;
+                parse_json(&response.body)?;
+                Ok::<_, ConnectorError>(CachedResponse {
+                    body: String::from_utf8_lossy(&response.body).into_owned(),
+                    headers: response
+                        .headers
+                        .iter()
+                        .filter(|(name, _)| name.as_str().starts_with("x-"))
+                        .filter_map(|(name, value)| {
+                            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+                        })
+                        .collect(),
+                })
+            })
+            .await?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in cached.headers {
+            if let (Ok(name), Ok(value)) = (
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+                reqwest::header::HeaderValue::from_str(&value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        Ok(HttpResponse {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from(cached.body),
         })
     }
 

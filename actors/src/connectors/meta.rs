@@ -118,7 +118,12 @@ impl Connector for Meta {
             let build = move |client: &reqwest::Client| {
                 client.get(&url).query(&query).bearer_auth(token.expose())
             };
-            let response = self.http.send(&build, &classify).await?;
+            let key = format!(
+                "metaInsights:{}:{since}:{until}:{}",
+                self.ad_account_id,
+                after.as_deref().unwrap_or("")
+            );
+            let response = self.http.send_cached(&key, &build, &classify).await?;
             let usage = usage_percent(&response.headers);
             poll.usage_percent = poll.usage_percent.max(usage);
             let body = parse_json(&response.body)?;
