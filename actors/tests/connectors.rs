@@ -339,6 +339,38 @@ async fn mentionlytics_renews_an_expired_token_and_follows_pages() {
 }
 
 #[tokio::test]
+async fn a_poll_that_cannot_read_everything_keeps_its_cursor() {
+    let (fake, base) = Fake::start().await;
+    fake.on("/ml/v2/auth/refresh", vec![TOKEN_OK("t")]);
+    fake.on_request("/ml/v2/mentions", |seen| {
+        let page = &seen.query["page_no"];
+        ok(json!({"mentions": [
+            mention(&format!("{page}-a"), "2026-09-02T11:00:00Z", "x"),
+            mention(&format!("{page}-b"), "2026-09-02T11:30:00Z", "y")]}))
+    });
+    let mut s = settings(&base);
+    s.mentionlytics.max_pages = 2;
+    let mut connector = Mentionlytics::new(
+        http(&s, 100),
+        s.mentionlytics.clone(),
+        &ml_account(None),
+        Duration::from_secs(300),
+    );
+    let cursor = "2026-09-02T10:00:00+00:00";
+    let poll = connector
+        .poll(Some(cursor), "2026-09-02T12:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(poll.mentions.len(), 4);
+    assert_eq!(
+        poll.cursor.as_deref(),
+        Some(cursor),
+        "more pages remain: the cursor stays"
+    );
+    assert_eq!(fake.seen("/ml/v2/mentions").len(), 2);
+}
+
+#[tokio::test]
 async fn a_refused_refresh_token_is_an_unauthorized_failure() {
     let (fake, base) = Fake::start().await;
     fake.on(

@@ -256,7 +256,7 @@ impl Actor for ConnectorActor {
     ) -> Result<ConnectorState, ActorProcessingErr> {
         let connector = (args.factory)()?;
         let now = args.clock.now();
-        args.registry.update(&args.name, |s| {
+        args.registry.register(&args.name, |s| {
             s.org = args.org.to_string();
             s.vendor = args.vendor.to_owned();
             s.started = Some(now);

@@ -130,10 +130,12 @@ impl Connector for Mentionlytics {
             });
         let mut poll = Poll::default();
         let mut newest = since;
+        let mut complete = false;
         for page in 0..self.settings.max_pages {
             let body = self.page(since, now, page).await?;
             let items = mentions_of(&body)?;
             let full_page = items.len() >= self.settings.per_page as usize;
+            complete = !full_page;
             for item in items {
                 match map_mention(item, now, self.max_future_skew) {
                     Ok(mention) if mention.event_time >= since => {
@@ -148,7 +150,18 @@ impl Connector for Mentionlytics {
                 break;
             }
         }
-        poll.cursor = Some(newest.to_rfc3339());
+        if complete {
+            poll.cursor = Some(newest.to_rfc3339());
+        } else {
+            // More than max_pages × per_page mentions since the cursor: what was read is
+            // ingested, but the cursor stays, so nothing unread is skipped by moving it.
+            tracing::warn!(
+                max_pages = self.settings.max_pages,
+                per_page = self.settings.per_page,
+                "Mentionlytics has more mentions than one poll reads; raise max_pages or per_page"
+            );
+            poll.cursor = cursor.map(str::to_owned);
+        }
         Ok(poll)
     }
 }

@@ -62,10 +62,18 @@ pub struct ConnectorRegistry {
 }
 
 impl ConnectorRegistry {
-    /// Changes one connector's status (creating it).
-    pub fn update(&self, name: &str, change: impl FnOnce(&mut ConnectorStatus)) {
+    /// Creates (or resets) a connector's status when its actor starts.
+    pub fn register(&self, name: &str, change: impl FnOnce(&mut ConnectorStatus)) {
         let mut statuses = self.statuses.write();
         change(statuses.entry(name.to_owned()).or_default());
+    }
+
+    /// Changes a registered connector's status; a connector removed meanwhile (stopped
+    /// by a switch to MOCK while finishing a poll) stays removed.
+    pub fn update(&self, name: &str, change: impl FnOnce(&mut ConnectorStatus)) {
+        if let Some(status) = self.statuses.write().get_mut(name) {
+            change(status);
+        }
     }
 
     /// Forgets a connector (stopped on purpose, e.g. a switch to MOCK).
