@@ -347,6 +347,42 @@ mod tests {
     }
 
     #[test]
+    fn connector_settings_are_checked() {
+        let defaults = crate::Config::defaults().connectors;
+        assert!(defaults.check().is_ok());
+        assert_eq!(defaults.mentionlytics.rate_limit, 100);
+        assert_eq!(defaults.mentionlytics.rate_window, Duration::from_secs(60));
+        assert_eq!(defaults.meta.rate_limit, 200);
+        assert_eq!(defaults.meta.rate_window, Duration::from_secs(3600));
+        assert_eq!(defaults.meta.api_version, "v25.0");
+        assert_eq!(defaults.google_ads.api_version, "v26");
+        let mut bad = defaults.clone();
+        bad.meta.rate_limit = 0;
+        assert!(bad.check().unwrap_err().0.contains("connectors.meta"));
+        let mut bad = defaults.clone();
+        bad.google_ads.base_url = "ftp://example".into();
+        assert!(bad.check().unwrap_err().0.contains("google_ads.base_url"));
+        let mut bad = defaults.clone();
+        bad.backoff_initial = Duration::from_secs(120);
+        assert!(bad.check().unwrap_err().0.contains("backoff_initial"));
+        let mut bad = defaults;
+        bad.mentionlytics.per_page = 20_000;
+        assert!(bad.check().unwrap_err().0.contains("per_page"));
+        let google = OrgConnectors {
+            google_ads: Some(GoogleAdsAccount {
+                customer_id: "123-456-7890".into(),
+                login_customer_id: None,
+                developer_token: Secret::new("d"),
+                client_id: "c".into(),
+                client_secret: Secret::new("s"),
+                refresh_token: Secret::new("r"),
+            }),
+            ..Default::default()
+        };
+        assert!(google.check().unwrap_err().0.contains("customer_id"));
+    }
+
+    #[test]
     fn secrets_read_from_the_environment() {
         std::env::set_var("WARROOM_TEST_SECRET_XYZ", "from-env");
         let secret: Secret = serde_json::from_str("\"env:WARROOM_TEST_SECRET_XYZ\"").unwrap();
