@@ -32,6 +32,7 @@ fn config() -> Config {
             mentions_per_second: 0.0,
             negative_threshold: None,
             crises: Vec::new(),
+            connectors: Default::default(),
         })
         .collect();
     let dir = tempfile::tempdir().unwrap().keep();

@@ -27,6 +27,7 @@ fn config(dir: &std::path::Path) -> Config {
             mentions_per_second: 0.0,
             negative_threshold: None,
             crises: Vec::new(),
+            connectors: Default::default(),
         })
         .collect();
     config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());

@@ -48,6 +48,7 @@ fn config(url: String) -> Config {
         mentions_per_second: 0.0,
         negative_threshold: None,
         crises: Vec::new(),
+        connectors: Default::default(),
     }];
     config.database.url = url;
     // Small bounds so the outage shows quickly: a request waits 1 s for its commit, and

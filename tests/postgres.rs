@@ -29,6 +29,7 @@ fn config(url: String) -> Config {
         mentions_per_second: 0.0,
         negative_threshold: None,
         crises: Vec::new(),
+        connectors: Default::default(),
     }];
     config.database.url = url;
     config

@@ -2,6 +2,13 @@
 //!
 //! Used by the ingest API and by every source actor alike, so a mock, a live connector
 //! and an HTTP client get the same idempotency and the same backpressure.
+//!
+//! Source actors submit with the data mode they belong to ([`Ingestor::mentions_from`]);
+//! once the runtime switched the mode ([`Ingestor::set_mode`]), records of the other
+//! mode are refused. The switch also starts a new dataflow generation: every
+//! organisation's windows are reset, and a record admitted before the switch that
+//! reaches the operators after the reset (through another worker) is left out, so mock
+//! and live records never share a window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +16,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::wire::IngestAccepted;
-use warroom_engine::{CampaignMetric, Event, Mention, OrgId};
+use warroom_engine::{CampaignMetric, DataMode, Event, Mention, OrgId};
 use warroom_streams::dataflow::{IngestError, IngestHandle};
 
 use crate::dedup::{self, Dedup};
@@ -34,6 +41,15 @@ pub enum IngestRefusal {
     /// The database refused the batch these records were in; nothing was acknowledged.
     #[error("the database refused the records: {0}")]
     Rejected(String),
+    /// A source of one data mode submitted while the engine runs in the other; nothing
+    /// was applied.
+    #[error("{origin:?} records refused: the engine runs in {current:?} mode")]
+    OtherMode {
+        /// The mode of the source.
+        origin: DataMode,
+        /// The engine's mode.
+        current: DataMode,
+    },
 }
 
 /// De-duplicates and forwards records into the dataflow, and into the persister.
@@ -42,6 +58,10 @@ pub struct Ingestor {
     dedup: HashMap<OrgId, Mutex<Dedup>>,
     clock: SharedClock,
     persistence: Option<(Persister, std::time::Duration)>,
+    /// The mode whose sources may submit; `None` (no runtime) lets every source in.
+    /// Held for reading while a batch is handed over, so [`Ingestor::set_mode`] returns
+    /// only after every batch admitted under the old mode is in the dataflow.
+    mode: parking_lot::RwLock<Option<DataMode>>,
 }
 
 impl Ingestor {
@@ -61,7 +81,66 @@ impl Ingestor {
             dedup,
             clock,
             persistence: None,
+            mode: parking_lot::RwLock::new(None),
         }
+    }
+
+    /// Admits only sources of `mode` from now on (see the module docs). A change of
+    /// mode also starts a new dataflow generation: every organisation's windows,
+    /// detectors and campaign book are reset, and records admitted under the old mode
+    /// that reach the operators afterwards are left out of them (they stay stored).
+    pub fn set_mode(&self, mode: DataMode) {
+        let mut current = self.mode.write();
+        let previous = current.replace(mode);
+        if previous.is_some_and(|p| p != mode) {
+            // Under the write lock: no batch is being stamped meanwhile.
+            self.handle
+                .start_generation(self.dedup.keys().cloned().collect());
+        }
+    }
+
+    /// Mentions from a source of data mode `origin`: refused when the engine runs in
+    /// the other mode, else as [`Ingestor::mentions`].
+    pub async fn mentions_from(
+        &self,
+        origin: DataMode,
+        org: &OrgId,
+        mentions: Vec<Mention>,
+    ) -> Result<IngestAccepted, IngestRefusal> {
+        self.accept(
+            Some(origin),
+            org,
+            mentions,
+            |m| dedup::key(m.source.as_str(), &m.external_id),
+            |org, mention, at| Event::Mention {
+                org,
+                mention,
+                ingested_at_us: at,
+            },
+        )
+        .await
+    }
+
+    /// Campaign reports from a source of data mode `origin` (see
+    /// [`Ingestor::mentions_from`]).
+    pub async fn campaign_metrics_from(
+        &self,
+        origin: DataMode,
+        org: &OrgId,
+        metrics: Vec<CampaignMetric>,
+    ) -> Result<IngestAccepted, IngestRefusal> {
+        self.accept(
+            Some(origin),
+            org,
+            metrics,
+            |m| dedup::key("campaign", &m.external_id()),
+            |org, metric, at| Event::Campaign {
+                org,
+                metric,
+                ingested_at_us: at,
+            },
+        )
+        .await
     }
 
     /// Acknowledges only after records are committed by `persister` (waiting at most
@@ -105,6 +184,7 @@ impl Ingestor {
         mentions: Vec<Mention>,
     ) -> Result<IngestAccepted, IngestRefusal> {
         self.accept(
+            None,
             org,
             mentions,
             |m| dedup::key(m.source.as_str(), &m.external_id),
@@ -125,6 +205,7 @@ impl Ingestor {
         metrics: Vec<CampaignMetric>,
     ) -> Result<IngestAccepted, IngestRefusal> {
         self.accept(
+            None,
             org,
             metrics,
             |m| dedup::key("campaign", &m.external_id()),
@@ -139,15 +220,50 @@ impl Ingestor {
 
     async fn accept<T: Clone>(
         &self,
+        origin: Option<DataMode>,
         org: &OrgId,
         records: Vec<T>,
         key_of: impl Fn(&T) -> u64,
         event_of: impl Fn(OrgId, T, i64) -> Event,
     ) -> Result<IngestAccepted, IngestRefusal> {
+        let (accepted, committed) = self.hand_over(origin, org, records, key_of, event_of)?;
+        if let (Some((_, ack_timeout)), Some(committed)) = (&self.persistence, committed) {
+            tokio::time::timeout(*ack_timeout, committed)
+                .await
+                .map_err(|_| IngestRefusal::CommitTimeout(*ack_timeout))?
+                .map_err(|_| IngestRefusal::Storage(PersistError::Stopped))?
+                .map_err(IngestRefusal::Rejected)?;
+        }
+        Ok(accepted)
+    }
+
+    /// The synchronous part of [`Ingestor::accept`]: checks the mode, de-duplicates, and
+    /// hands the records to the dataflow and the persister (whose commit is returned).
+    #[allow(clippy::type_complexity)]
+    fn hand_over<T: Clone>(
+        &self,
+        origin: Option<DataMode>,
+        org: &OrgId,
+        records: Vec<T>,
+        key_of: impl Fn(&T) -> u64,
+        event_of: impl Fn(OrgId, T, i64) -> Event,
+    ) -> Result<
+        (
+            IngestAccepted,
+            Option<tokio::sync::oneshot::Receiver<Result<(), String>>>,
+        ),
+        IngestRefusal,
+    > {
         let dedup = self
             .dedup
             .get(org)
             .ok_or_else(|| IngestRefusal::UnknownOrg(org.to_string()))?;
+        let mode = self.mode.read();
+        if let (Some(origin), Some(current)) = (origin, *mode) {
+            if origin != current {
+                return Err(IngestRefusal::OtherMode { origin, current });
+            }
+        }
         let received = records.len();
         // Reserve everywhere before touching the de-duplication set, so that a refusal
         // changes nothing.
@@ -178,7 +294,8 @@ impl Ingestor {
         }
         let accepted = events.len();
         reservation.send(events);
-        if let (Some((persister, ack_timeout)), Some(stored)) = (&self.persistence, stored) {
+        let mut committed = None;
+        if let (Some((persister, _)), Some(stored)) = (&self.persistence, stored) {
             let mut mentions = Vec::new();
             let mut campaigns = Vec::new();
             for event in all {
@@ -191,18 +308,17 @@ impl Ingestor {
                     Event::Campaign { org, metric, .. } => campaigns.push((org, metric)),
                 }
             }
-            let committed = persister.submit(stored, mentions, campaigns)?;
-            tokio::time::timeout(*ack_timeout, committed)
-                .await
-                .map_err(|_| IngestRefusal::CommitTimeout(*ack_timeout))?
-                .map_err(|_| IngestRefusal::Storage(PersistError::Stopped))?
-                .map_err(IngestRefusal::Rejected)?;
+            committed = Some(persister.submit(stored, mentions, campaigns)?);
         }
-        Ok(IngestAccepted {
-            received,
-            accepted,
-            duplicates: received - accepted,
-        })
+        drop(mode);
+        Ok((
+            IngestAccepted {
+                received,
+                accepted,
+                duplicates: received - accepted,
+            },
+            committed,
+        ))
     }
 }
 

@@ -16,8 +16,15 @@ use warroom_engine::wire::events;
 use warroom_engine::{Config, DataMode, HealthStatus, OrgId, Organization};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
 
-use warroom_storage::cache::CacheServices;
+use warroom_storage::cache::{CacheKind, CacheServices};
 
+use crate::connectors::google_ads::GoogleAds;
+use crate::connectors::http::{Http, RateLimit, ResponseCache};
+use crate::connectors::mentionlytics::Mentionlytics;
+use crate::connectors::meta::Meta;
+use crate::connectors::{
+    Connector, ConnectorActor, ConnectorArgs, ConnectorFactory, ConnectorRegistry, ConnectorStatus,
+};
 use crate::data_mode::{DataModeMessage, DATA_MODE_CHANNEL};
 use crate::directory::OrgDirectory;
 use crate::ingest::Ingestor;
@@ -55,6 +62,12 @@ pub struct HealthReport {
     pub uptime_secs: u64,
     /// Per-part status.
     pub services: BTreeMap<String, PartHealth>,
+    /// Every running live connector's state, by child name (`source:{org}:{kind}`).
+    /// Not serialised: `/api/v1/health` is public and this report is pushed to every
+    /// organisation, so per-organisation states are served to each organisation's
+    /// admins by `/api/v1/admin/connectors` instead.
+    #[serde(skip)]
+    pub connectors: BTreeMap<String, ConnectorStatus>,
 }
 
 /// Mailbox depth of an organisation actor above which health says `degraded`.
@@ -71,6 +84,7 @@ pub struct Runtime {
     stats: Arc<DataflowStats>,
     supervisor: ActorRef<SupervisorMsg>,
     children: Arc<ChildRegistry>,
+    connectors: Arc<ConnectorRegistry>,
     data_mode: RwLock<DataMode>,
     started: DateTime<Utc>,
     next_session: AtomicU64,
@@ -187,6 +201,7 @@ impl Runtime {
             )
             .with_persister(persister.clone(), config.database.ack_timeout),
         );
+        ingestor.set_mode(data_mode);
 
         // Recovery: replay what the windows cover, before any source produces.
         let since = clock.now()
@@ -220,6 +235,7 @@ impl Runtime {
             stats,
             supervisor,
             children,
+            connectors: Arc::new(ConnectorRegistry::default()),
             next_session: AtomicU64::new(1),
             health_task: RwLock::new(None),
             kpi_task: parking_lot::Mutex::new(Some(kpi_task)),
@@ -231,13 +247,7 @@ impl Runtime {
             mode_change: tokio::sync::Mutex::new(()),
             mode_task: RwLock::new(None),
         });
-        if runtime.data_mode() == DataMode::Mock && runtime.config.mock.enabled {
-            runtime.start_mock_sources().await?;
-        } else {
-            tracing::warn!(
-                "data mode LIVE: live connectors are not available yet (issue 6); no source runs"
-            );
-        }
+        runtime.start_sources(runtime.data_mode()).await?;
         let task = tokio::spawn(watch_health(Arc::downgrade(&runtime)));
         *runtime.health_task.write() = Some(task);
         let task = tokio::spawn(watch_data_mode(
@@ -248,8 +258,26 @@ impl Runtime {
         Ok(runtime)
     }
 
-    /// Stops the mock sources (on a switch to LIVE).
-    async fn stop_mock_sources(&self) {
+    /// Starts the sources of `mode`: the mock generators (when `mock.enabled`) or the
+    /// live connectors of the organisations that configure them.
+    async fn start_sources(&self, mode: DataMode) -> Result<(), String> {
+        match mode {
+            DataMode::Mock if self.config.mock.enabled => self.start_mock_sources().await,
+            DataMode::Mock => Ok(()),
+            DataMode::Live => {
+                let started = self.start_connectors().await?;
+                if started == 0 {
+                    tracing::warn!(
+                        "data mode LIVE: no organisation configures a connector; no source runs"
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Stops every source, mock or live (before the other mode's start).
+    async fn stop_sources(&self) {
         for org in &self.config.orgs {
             for kind in [
                 SourceKind::Mentions,
@@ -260,10 +288,11 @@ impl Runtime {
                 let _ = self
                     .supervisor
                     .call(
-                        |reply| SupervisorMsg::Stop(name, reply),
+                        |reply| SupervisorMsg::Stop(name.clone(), reply),
                         Some(Duration::from_secs(10)),
                     )
                     .await;
+                self.connectors.remove(&name);
             }
         }
     }
@@ -293,19 +322,12 @@ impl Runtime {
             to = mode.as_str(),
             "data mode changed"
         );
-        match mode {
-            DataMode::Mock if self.config.mock.enabled => {
-                if let Err(error) = self.start_mock_sources().await {
-                    tracing::error!(%error, "mock sources did not start");
-                }
-            }
-            DataMode::Mock => {}
-            DataMode::Live => {
-                self.stop_mock_sources().await;
-                tracing::warn!(
-                    "data mode LIVE: live connectors are not available yet (issue 6); no source runs"
-                );
-            }
+        // Refuse the old mode's records first: a batch its sources are submitting right
+        // now is either in before this returns or refused (and never acknowledged).
+        self.ingestor.set_mode(mode);
+        self.stop_sources().await;
+        if let Err(error) = self.start_sources(mode).await {
+            tracing::error!(%error, mode = mode.as_str(), "sources did not start");
         }
         let data = serde_json::Value::String(mode.as_str().to_owned());
         self.directory.broadcast(|| OrgMsg::System {
@@ -344,6 +366,137 @@ impl Runtime {
     /// The cache, rate limiter and bus (Redis or in process).
     pub fn cache(&self) -> &CacheServices {
         &self.cache
+    }
+
+    /// Starts the live connectors configured per organisation; returns how many.
+    async fn start_connectors(&self) -> Result<usize, String> {
+        let mut started = 0;
+        for org in &self.config.orgs {
+            let org_id = OrgId::new(&org.id);
+            let accounts = &org.connectors;
+            let mut plans: Vec<(
+                SourceKind,
+                &'static str,
+                std::time::Duration,
+                ConnectorFactory,
+            )> = Vec::new();
+            let settings = self.config.connectors.clone();
+            let skew = self.config.engine.max_future_skew;
+            let limiter = Arc::clone(&self.cache.limiter);
+            let rate = move |vendor: &str, limit: u64, window: std::time::Duration| RateLimit {
+                limiter: Arc::clone(&limiter),
+                key: format!("connector:{}:{vendor}", org.id),
+                limit,
+                window,
+            };
+            // Ad reports change slowly: their responses are shared for the seed's TTL
+            // (meta_insights, google_ads). Mentions are not cached: a 5-minute-old
+            // answer would delay the feed, and re-reads are de-duplicated anyway.
+            let response_cache = |kind: CacheKind| ResponseCache {
+                cache: Arc::clone(&self.cache.cache),
+                org: org_id.clone(),
+                ttl: self.cache.ttl.ttl(kind),
+            };
+            if let Some(account) = accounts.mentionlytics.clone() {
+                let (cfg, rate) = (
+                    settings.clone(),
+                    rate(
+                        "mentionlytics",
+                        settings.mentionlytics.rate_limit,
+                        settings.mentionlytics.rate_window,
+                    ),
+                );
+                let factory: ConnectorFactory = Arc::new(move || {
+                    let http = Http::new(&cfg, rate.clone())?;
+                    Ok(Box::new(Mentionlytics::new(
+                        http,
+                        cfg.mentionlytics.clone(),
+                        &account,
+                        skew,
+                    )) as Box<dyn Connector>)
+                });
+                plans.push((
+                    SourceKind::Mentions,
+                    "mentionlytics",
+                    settings.mentionlytics.poll_interval,
+                    factory,
+                ));
+            }
+            if let Some(account) = accounts.meta.clone() {
+                let (cfg, rate) = (
+                    settings.clone(),
+                    rate("meta", settings.meta.rate_limit, settings.meta.rate_window),
+                );
+                let cache = response_cache(CacheKind::MetaInsights);
+                let factory: ConnectorFactory = Arc::new(move || {
+                    let http = Http::new(&cfg, rate.clone())?.with_cache(cache.clone());
+                    Ok(Box::new(Meta::new(http, cfg.meta.clone(), &account)) as Box<dyn Connector>)
+                });
+                plans.push((
+                    SourceKind::Meta,
+                    "meta",
+                    settings.meta.poll_interval,
+                    factory,
+                ));
+            }
+            if let Some(account) = accounts.google_ads.clone() {
+                let (cfg, rate) = (
+                    settings.clone(),
+                    rate(
+                        "google_ads",
+                        settings.google_ads.rate_limit,
+                        settings.google_ads.rate_window,
+                    ),
+                );
+                let cache = response_cache(CacheKind::GoogleAds);
+                let factory: ConnectorFactory = Arc::new(move || {
+                    let http = Http::new(&cfg, rate.clone())?.with_cache(cache.clone());
+                    Ok(
+                        Box::new(GoogleAds::new(http, cfg.google_ads.clone(), &account))
+                            as Box<dyn Connector>,
+                    )
+                });
+                plans.push((
+                    SourceKind::GoogleAds,
+                    "google_ads",
+                    settings.google_ads.poll_interval,
+                    factory,
+                ));
+            }
+            for (kind, vendor, poll_interval, factory) in plans {
+                let name = source_child_name(&org_id, kind);
+                let args = ConnectorArgs {
+                    org: org_id.clone(),
+                    name: name.clone(),
+                    vendor,
+                    factory,
+                    ingestor: Arc::clone(&self.ingestor),
+                    store: Arc::clone(&self.store),
+                    registry: Arc::clone(&self.connectors),
+                    clock: Arc::clone(&self.clock),
+                    poll_interval,
+                    breaker_failures: self.config.connectors.breaker_failures,
+                    breaker_cool_down: self.config.connectors.breaker_cool_down,
+                };
+                let start: StartFn = Arc::new(move |supervisor| {
+                    let args = args.clone();
+                    Box::pin(async move {
+                        Actor::spawn_linked(None, ConnectorActor, args, supervisor)
+                            .await
+                            .map(|(actor, _)| actor.get_cell())
+                            .map_err(|e| e.to_string())
+                    })
+                });
+                start_child(&self.supervisor, ChildSpec { name, start }).await?;
+                started += 1;
+            }
+        }
+        Ok(started)
+    }
+
+    /// Every live connector's state.
+    pub fn connector_statuses(&self) -> BTreeMap<String, ConnectorStatus> {
+        self.connectors.snapshot(self.clock.now())
     }
 
     async fn start_mock_sources(&self) -> Result<(), String> {
@@ -503,6 +656,34 @@ impl Runtime {
                 },
             },
         );
+        let connectors = self.connector_statuses();
+        if !connectors.is_empty() {
+            // Counts only: this part is public (see `HealthReport::connectors`).
+            let failing = connectors.values().filter(|s| s.troubled()).count();
+            let open = connectors
+                .values()
+                .filter(|s| s.breaker != crate::connectors::breaker::BreakerState::Closed)
+                .count();
+            services.insert(
+                "connectors".to_owned(),
+                PartHealth {
+                    // A failing vendor leaves the engine serving: degraded, never down.
+                    status: if failing == 0 {
+                        HealthStatus::Ok
+                    } else {
+                        HealthStatus::Degraded
+                    },
+                    detail: if failing == 0 {
+                        format!("{} connectors polling", connectors.len())
+                    } else {
+                        format!(
+                            "{failing} of {} connectors failing, {open} with an open circuit breaker",
+                            connectors.len()
+                        )
+                    },
+                },
+            );
+        }
         services.insert("storage".to_owned(), self.storage_health());
         let cache = self.cache.health.status();
         services.insert(
@@ -540,6 +721,7 @@ impl Runtime {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_secs: (self.clock.now() - self.started).num_seconds().max(0) as u64,
             services,
+            connectors,
         }
     }
 

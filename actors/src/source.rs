@@ -16,7 +16,7 @@ use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::config::{CrisisScenario, MockConfig};
-use warroom_engine::{CampaignMetric, Mention, OrgId, Platform};
+use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, Platform};
 
 use crate::ingest::{IngestRefusal, Ingestor};
 use crate::mock::{poisson_count, CampaignGenerator, MentionGenerator};
@@ -124,7 +124,10 @@ impl MockSourceState {
                 self.discarded += trim(pending);
                 if !pending.is_empty() {
                     let batch: Vec<Mention> = pending.iter().cloned().collect();
-                    settle(pending, ingestor.mentions(&org, batch).await);
+                    settle(
+                        pending,
+                        ingestor.mentions_from(DataMode::Mock, &org, batch).await,
+                    );
                 }
             }
             Generator::Campaigns(generator, platform, pending) => {
@@ -144,7 +147,12 @@ impl MockSourceState {
                 self.discarded += trim(pending);
                 if !pending.is_empty() {
                     let batch: Vec<CampaignMetric> = pending.iter().cloned().collect();
-                    settle(pending, ingestor.campaign_metrics(&org, batch).await);
+                    settle(
+                        pending,
+                        ingestor
+                            .campaign_metrics_from(DataMode::Mock, &org, batch)
+                            .await,
+                    );
                 }
             }
         }
@@ -169,6 +177,8 @@ fn settle<T>(
             tracing::error!(%org, "mock source for an unknown organisation; discarding");
             pending.clear();
         }
+        // The engine switched to LIVE: mock records are never to be mixed in.
+        Err(IngestRefusal::OtherMode { .. }) => pending.clear(),
         Err(e) => {
             tracing::debug!(error = %e, kept = pending.len(), "mock batch not acknowledged; retrying")
         }

@@ -43,6 +43,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Exports (`warroom export`, `/api/v1/reports/export/*`).
     pub export: ExportConfig,
+    /// Live connectors: endpoints, schedules, rate limits, retries (accounts are per org).
+    pub connectors: crate::connectors::ConnectorsConfig,
     /// Organisations served.
     #[serde(default)]
     pub orgs: Vec<OrgConfig>,
@@ -392,6 +394,9 @@ pub struct OrgConfig {
     /// Scheduled crisis bursts for demos and tests.
     #[serde(default)]
     pub crises: Vec<CrisisScenario>,
+    /// Live sources of this organisation (run in LIVE mode); none by default.
+    #[serde(default)]
+    pub connectors: crate::connectors::OrgConnectors,
 }
 
 /// A scheduled burst of strongly negative mentions in the mock source.
@@ -581,8 +586,14 @@ impl Config {
                 );
             }
         }
+        if let Err((field, reason)) = self.connectors.check() {
+            return invalid(&field, &reason);
+        }
         let mut seen = std::collections::HashSet::new();
         for org in &self.orgs {
+            if let Err((field, reason)) = org.connectors.check() {
+                return invalid(&field, &reason);
+            }
             if let Err(reason) = OrgId::parse(&org.id) {
                 return invalid("orgs.id", &reason);
             }
@@ -726,6 +737,41 @@ mod tests {
         config.auth.jwt_secret = "short".into();
         let err = config.check().unwrap_err().to_string();
         assert!(err.contains("auth.jwt_secret"), "{err}");
+    }
+
+    #[test]
+    fn connector_credentials_are_never_shown() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARROOM_TEST_META_TOKEN", "meta-s3cret");
+            jail.create_file(
+                "c.toml",
+                r#"
+[[orgs]]
+id = "acme"
+name = "Acme"
+[orgs.connectors.meta]
+ad_account_id = "act_42"
+access_token = "env:WARROOM_TEST_META_TOKEN"
+[orgs.connectors.mentionlytics]
+refresh_token = "ml-s3cret"
+"#,
+            )?;
+            let config = Config::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            let meta = config.orgs[0].connectors.meta.as_ref().unwrap();
+            assert_eq!(meta.access_token.expose(), "meta-s3cret");
+            for shown in [config.to_json(), format!("{config:?}")] {
+                assert!(!shown.contains("s3cret"), "{shown}");
+            }
+            jail.create_file(
+                "d.toml",
+                "[[orgs]]\nid = \"acme\"\nname = \"Acme\"\n[orgs.connectors.meta]\nad_account_id = \"42\"\naccess_token = \"x\"\n",
+            )?;
+            let err = Config::load(Some(Path::new("d.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("ad_account_id"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod account;
 pub mod clock;
 pub mod config;
+pub mod connectors;
 pub mod error;
 pub mod model;
 pub mod validate;

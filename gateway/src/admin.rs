@@ -508,3 +508,24 @@ pub async fn audit(
         next: page.next.map(|c| c.to_string()),
     }))
 }
+
+/// `GET /api/v1/admin/connectors`: the state of the admin's organisation's live
+/// connectors (empty in MOCK mode), by child name. Never a credential.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/connectors",
+    tag = "admin",
+    summary = "State of the organisation's live connectors (last success, last error, breaker, lag)",
+    responses(
+        (status = 200, description = "connector states by child name", body = serde_json::Value),
+        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
+    ),
+)]
+pub async fn list_connectors(
+    State(state): State<Arc<AppState>>,
+    Scoped(org, _, _): AdminScope,
+) -> Json<std::collections::BTreeMap<String, warroom_actors::connectors::ConnectorStatus>> {
+    let mut statuses = state.runtime.connector_statuses();
+    statuses.retain(|_, s| s.org == org.as_str());
+    Json(statuses)
+}

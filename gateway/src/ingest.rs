@@ -98,6 +98,10 @@ fn refusal(e: IngestRefusal) -> ApiError {
         IngestRefusal::CommitTimeout(_) => {
             ApiError::unavailable("commit_timeout", e.to_string(), 2)
         }
+        // The API ingests without a data mode; only source actors can meet this.
+        IngestRefusal::OtherMode { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "data_mode_mismatch", e.to_string())
+        }
         IngestRefusal::Rejected(_) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "storage_rejected",

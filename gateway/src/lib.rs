@@ -61,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(admin::list_users).post(admin::create_user),
         )
         .route("/admin/users/{id}", patch(admin::update_user))
+        .route("/admin/connectors", get(admin::list_connectors))
         .route(
             "/admin/api-keys",
             get(admin::list_api_keys).post(admin::create_api_key),

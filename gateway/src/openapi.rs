@@ -79,6 +79,7 @@ pub struct ErrorDetail {
         crate::admin::create_api_key,
         crate::admin::revoke_api_key,
         crate::admin::audit,
+        crate::admin::list_connectors,
         crate::data_mode::get,
         crate::data_mode::put,
         openapi_json,

@@ -108,6 +108,12 @@ pub struct DataflowStats {
     pub kpi_rounds: AtomicU64,
     /// Workers whose loop is running.
     pub workers_running: AtomicUsize,
+    /// Records of an earlier generation (data mode) that reached an organisation's
+    /// operators after its windows were reset for a newer one: counted, not applied
+    /// (they are stored all the same).
+    pub records_of_earlier_generation: AtomicU64,
+    /// Organisation resets applied (one per organisation per data-mode switch).
+    pub resets: AtomicU64,
 }
 
 /// Why the dataflow refused records.
@@ -144,8 +150,25 @@ impl Reservation<'_> {
             .in_flight
             .fetch_sub(unused, Ordering::AcqRel);
         self.count = 0;
-        self.handle.push(events);
+        let generation = self.handle.generation.load(Ordering::Acquire);
+        self.handle.push(Inbound::Events(generation, events));
     }
+}
+
+/// What a worker's inbox carries: records stamped with the generation they were accepted
+/// in, or the start of a new generation for some organisations.
+enum Inbound {
+    Events(u64, Vec<Event>),
+    Reset(u64, Vec<OrgId>),
+}
+
+/// A record on its way to the organisation operator, with its generation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+// Boxing the event would cost an allocation per record for the sake of a rare marker.
+#[allow(clippy::large_enum_variant)]
+enum Staged {
+    Event(u64, Event),
+    Reset(u64, OrgId),
 }
 
 impl Drop for Reservation<'_> {
@@ -160,7 +183,7 @@ impl Drop for Reservation<'_> {
 }
 
 struct WorkerInbox {
-    sender: crossbeam_channel::Sender<Vec<Event>>,
+    sender: crossbeam_channel::Sender<Inbound>,
     activator: Mutex<Option<SyncActivator>>,
 }
 
@@ -172,9 +195,23 @@ pub struct IngestHandle {
     stats: Arc<DataflowStats>,
     max_in_flight: usize,
     stopped: Arc<AtomicBool>,
+    /// The current generation: every record sent is stamped with it.
+    generation: Arc<AtomicU64>,
 }
 
 impl IngestHandle {
+    /// Starts a new generation (a data-mode switch) and resets the windows, detectors
+    /// and campaign books of `orgs` for it. Records stamped with an earlier generation
+    /// that reach an organisation after its reset are counted and left out, whatever
+    /// worker they travelled through, so the two generations never share a window.
+    /// The caller serialises this with every send (the ingestor's mode lock), so that a
+    /// record is stamped with the generation of the mode it was admitted under.
+    pub fn start_generation(&self, orgs: Vec<OrgId>) -> u64 {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.push(Inbound::Reset(generation, orgs));
+        generation
+    }
+
     /// Reserves room for `count` records, or says why there is none. Reserve before
     /// applying side effects (de-duplication), so a refused request changes nothing.
     pub fn try_reserve(&self, count: usize) -> Result<Reservation<'_>, IngestError> {
@@ -204,14 +241,15 @@ impl IngestHandle {
         Ok(())
     }
 
-    fn push(&self, events: Vec<Event>) {
-        if events.is_empty() {
-            return;
-        }
+    fn push(&self, inbound: Inbound) {
+        let count = match &inbound {
+            Inbound::Events(_, events) if events.is_empty() => return,
+            Inbound::Events(_, events) => events.len(),
+            Inbound::Reset(..) => 0,
+        };
         let index = self.next.fetch_add(1, Ordering::Relaxed) % self.inboxes.len();
         let inbox = &self.inboxes[index];
-        let count = events.len();
-        if inbox.sender.send(events).is_err() {
+        if inbox.sender.send(inbound).is_err() {
             // The worker is gone (shutdown): release the room so counters stay truthful.
             self.stats.in_flight.fetch_sub(count, Ordering::AcqRel);
             return;
@@ -271,6 +309,7 @@ impl Dataflow {
             stats: Arc::clone(&stats),
             max_in_flight: config.max_in_flight,
             stopped: Arc::clone(&stopped),
+            generation: Arc::new(AtomicU64::new(0)),
         };
 
         let timely_config = timely::Config {
@@ -356,18 +395,26 @@ impl Drop for Dataflow {
 enum Scored {
     Mention(ScoredMention),
     Campaign { org: OrgId, metric: CampaignMetric },
+    Reset { org: OrgId },
 }
 
 impl Scored {
     fn org(&self) -> &OrgId {
         match self {
             Scored::Mention(m) => &m.org,
-            Scored::Campaign { org, .. } => org,
+            Scored::Campaign { org, .. } | Scored::Reset { org } => org,
         }
     }
 }
 
-fn score(event: Event) -> Scored {
+fn score(staged: Staged) -> (u64, Scored) {
+    match staged {
+        Staged::Event(generation, event) => (generation, score_event(event)),
+        Staged::Reset(generation, org) => (generation, Scored::Reset { org }),
+    }
+}
+
+fn score_event(event: Event) -> Scored {
     match event {
         Event::Mention {
             org,
@@ -396,6 +443,8 @@ struct OrgState {
     campaigns_dirty: bool,
     /// The minute of the last KPI publication: windows slide when it changes.
     last_kpi_minute: i64,
+    /// The generation (data mode) its windows hold.
+    generation: u64,
 }
 
 impl OrgState {
@@ -408,7 +457,30 @@ impl OrgState {
             kpis_dirty: true,
             campaigns_dirty: false,
             last_kpi_minute: i64::MIN,
+            generation: 0,
         }
+    }
+
+    /// The state for a record or reset of `generation`: `None` when it belongs to an
+    /// earlier generation than the windows hold; a fresh state (published at the next
+    /// KPI round) when to a later one.
+    fn for_generation(
+        &mut self,
+        org: &OrgId,
+        generation: u64,
+        config: &DataflowConfig,
+        stats: &DataflowStats,
+    ) -> Option<&mut Self> {
+        if generation < self.generation {
+            return None;
+        }
+        if generation > self.generation {
+            *self = OrgState::new(org, config);
+            self.generation = generation;
+            self.campaigns_dirty = true;
+            stats.resets.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(self)
     }
 }
 
@@ -416,7 +488,7 @@ impl OrgState {
 fn build_worker_dataflow(
     worker: &mut timely::worker::Worker,
     config: &DataflowConfig,
-    receiver: crossbeam_channel::Receiver<Vec<Event>>,
+    receiver: crossbeam_channel::Receiver<Inbound>,
     inbox: &WorkerInbox,
     stopped: Arc<AtomicBool>,
     stats: Arc<DataflowStats>,
@@ -429,7 +501,7 @@ fn build_worker_dataflow(
     let org_config = config.clone();
     worker.dataflow::<u64, _, _>(|scope| {
         let source_stats = Arc::clone(&stats);
-        let ingest = source::<_, CapacityContainerBuilder<Vec<Event>>, _, _>(
+        let ingest = source::<_, CapacityContainerBuilder<Vec<Staged>>, _, _>(
             scope,
             "Ingest",
             |capability, info| {
@@ -454,13 +526,19 @@ fn build_worker_dataflow(
                         let mut session = output.session(&*cap);
                         while taken < SOURCE_BATCH {
                             match receiver.try_recv() {
-                                Ok(batch) => {
+                                Ok(Inbound::Events(generation, batch)) => {
                                     taken += batch.len();
                                     source_stats
                                         .in_flight
                                         .fetch_sub(batch.len(), Ordering::AcqRel);
                                     for event in batch {
-                                        session.give(event);
+                                        session.give(Staged::Event(generation, event));
+                                    }
+                                }
+                                Ok(Inbound::Reset(generation, orgs)) => {
+                                    taken += orgs.len();
+                                    for org in orgs {
+                                        session.give(Staged::Reset(generation, org));
                                     }
                                 }
                                 Err(_) => break,
@@ -482,7 +560,7 @@ fn build_worker_dataflow(
         ingest
             .map(score)
             .unary_frontier::<CapacityContainerBuilder<Vec<u64>>, _, _, _>(
-                Exchange::new(|record: &Scored| record.org().route_hash()),
+                Exchange::new(|(_, record): &(u64, Scored)| record.org().route_hash()),
                 "OrgState",
                 move |capability, info| {
                     // This operator publishes through the sink, not through timely outputs.
@@ -496,13 +574,29 @@ fn build_worker_dataflow(
                     move |(input, frontier), _output| {
                         let now_ms = clock.now_millis();
                         input.for_each(|_time, data| {
-                            for record in data.drain(..) {
+                            for (generation, record) in data.drain(..) {
+                                let org = record.org().clone();
+                                let state = orgs
+                                    .entry(org.clone())
+                                    .or_insert_with(|| OrgState::new(&org, &org_config));
+                                let held = state.generation;
+                                let Some(state) =
+                                    state.for_generation(&org, generation, &org_config, &stats)
+                                else {
+                                    if !matches!(record, Scored::Reset { .. }) {
+                                        stats
+                                            .records_of_earlier_generation
+                                            .fetch_add(1, Ordering::Relaxed);
+                                    }
+                                    continue;
+                                };
+                                if state.generation != held {
+                                    // Mentions of the earlier generation taken in this
+                                    // round stay off the push path too.
+                                    batches.remove(&org);
+                                }
                                 match record {
                                     Scored::Mention(mention) => {
-                                        let state =
-                                            orgs.entry(mention.org.clone()).or_insert_with(|| {
-                                                OrgState::new(&mention.org, &org_config)
-                                            });
                                         match state.windows.apply(&mention, now_ms) {
                                             Applied::TooLate => {
                                                 stats
@@ -516,20 +610,16 @@ fn build_worker_dataflow(
                                             }
                                         }
                                         state.kpis_dirty = true;
-                                        batches
-                                            .entry(mention.org.clone())
-                                            .or_default()
-                                            .push(mention);
+                                        batches.entry(org).or_default().push(mention);
                                     }
-                                    Scored::Campaign { org, metric } => {
-                                        let state = orgs
-                                            .entry(org.clone())
-                                            .or_insert_with(|| OrgState::new(&org, &org_config));
+                                    Scored::Campaign { metric, .. } => {
                                         stats.campaign_reports.fetch_add(1, Ordering::Relaxed);
                                         if state.campaigns.apply(&metric) {
                                             state.campaigns_dirty = true;
                                         }
                                     }
+                                    // The state was reset (or already was) for this generation.
+                                    Scored::Reset { .. } => {}
                                 }
                             }
                         });
@@ -605,5 +695,90 @@ fn publish_kpis(
             );
             state.campaigns_dirty = false;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warroom_engine::{Author, Config, Mention, Source, SystemClock};
+
+    /// Keeps the last 7-day mention count published per organisation.
+    #[derive(Default)]
+    struct LastCount(Mutex<Option<u64>>);
+
+    impl UpdateSink for LastCount {
+        fn publish(&self, _org: &OrgId, update: OrgUpdate) {
+            if let OrgUpdate::Kpis { windows, .. } = update {
+                if let Some(d7) = windows.iter().find(|w| w.window == Window::D7) {
+                    *self.0.lock().unwrap() = Some(d7.mention_count);
+                }
+            }
+        }
+    }
+
+    fn mention(org: &OrgId, id: &str) -> Event {
+        Event::Mention {
+            org: org.clone(),
+            mention: Mention {
+                external_id: id.to_owned(),
+                source: Source::Twitter,
+                content: "a text".into(),
+                author: Author::default(),
+                country: None,
+                region: None,
+                language: None,
+                hashtags: Vec::new(),
+                url: None,
+                event_time: chrono::Utc::now(),
+                source_sentiment: None,
+            },
+            ingested_at_us: 0,
+        }
+    }
+
+    fn wait(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn a_new_generation_resets_the_windows_and_leaves_stragglers_out() {
+        let defaults = Config::defaults();
+        let mut config = DataflowConfig::new(&defaults.engine, &defaults.crisis);
+        // One worker: the inbox is FIFO, so the straggler surely arrives after the reset.
+        config.workers = 1;
+        config.kpi_interval = Duration::from_millis(20);
+        config.epoch_tick = Duration::from_millis(5);
+        let sink = Arc::new(LastCount::default());
+        let dataflow =
+            Dataflow::start(config, Arc::new(SystemClock), Arc::clone(&sink) as _).unwrap();
+        let handle = dataflow.handle();
+        let org = OrgId::new("acme");
+        handle
+            .send(vec![mention(&org, "old-1"), mention(&org, "old-2")])
+            .unwrap();
+        wait("the first generation's KPIs", || {
+            *sink.0.lock().unwrap() == Some(2)
+        });
+
+        assert_eq!(handle.start_generation(vec![org.clone()]), 1);
+        // A record admitted under generation 0 that reaches the operator after the reset.
+        handle.stats.in_flight.fetch_add(1, Ordering::AcqRel);
+        handle.push(Inbound::Events(0, vec![mention(&org, "old-straggler")]));
+        handle.send(vec![mention(&org, "new-1")]).unwrap();
+        let stats = Arc::clone(handle.stats());
+        wait("the straggler", || {
+            stats.records_of_earlier_generation.load(Ordering::Relaxed) == 1
+        });
+        wait("the new generation's KPIs", || {
+            *sink.0.lock().unwrap() == Some(1)
+        });
+        assert_eq!(stats.resets.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.mentions_applied.load(Ordering::Relaxed), 3);
+        dataflow.shutdown();
     }
 }
