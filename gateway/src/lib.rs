@@ -183,6 +183,14 @@ pub async fn serve(
         let _ = shutdown_tx.send(true);
         let _ = done_tx.send(());
     };
+    // Frames are small and latency-bound: without TCP_NODELAY, Nagle's algorithm holds a
+    // frame written while the previous one is unacknowledged, and the peer's delayed ACK
+    // turns that into tens of milliseconds of push latency.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+        }
+    });
     let serving = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
