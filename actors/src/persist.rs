@@ -87,6 +87,8 @@ pub struct PersistStats {
     pub failing: AtomicBool,
     /// The last error, for health.
     pub last_error: parking_lot::Mutex<Option<String>>,
+    /// Time of each successful commit (group commit: one per batch).
+    pub commit_latency: crate::metrics::Histogram,
 }
 
 struct Job {
@@ -210,8 +212,10 @@ async fn write_loop(
         let (mentions, campaigns) = score_batch(&jobs).await;
         let mut backoff = Duration::from_millis(50);
         let outcome = loop {
+            let started = std::time::Instant::now();
             match store.write_batch(&mentions, &campaigns).await {
                 Ok(()) => {
+                    stats.commit_latency.observe(started.elapsed());
                     if stats.failing.swap(false, Ordering::AcqRel) {
                         tracing::info!("storage writes recovered");
                     }

@@ -2,16 +2,19 @@
 //! (fastwebsockets). It speaks to the engine only through [`Runtime`]: it never touches
 //! the dataflow's state or SQL (accounts go through `warroom_storage::accounts`).
 //!
-//! Every `/api/v1/*` route but `health`, `auth/login` and `auth/refresh` requires a
-//! credential ([`auth`]); the WebSocket authenticates on the upgrade or with its first
-//! frame.
+//! Every `/api/v1/*` route but `health`, `auth/login`, `auth/refresh` and
+//! `webhooks/{service}` (signed instead, [`webhooks::incoming`]) requires a credential
+//! ([`auth`]); the WebSocket authenticates on the upgrade or with its first frame.
+//! `GET /metrics` (Prometheus) is at the root, unauthenticated, loopback-only by default.
 
 pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod hardening;
 pub mod ingest;
+pub mod metrics;
 pub mod rest;
+pub mod webhooks;
 pub mod ws;
 
 use std::future::{Future, IntoFuture};
@@ -66,6 +69,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/admin/api-keys/{id}",
             axum::routing::delete(admin::revoke_api_key),
         )
+        .route(
+            "/admin/webhooks",
+            get(webhooks::admin::list).post(webhooks::admin::create),
+        )
+        .route(
+            "/admin/webhooks/{id}",
+            axum::routing::delete(webhooks::admin::delete),
+        )
+        .route(
+            "/admin/webhooks/{id}/deliveries",
+            get(webhooks::admin::deliveries),
+        )
         .route("/audit", get(admin::audit))
         .route("/metrics/dashboard", get(rest::dashboard))
         .route("/mentions", get(rest::mentions))
@@ -91,6 +106,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(rest::health))
         .route("/auth/login", post(auth::routes::login))
         .route("/auth/refresh", post(auth::routes::refresh))
+        // Authenticated by its signature, not by a credential (webhooks::incoming).
+        .route("/webhooks/{service}", post(webhooks::incoming::receive))
         .merge(protected)
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
@@ -101,6 +118,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let http = state.runtime.config().http.clone();
     let router = Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .with_state(state);
     hardening::apply(router, &http)
