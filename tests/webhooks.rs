@@ -374,6 +374,23 @@ async fn metrics_parse_and_counters_move_after_an_ingest() {
         sample(&after, "warroom_persist_commit_seconds_bucket{le=\"+Inf\"}"),
         sample(&after, "warroom_persist_commit_seconds_count")
     );
+    // Health names the new parts, and why it is not ok (if it is not).
+    let health: Value = reqwest::get(format!("{base}/api/v1/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(health["services"]["event_loop"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("lag "));
+    assert!(health["services"]["webhooks"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("0 dropped"));
+    let reasons = health["reasons"].as_array().expect("reasons");
+    assert_eq!(reasons.is_empty(), health["status"] == "ok", "{health}");
     // Metrics are not under /api/v1 and need no credential.
     let response = reqwest::get(format!("{base}/api/v1/metrics"))
         .await

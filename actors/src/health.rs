@@ -110,3 +110,40 @@ pub async fn watch_health(runtime: Weak<Runtime>, interval: Duration) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_maps_to_ok_degraded_down_with_the_configured_thresholds() {
+        let config = warroom_engine::Config::defaults().health;
+        let lag = EventLoopLag::default();
+        assert_eq!(lag.health(&config).status, HealthStatus::Ok);
+        lag.record(config.lag_degraded);
+        assert_eq!(lag.health(&config).status, HealthStatus::Degraded);
+        lag.record(config.lag_down + Duration::from_millis(1));
+        assert_eq!(lag.health(&config).status, HealthStatus::Down);
+        lag.record(Duration::from_millis(1));
+        let part = lag.health(&config);
+        assert_eq!(part.status, HealthStatus::Ok);
+        assert!(lag.max() > config.lag_down, "the maximum is kept");
+        assert!(part.detail.contains("max"), "{}", part.detail);
+        assert_eq!(lag.samples(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_probe_measures_its_own_wake_up_delay() {
+        let lag = Arc::new(EventLoopLag::default());
+        let probe = tokio::spawn(probe_event_loop(
+            Arc::clone(&lag),
+            Duration::from_millis(100),
+        ));
+        // Paused time auto-advances exactly to each deadline: no lag.
+        while lag.samples() < 3 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(lag.last(), Duration::ZERO);
+        probe.abort();
+    }
+}

@@ -155,6 +155,17 @@ impl WebhookDispatcher {
     }
 }
 
+/// The delay after failed attempt `attempt` (from 1): doubling from `initial_backoff`,
+/// capped at `max_backoff`, then jittered down to half of it at random.
+fn backoff(config: &WebhooksConfig, attempt: u32) -> Duration {
+    let base = config
+        .initial_backoff
+        .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
+        .min(config.max_backoff);
+    // Jitter spreads the retries of many endpoints failing at once.
+    base.mul_f64(0.5 + rand::random::<f64>() * 0.5)
+}
+
 async fn dispatch(mut rx: mpsc::Receiver<WebhookEvent>, delivery: Arc<Delivery>) {
     while let Some(event) = rx.recv().await {
         let Some(endpoints) = delivery.endpoints(&event.org).await else {
@@ -199,16 +210,6 @@ impl Delivery {
             }
         }
         None
-    }
-
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self
-            .config
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
-            .min(self.config.max_backoff);
-        // Jitter spreads the retries of many endpoints failing at once.
-        base.mul_f64(0.5 + rand::random::<f64>() * 0.5)
     }
 
     async fn deliver(&self, hook: &WebhookRecord, event: &WebhookEvent) {
@@ -258,7 +259,7 @@ impl Delivery {
                 }
                 return;
             }
-            tokio::time::sleep(self.backoff(attempt)).await;
+            tokio::time::sleep(backoff(&self.config, attempt)).await;
         }
     }
 
@@ -311,6 +312,63 @@ impl Delivery {
                 };
                 (false, None, Some(reason.to_owned()))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event() -> WebhookEvent {
+        WebhookEvent {
+            org: OrgId::new("alpha"),
+            event: "crisis:detected",
+            data: json!({}),
+            at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (tx, mut rx) = mpsc::channel(2);
+        let queue = WebhookQueue {
+            tx,
+            stats: Arc::default(),
+            capacity: 2,
+        };
+        for _ in 0..5 {
+            queue.offer(event());
+        }
+        assert_eq!(queue.depth(), 2);
+        assert_eq!(queue.stats().enqueued.load(Ordering::Relaxed), 2);
+        assert_eq!(queue.stats().dropped.load(Ordering::Relaxed), 3);
+        assert!(rx.try_recv().is_ok());
+        assert_eq!(queue.depth(), 1);
+        drop(rx);
+        queue.offer(event());
+        assert_eq!(
+            queue.stats().dropped.load(Ordering::Relaxed),
+            4,
+            "closed counts too"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_with_jitter() {
+        let mut config = warroom_engine::Config::defaults().webhooks;
+        config.initial_backoff = Duration::from_millis(100);
+        config.max_backoff = Duration::from_millis(1000);
+        for (attempt, base) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (30, 1000),
+        ] {
+            let d = backoff(&config, attempt).as_millis();
+            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d} ms");
         }
     }
 }

@@ -105,7 +105,7 @@ pub async fn receive(
     body: Body,
 ) -> Result<Response, ApiError> {
     let config = &state.runtime.config().webhooks;
-    if !config.services.iter().any(|s| *s == service) {
+    if !config.services.contains(&service) {
         return Err(ApiError::not_found(
             "unknown_service",
             "no such webhook service",
