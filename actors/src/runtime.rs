@@ -511,9 +511,16 @@ impl Runtime {
 
         let mut backlog = 0;
         let mut missing = Vec::new();
+        let children = self.children.snapshot();
         for entry in self.directory.iter() {
             backlog = backlog.max(entry.pending.load(Ordering::Acquire));
-            if entry.actor().is_none() {
+            // Restarting, or left stopped after its restart budget ran out.
+            let supervised = children
+                .get(&format!("org:{}", entry.org.id))
+                .map(|c| c.state);
+            if entry.actor().is_none()
+                || supervised.is_some_and(|state| state != ChildState::Running)
+            {
                 missing.push(entry.org.id.to_string());
             }
         }
@@ -534,7 +541,6 @@ impl Runtime {
             },
         );
 
-        let children = self.children.snapshot();
         let troubled: Vec<String> = children
             .iter()
             .filter(|(name, s)| name.starts_with("source:") && s.state != ChildState::Running)
