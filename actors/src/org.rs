@@ -55,6 +55,10 @@ pub struct OrgArgs {
     pub crises: Vec<CrisisEvent>,
     /// Where rendered dashboard views are published for REST reads.
     pub dashboard: Arc<DashboardCache>,
+    /// Outgoing webhooks: crisis events are offered here (never waiting).
+    pub webhooks: Option<crate::webhook::WebhookQueue>,
+    /// Engine counters (frames pushed).
+    pub metrics: Arc<crate::metrics::EngineMetrics>,
 }
 
 /// A subscriber: one socket's queue and the channels it wants.
@@ -263,6 +267,8 @@ pub struct OrgState {
     dashboard_cache: Arc<DashboardCache>,
     latest_kpi_frame: Option<EncodedFrame>,
     latest_campaign_frame: Option<EncodedFrame>,
+    webhooks: Option<crate::webhook::WebhookQueue>,
+    metrics: Arc<crate::metrics::EngineMetrics>,
 }
 
 fn mask(channels: &[Channel]) -> u8 {
@@ -293,6 +299,8 @@ impl OrgState {
             recent: VecDeque::new(),
             recent_capacity: args.recent_capacity,
             next_mention_id: 1,
+            webhooks: args.webhooks,
+            metrics: args.metrics,
             dashboard_cache: {
                 // A (re)started actor has a new epoch: views of the old one are stale.
                 args.dashboard.clear();
@@ -363,12 +371,18 @@ impl OrgState {
 
     fn fan_out(&mut self, encoded: &EncodedFrame) {
         let bit = encoded.channel.map_or(u8::MAX, Channel::bit);
+        let mut pushed = 0;
         self.subscribers.retain(|sub| {
             if sub.channels & bit == 0 {
                 return true;
             }
+            pushed += 1;
             sub.outbox.push(encoded.clone()) != crate::outbox::PushOutcome::Closed
         });
+        // One relaxed add per frame, not per subscriber.
+        self.metrics
+            .frames_pushed
+            .fetch_add(pushed, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn apply(&mut self, update: OrgUpdate) {
@@ -428,6 +442,7 @@ impl OrgState {
                     open.metadata = evidence;
                     let crisis = open.clone();
                     self.persist_crisis(&crisis);
+                    self.notify_webhooks("crisis:escalated", &crisis);
                     self.emit(events::CRISIS_UPDATED, None, &crisis);
                     return;
                 }
@@ -446,6 +461,7 @@ impl OrgState {
                 tracing::warn!(org = %self.org.id, kind = kind.as_str(), severity, id = %crisis.id, "crisis detected");
                 self.remember_crisis(crisis.clone());
                 self.persist_crisis(&crisis);
+                self.notify_webhooks("crisis:detected", &crisis);
                 self.emit(events::CRISIS_DETECTED, None, &crisis);
             }
             CrisisSignal::Escalated {
@@ -458,6 +474,7 @@ impl OrgState {
                     crisis.metadata = evidence;
                     let crisis = crisis.clone();
                     self.persist_crisis(&crisis);
+                    self.notify_webhooks("crisis:escalated", &crisis);
                     self.emit(events::CRISIS_UPDATED, None, &crisis);
                 }
             }
@@ -469,9 +486,22 @@ impl OrgState {
                     let crisis = crisis.clone();
                     tracing::info!(org = %self.org.id, id = %crisis.id, "crisis cleared");
                     self.persist_crisis(&crisis);
+                    self.notify_webhooks("crisis:resolved", &crisis);
                     self.emit(events::CRISIS_RESOLVED, None, &resolved_payload(&crisis));
                 }
             }
+        }
+    }
+
+    /// Offers a crisis event to the outgoing webhooks (a `try_send`: never waits).
+    fn notify_webhooks(&self, event: &'static str, crisis: &CrisisEvent) {
+        if let Some(queue) = &self.webhooks {
+            queue.offer(crate::webhook::WebhookEvent {
+                org: self.org.id.clone(),
+                event,
+                data: serde_json::to_value(crisis).unwrap_or_default(),
+                at: self.clock.now(),
+            });
         }
     }
 
@@ -538,8 +568,12 @@ impl OrgState {
         self.dashboard_cache.clear();
         self.persist_crisis(&crisis);
         match action {
-            AlertAction::Acknowledge => self.emit(events::CRISIS_UPDATED, None, &crisis),
+            AlertAction::Acknowledge => {
+                self.notify_webhooks("crisis:acknowledged", &crisis);
+                self.emit(events::CRISIS_UPDATED, None, &crisis)
+            }
             AlertAction::Resolve => {
+                self.notify_webhooks("crisis:resolved", &crisis);
                 self.emit(events::CRISIS_RESOLVED, None, &resolved_payload(&crisis))
             }
         }

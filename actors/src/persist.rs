@@ -95,6 +95,8 @@ pub struct PersistStats {
     pub failing: AtomicBool,
     /// The last error, for health.
     pub last_error: parking_lot::Mutex<Option<String>>,
+    /// Time of each successful commit (group commit: one per batch).
+    pub commit_latency: crate::metrics::Histogram,
 }
 
 struct Job {
@@ -229,6 +231,7 @@ async fn write_loop(
         let (mentions, campaigns) = score_batch(&jobs).await;
         let mut backoff = Duration::from_millis(50);
         let outcome = loop {
+            let started = std::time::Instant::now();
             let attempt = tokio::time::timeout(
                 config.write_timeout,
                 store.write_batch(&mentions, &campaigns),
@@ -245,6 +248,7 @@ async fn write_loop(
             });
             match attempt {
                 Ok(()) => {
+                    stats.commit_latency.observe(started.elapsed());
                     if stats.failing.swap(false, Ordering::AcqRel) {
                         tracing::info!("storage writes recovered");
                     }

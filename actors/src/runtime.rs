@@ -27,8 +27,10 @@ use crate::connectors::{
 };
 use crate::data_mode::{DataModeMessage, DATA_MODE_CHANNEL};
 use crate::directory::OrgDirectory;
+use crate::health::EventLoopLag;
 use crate::ingest::Ingestor;
 use crate::kpi::{CommitObserver, KpiBuckets};
+use crate::metrics::EngineMetrics;
 use crate::org::{OrgActor, OrgArgs, OrgMsg};
 use crate::persist::{PersistConfig, Persister};
 use crate::source::{MockSource, MockSourceArgs, SourceKind};
@@ -37,6 +39,7 @@ use crate::supervisor::{
     ChildRegistry, ChildSpec, ChildState, RestartPolicy, StartFn, Supervisor, SupervisorArgs,
     SupervisorMsg,
 };
+use crate::webhook::{WebhookDispatcher, WebhookQueue};
 
 /// Health of one part of the engine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +71,8 @@ pub struct HealthReport {
     /// admins by `/api/v1/admin/connectors` instead.
     #[serde(skip)]
     pub connectors: BTreeMap<String, ConnectorStatus>,
+    /// Why the status is not `ok`: `"<part>: <detail>"` for each part that is not.
+    pub reasons: Vec<String>,
 }
 
 /// Mailbox depth of an organisation actor above which health says `degraded`.
@@ -100,6 +105,11 @@ pub struct Runtime {
     /// Minutes touched by committed mentions, whose KPI buckets are written behind.
     kpi: Arc<KpiBuckets>,
     kpi_task: parking_lot::Mutex<Option<JoinHandle<()>>>,
+    metrics: Arc<EngineMetrics>,
+    event_loop: Arc<EventLoopLag>,
+    webhooks: WebhookQueue,
+    /// The webhook dispatcher, the event-loop probe and the receipt pruner.
+    background: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Runtime {
@@ -164,9 +174,34 @@ impl Runtime {
         .await
         .map_err(|e| format!("supervisor did not start: {e}"))?;
 
+        let metrics = Arc::new(EngineMetrics::default());
+        let (webhooks, dispatcher) =
+            WebhookDispatcher::start(&config.webhooks, Arc::clone(&store), Arc::clone(&clock))?;
+        let event_loop = Arc::new(EventLoopLag::default());
+        let probe = tokio::spawn(crate::health::probe_event_loop(
+            Arc::clone(&event_loop),
+            config.health.lag_probe_interval,
+        ));
+        let pruner = tokio::spawn(prune_webhook_receipts(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            config.webhooks.timestamp_tolerance,
+        ));
+        let org_extras = OrgExtras {
+            webhooks: webhooks.clone(),
+            metrics: Arc::clone(&metrics),
+        };
+
         // Organisation actors first: the dataflow publishes to them from its first tick.
         for entry in directory.iter() {
-            let spec = org_child_spec(&directory, &entry.org.id, &config, &clock, &store);
+            let spec = org_child_spec(
+                &directory,
+                &entry.org.id,
+                &config,
+                &clock,
+                &store,
+                &org_extras,
+            );
             start_child(&supervisor, spec).await?;
         }
 
@@ -246,9 +281,16 @@ impl Runtime {
             node_id: uuid::Uuid::new_v4().to_string(),
             mode_change: tokio::sync::Mutex::new(()),
             mode_task: RwLock::new(None),
+            metrics,
+            event_loop,
+            webhooks,
+            background: parking_lot::Mutex::new(vec![dispatcher, probe, pruner]),
         });
         runtime.start_sources(runtime.data_mode()).await?;
-        let task = tokio::spawn(watch_health(Arc::downgrade(&runtime)));
+        let task = tokio::spawn(crate::health::watch_health(
+            Arc::downgrade(&runtime),
+            runtime.config.health.interval,
+        ));
         *runtime.health_task.write() = Some(task);
         let task = tokio::spawn(watch_data_mode(
             Arc::downgrade(&runtime),
@@ -569,6 +611,34 @@ impl Runtime {
         &self.children
     }
 
+    /// Counters shared with the gateway (ingest, frames, sockets, incoming webhooks).
+    pub fn metrics(&self) -> &Arc<EngineMetrics> {
+        &self.metrics
+    }
+
+    /// Event-loop lag as the probe measured it.
+    pub fn event_loop_lag(&self) -> &Arc<EventLoopLag> {
+        &self.event_loop
+    }
+
+    /// The outgoing webhook queue.
+    pub fn webhooks(&self) -> &WebhookQueue {
+        &self.webhooks
+    }
+
+    /// The write-behind persister's counters.
+    pub fn persist_stats(&self) -> &Arc<crate::persist::PersistStats> {
+        self.persister.stats()
+    }
+
+    /// Mailbox depth of every organisation actor: `(org, updates waiting)`.
+    pub fn org_backlogs(&self) -> Vec<(OrgId, usize)> {
+        self.directory
+            .iter()
+            .map(|e| (e.org.id.clone(), e.pending.load(Ordering::Acquire)))
+            .collect()
+    }
+
     /// The current data mode.
     pub fn data_mode(&self) -> DataMode {
         *self.data_mode.read()
@@ -608,9 +678,16 @@ impl Runtime {
 
         let mut backlog = 0;
         let mut missing = Vec::new();
+        let children = self.children.snapshot();
         for entry in self.directory.iter() {
             backlog = backlog.max(entry.pending.load(Ordering::Acquire));
-            if entry.actor().is_none() {
+            // Restarting, or left stopped after its restart budget ran out.
+            let supervised = children
+                .get(&format!("org:{}", entry.org.id))
+                .map(|c| c.state);
+            if entry.actor().is_none()
+                || supervised.is_some_and(|state| state != ChildState::Running)
+            {
                 missing.push(entry.org.id.to_string());
             }
         }
@@ -631,7 +708,6 @@ impl Runtime {
             },
         );
 
-        let children = self.children.snapshot();
         let troubled: Vec<String> = children
             .iter()
             .filter(|(name, s)| name.starts_with("source:") && s.state != ChildState::Running)
@@ -698,6 +774,11 @@ impl Runtime {
                 detail: cache.detail,
             },
         );
+        services.insert(
+            "event_loop".to_owned(),
+            self.event_loop.health(&self.config.health),
+        );
+        services.insert("webhooks".to_owned(), self.webhook_health());
         let status = services
             .iter()
             // A database outage stops acknowledgements, not the live dashboards.
@@ -720,9 +801,35 @@ impl Runtime {
             timestamp: self.clock.now(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_secs: (self.clock.now() - self.started).num_seconds().max(0) as u64,
+            reasons: services
+                .iter()
+                .filter(|(_, p)| p.status != HealthStatus::Ok)
+                .map(|(name, p)| format!("{name}: {}", p.detail))
+                .collect(),
             services,
             connectors,
         }
+    }
+
+    fn webhook_health(&self) -> PartHealth {
+        let stats = self.webhooks.stats();
+        let depth = self.webhooks.depth();
+        let capacity = self.webhooks.capacity();
+        let dropped = stats.dropped.load(Ordering::Relaxed);
+        let detail = format!(
+            "queue {depth} of {capacity}, {} pending, {} delivered, {} failed attempts, {} abandoned, {dropped} dropped (queue full)",
+            stats.pending.load(Ordering::Relaxed),
+            stats.delivered.load(Ordering::Relaxed),
+            stats.failed_attempts.load(Ordering::Relaxed),
+            stats.gave_up.load(Ordering::Relaxed),
+        );
+        // A full queue loses events: degraded (the engine itself is unaffected).
+        let status = if depth * 5 > capacity * 4 {
+            HealthStatus::Degraded
+        } else {
+            HealthStatus::Ok
+        };
+        PartHealth { status, detail }
     }
 
     fn storage_health(&self) -> PartHealth {
@@ -779,6 +886,9 @@ impl Runtime {
             task.abort();
         }
         if let Some(task) = self.mode_task.write().take() {
+            task.abort();
+        }
+        for task in self.background.lock().drain(..) {
             task.abort();
         }
         self.supervisor.stop_children(Some("shutdown".to_owned()));
@@ -838,13 +948,22 @@ async fn start_child(supervisor: &ActorRef<SupervisorMsg>, spec: ChildSpec) -> R
     }
 }
 
+/// What every organisation actor is handed besides its own state.
+struct OrgExtras {
+    webhooks: WebhookQueue,
+    metrics: Arc<EngineMetrics>,
+}
+
 fn org_child_spec(
     directory: &Arc<OrgDirectory>,
     org: &OrgId,
     config: &Config,
     clock: &SharedClock,
     store: &Arc<dyn warroom_storage::Store>,
+    extras: &OrgExtras,
 ) -> ChildSpec {
+    let webhooks = extras.webhooks.clone();
+    let metrics = Arc::clone(&extras.metrics);
     let store = Arc::clone(store);
     let directory = Arc::clone(directory);
     let org = org.clone();
@@ -858,6 +977,8 @@ fn org_child_spec(
         let push = push.clone();
         let clock = Arc::clone(&clock);
         let store = Arc::clone(&store);
+        let webhooks = webhooks.clone();
+        let metrics = Arc::clone(&metrics);
         Box::pin(async move {
             let entry = directory.get(&org).ok_or("organisation vanished")?;
             // A (re)started organisation actor resumes with its stored crises.
@@ -880,6 +1001,8 @@ fn org_child_spec(
                 dashboard: Arc::clone(&entry.dashboard),
                 store: Some(Arc::clone(&store)),
                 crises,
+                webhooks: Some(webhooks),
+                metrics,
             };
             let (actor, _) = Actor::spawn_linked(None, OrgActor, args, supervisor)
                 .await
@@ -891,26 +1014,22 @@ fn org_child_spec(
     ChildSpec { name, start }
 }
 
-/// Pushes `system:health-change` to every organisation when the overall status changes.
-async fn watch_health(runtime: std::sync::Weak<Runtime>) {
-    let mut last: Option<HealthStatus> = None;
-    let mut interval = tokio::time::interval(Duration::from_secs(1));
+/// Forgets incoming webhook receipts older than twice the timestamp tolerance, every
+/// tolerance: an older delivery is refused by its timestamp before its id matters.
+async fn prune_webhook_receipts(
+    store: Arc<dyn warroom_storage::Store>,
+    clock: SharedClock,
+    tolerance: Duration,
+) {
+    let mut ticks = tokio::time::interval(tolerance);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        interval.tick().await;
-        let Some(runtime) = runtime.upgrade() else {
-            return;
-        };
-        let report = runtime.health();
-        if last != Some(report.status) {
-            if last.is_some() {
-                tracing::info!(status = ?report.status, "health changed");
-            }
-            last = Some(report.status);
-            let data = serde_json::to_value(&report).unwrap_or_default();
-            runtime.directory.broadcast(|| OrgMsg::System {
-                event: events::HEALTH_CHANGE,
-                data: data.clone(),
-            });
+        ticks.tick().await;
+        let before = clock.now()
+            - chrono::Duration::from_std(tolerance * 2)
+                .unwrap_or_else(|_| chrono::Duration::days(1));
+        if let Err(error) = store.webhooks().prune_receipts(before).await {
+            tracing::debug!(%error, "webhook receipts not pruned");
         }
     }
 }

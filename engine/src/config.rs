@@ -45,6 +45,12 @@ pub struct Config {
     pub export: ExportConfig,
     /// Live connectors: endpoints, schedules, rate limits, retries (accounts are per org).
     pub connectors: crate::connectors::ConnectorsConfig,
+    /// Incoming and outgoing webhooks.
+    pub webhooks: WebhooksConfig,
+    /// The health monitor.
+    pub health: HealthConfig,
+    /// The Prometheus endpoint `GET /metrics`.
+    pub metrics: MetricsConfig,
     /// Organisations served.
     #[serde(default)]
     pub orgs: Vec<OrgConfig>,
@@ -413,6 +419,89 @@ pub struct CrisisScenario {
     pub mentions_per_second: f64,
 }
 
+/// `[webhooks]`
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Services accepted by `POST /api/v1/webhooks/{service}` (others answer 404).
+    pub services: Vec<String>,
+    /// Per-organisation HMAC-SHA256 secrets of incoming webhooks, by organisation id, at
+    /// least 16 bytes each. An organisation without one accepts no incoming webhook.
+    /// Secrets: never logged nor returned.
+    #[serde(default)]
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// How far an incoming delivery's timestamp may be from the server's clock.
+    #[serde(with = "humantime_serde")]
+    pub timestamp_tolerance: Duration,
+    /// Largest incoming webhook body.
+    pub max_body_bytes: usize,
+    /// Events waiting for outgoing delivery at most; more are dropped and counted.
+    pub queue_capacity: usize,
+    /// Attempts per outgoing delivery (the first included).
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubled each attempt, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// Longest delay between retries.
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+    /// Timeout of one outgoing request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Deliveries in flight at once, across endpoints.
+    pub concurrency: usize,
+    /// Outgoing endpoints per organisation at most.
+    pub max_per_org: usize,
+    /// Allow endpoints on loopback, private and link-local addresses (tests, on-premise
+    /// receivers). Off by default: an admin could otherwise probe the internal network.
+    pub allow_private_targets: bool,
+}
+
+impl std::fmt::Debug for WebhooksConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhooksConfig")
+            .field("services", &self.services)
+            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
+            .field("timestamp_tolerance", &self.timestamp_tolerance)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shortest accepted incoming webhook secret.
+pub const MIN_WEBHOOK_SECRET_BYTES: usize = 16;
+
+/// `[health]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// How often the monitor re-derives health (and pushes `system:health-change`).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// How often the event-loop probe measures its own wake-up delay.
+    #[serde(with = "humantime_serde")]
+    pub lag_probe_interval: Duration,
+    /// Event-loop lag above which health is `degraded`.
+    #[serde(with = "humantime_serde")]
+    pub lag_degraded: Duration,
+    /// Event-loop lag above which health is `down`.
+    #[serde(with = "humantime_serde")]
+    pub lag_down: Duration,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve `GET /metrics` (Prometheus text format, no authentication).
+    pub enabled: bool,
+    /// Answer only clients connecting from a loopback address (403 otherwise): scrape
+    /// through a local agent or a proxy. Off exposes the metrics to anyone who can reach
+    /// the port.
+    pub loopback_only: bool,
+}
+
 impl Config {
     /// Loads defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -589,6 +678,7 @@ impl Config {
         if let Err((field, reason)) = self.connectors.check() {
             return invalid(&field, &reason);
         }
+        self.check_operations()?;
         let mut seen = std::collections::HashSet::new();
         for org in &self.orgs {
             if let Err((field, reason)) = org.connectors.check() {
@@ -607,6 +697,62 @@ impl Config {
         Ok(())
     }
 
+    /// Checks `[webhooks]`, `[health]` and `[metrics]`.
+    fn check_operations(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, reason: &str| {
+            Err(ConfigError::Invalid {
+                field: field.to_owned(),
+                reason: reason.to_owned(),
+            })
+        };
+        let hooks = &self.webhooks;
+        for service in &hooks.services {
+            if service.is_empty()
+                || service.len() > 64
+                || !service
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return invalid("webhooks.services", "names are 1-64 of a-z, 0-9, '-', '_'");
+            }
+        }
+        for (org, secret) in &hooks.secrets {
+            if !self.orgs.iter().any(|o| &o.id == org) {
+                return invalid("webhooks.secrets", &format!("no organisation {org}"));
+            }
+            if secret.len() < MIN_WEBHOOK_SECRET_BYTES {
+                return invalid("webhooks.secrets", "secrets are at least 16 bytes");
+            }
+        }
+        if hooks.timestamp_tolerance.is_zero()
+            || hooks.max_body_bytes == 0
+            || hooks.queue_capacity == 0
+            || hooks.max_attempts == 0
+            || hooks.concurrency == 0
+            || hooks.max_per_org == 0
+            || hooks.request_timeout.is_zero()
+        {
+            return invalid("webhooks", "limits, timeouts and attempts must be positive");
+        }
+        if hooks.initial_backoff.is_zero() || hooks.initial_backoff > hooks.max_backoff {
+            return invalid(
+                "webhooks.initial_backoff",
+                "must be positive and at most webhooks.max_backoff",
+            );
+        }
+        let health = &self.health;
+        if health.interval.is_zero()
+            || health.lag_probe_interval.is_zero()
+            || health.lag_degraded >= health.lag_down
+        {
+            return invalid(
+                "health",
+                "intervals must be positive and lag_degraded below lag_down",
+            );
+        }
+        Ok(())
+    }
+
     /// Renders the effective configuration as JSON, with secrets redacted.
     pub fn to_json(&self) -> String {
         let mut shown = self.clone();
@@ -614,6 +760,9 @@ impl Config {
         shown.redis.url = self.redis.redacted_url();
         if !shown.auth.jwt_secret.is_empty() {
             shown.auth.jwt_secret = "***".into();
+        }
+        for secret in shown.webhooks.secrets.values_mut() {
+            *secret = "***".into();
         }
         serde_json::to_string_pretty(&shown).unwrap_or_default()
     }
@@ -772,6 +921,52 @@ refresh_token = "ml-s3cret"
             assert!(err.contains("ad_account_id"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn webhook_secrets_are_never_shown_and_are_checked() {
+        let mut config = Config::defaults();
+        assert_eq!(
+            config.webhooks.timestamp_tolerance,
+            Duration::from_secs(300)
+        );
+        assert!(config.metrics.loopback_only);
+        config
+            .webhooks
+            .secrets
+            .insert("harbor-city".into(), "whsec-0123456789abcdef".into());
+        assert!(config.check().is_ok());
+        assert!(!config.to_json().contains("whsec-0123456789abcdef"));
+        assert!(!format!("{:?}", config.webhooks).contains("whsec-0123456789abcdef"));
+        config
+            .webhooks
+            .secrets
+            .insert("harbor-city".into(), "short".into());
+        assert!(config
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("webhooks.secrets"));
+        config.webhooks.secrets.clear();
+        config
+            .webhooks
+            .secrets
+            .insert("nobody".into(), "whsec-0123456789abcdef".into());
+        assert!(config
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("no organisation"));
+        config.webhooks.secrets.clear();
+        config.webhooks.services.push("Bad Name".into());
+        assert!(config
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("webhooks.services"));
+        config.webhooks.services.pop();
+        config.health.lag_degraded = config.health.lag_down;
+        assert!(config.check().unwrap_err().to_string().contains("health"));
     }
 
     #[test]

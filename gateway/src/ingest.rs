@@ -18,6 +18,7 @@ use axum::Json;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use warroom_actors::ingest::IngestRefusal;
+use warroom_actors::metrics::Rejection;
 use warroom_actors::persist::PersistError;
 use warroom_engine::validate::{
     campaign_from_record, mention_from_record, parse_records, split_records,
@@ -29,8 +30,12 @@ use crate::auth::{CanIngest, Scoped};
 use crate::error::ApiError;
 use crate::AppState;
 
-async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
-    let limit = state.max_body_bytes;
+/// Reads a whole body of at most `limit` bytes (413 above).
+pub(crate) async fn read_body(
+    limit: usize,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -80,7 +85,8 @@ fn split<'a>(
     Ok(raw)
 }
 
-fn refusal(e: IngestRefusal) -> ApiError {
+/// The answer to a refused hand-over.
+pub(crate) fn refusal(e: IngestRefusal) -> ApiError {
     match e {
         IngestRefusal::UnknownOrg(org) => {
             ApiError::not_found("org_not_found", format!("no organisation {org}"))
@@ -110,7 +116,8 @@ fn refusal(e: IngestRefusal) -> ApiError {
     }
 }
 
-fn accepted(result: IngestAccepted) -> Response {
+/// 202 with the ingest result.
+pub(crate) fn accepted(result: IngestAccepted) -> Response {
     (StatusCode::ACCEPTED, Json(result)).into_response()
 }
 
@@ -120,10 +127,20 @@ async fn validated<R: serde::de::DeserializeOwned, T>(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
+    convert: impl FnMut(usize, R, &mut Vec<warroom_engine::ValidationIssue>) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
+    let body = read_body(state.max_body_bytes, headers, body).await?;
+    validated_bytes(state, &body, convert)
+}
+
+/// Frames, parses and validates an already read body; returns its records only if every
+/// one of them is valid.
+pub(crate) fn validated_bytes<R: serde::de::DeserializeOwned, T>(
+    state: &AppState,
+    body: &[u8],
     mut convert: impl FnMut(usize, R, &mut Vec<warroom_engine::ValidationIssue>) -> Option<T>,
 ) -> Result<Vec<T>, ApiError> {
-    let body = read_body(state, headers, body).await?;
-    let raw = split(state, &body)?;
+    let raw = split(state, body)?;
     let records: Vec<R> = parse_records(&raw).map_err(ApiError::invalid_records)?;
     let mut issues = Vec::new();
     let valid: Vec<T> = records
@@ -136,6 +153,37 @@ async fn validated<R: serde::de::DeserializeOwned, T>(
     } else {
         Err(ApiError::invalid_records(issues))
     }
+}
+
+/// Counts an ingest answer in the engine metrics (`/metrics`).
+pub(crate) fn counted(
+    state: &AppState,
+    records: usize,
+    result: Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let metrics = state.runtime.metrics();
+    match &result {
+        Ok(_) => metrics.accept(records),
+        Err(e) if e.status == StatusCode::INTERNAL_SERVER_ERROR => {
+            metrics.reject(Rejection::Failed)
+        }
+        Err(e) if e.status.is_server_error() => metrics.reject(Rejection::Unavailable),
+        Err(_) => metrics.reject(Rejection::Invalid),
+    }
+    result
+}
+
+/// Validates mention records against the clock and the configured skew.
+pub(crate) fn mention_records(
+    state: &AppState,
+    body: &[u8],
+) -> Result<Vec<warroom_engine::Mention>, ApiError> {
+    let now = state.runtime.clock().now();
+    let skew = chrono::Duration::from_std(state.runtime.config().engine.max_future_skew)
+        .unwrap_or_default();
+    validated_bytes(state, body, |i, r: MentionRecord, issues| {
+        mention_from_record(i, r, now, skew, issues)
+    })
 }
 
 /// `POST /api/v1/ingest/mentions`.
@@ -160,20 +208,21 @@ pub async fn mentions(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let now = state.runtime.clock().now();
-    let skew = chrono::Duration::from_std(state.runtime.config().engine.max_future_skew)
-        .unwrap_or_default();
-    let mentions = validated(&state, &headers, body, |i, r: MentionRecord, issues| {
-        mention_from_record(i, r, now, skew, issues)
-    })
-    .await?;
-    let result = state
-        .runtime
-        .ingestor()
-        .mentions(&org, mentions)
-        .await
-        .map_err(refusal)?;
-    Ok(accepted(result))
+    let mut records = 0;
+    let result = async {
+        let body = read_body(state.max_body_bytes, &headers, body).await?;
+        let mentions = mention_records(&state, &body)?;
+        records = mentions.len();
+        let result = state
+            .runtime
+            .ingestor()
+            .mentions(&org, mentions)
+            .await
+            .map_err(refusal)?;
+        Ok(accepted(result))
+    }
+    .await;
+    counted(&state, records, result)
 }
 
 /// `POST /api/v1/ingest/campaign-metrics`.
@@ -199,18 +248,24 @@ pub async fn campaign_metrics(
     body: Body,
 ) -> Result<Response, ApiError> {
     let now = state.runtime.clock().now();
-    let metrics = validated(
-        &state,
-        &headers,
-        body,
-        |i, r: CampaignMetricRecord, issues| campaign_from_record(i, r, now, issues),
-    )
-    .await?;
-    let result = state
-        .runtime
-        .ingestor()
-        .campaign_metrics(&org, metrics)
-        .await
-        .map_err(refusal)?;
-    Ok(accepted(result))
+    let mut records = 0;
+    let result = async {
+        let metrics = validated(
+            &state,
+            &headers,
+            body,
+            |i, r: CampaignMetricRecord, issues| campaign_from_record(i, r, now, issues),
+        )
+        .await?;
+        records = metrics.len();
+        let result = state
+            .runtime
+            .ingestor()
+            .campaign_metrics(&org, metrics)
+            .await
+            .map_err(refusal)?;
+        Ok(accepted(result))
+    }
+    .await;
+    counted(&state, records, result)
 }

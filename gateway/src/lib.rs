@@ -2,9 +2,11 @@
 //! (fastwebsockets). It speaks to the engine only through [`Runtime`]: it never touches
 //! the dataflow's state or SQL (accounts go through `warroom_storage::accounts`).
 //!
-//! Every `/api/v1/*` route but `health`, `auth/login`, `auth/refresh`, `openapi.json` and
-//! `docs` requires a credential ([`auth`]); every route is described in [`openapi`]; the WebSocket authenticates on the upgrade or with its first
-//! frame.
+//! Every `/api/v1/*` route but `health`, `auth/login`, `auth/refresh`, `openapi.json`,
+//! `docs` and `webhooks/{service}` (signed instead, [`webhooks::incoming`]) requires a
+//! credential ([`auth`]); every route is described in [`openapi`]; the WebSocket
+//! authenticates on the upgrade or with its first frame. `GET /metrics` (Prometheus) is at
+//! the root, unauthenticated, loopback-only by default.
 
 pub mod admin;
 pub mod auth;
@@ -13,8 +15,10 @@ pub mod error;
 pub mod export;
 pub mod hardening;
 pub mod ingest;
+pub mod metrics;
 pub mod openapi;
 pub mod rest;
+pub mod webhooks;
 pub mod ws;
 
 use std::future::{Future, IntoFuture};
@@ -71,6 +75,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::delete(admin::revoke_api_key),
         )
         .route("/admin/data-mode", get(data_mode::get).put(data_mode::put))
+        .route(
+            "/admin/webhooks",
+            get(webhooks::admin::list).post(webhooks::admin::create),
+        )
+        .route(
+            "/admin/webhooks/{id}",
+            axum::routing::delete(webhooks::admin::delete),
+        )
+        .route(
+            "/admin/webhooks/{id}/deliveries",
+            get(webhooks::admin::deliveries),
+        )
         .route("/audit", get(admin::audit))
         .route("/metrics/dashboard", get(rest::dashboard))
         .route("/mentions", get(rest::mentions))
@@ -101,6 +117,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/docs", get(openapi::docs_page))
         .route("/docs/docs.js", get(openapi::docs_script))
         .route("/docs/docs.css", get(openapi::docs_style))
+        // Authenticated by its signature, not by a credential (webhooks::incoming).
+        .route("/webhooks/{service}", post(webhooks::incoming::receive))
         .merge(protected)
         .layer(middleware::from_fn(move |req, next| {
             with_timeout(timeout, req, next)
@@ -112,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let max_body = state.max_body_bytes;
     let router = Router::new()
         .nest("/api/v1", api)
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         // Bodies read whole by any route (ingest enforces the same limit itself).
         .layer(DefaultBodyLimit::max(max_body))

@@ -184,6 +184,8 @@ async fn run_session(
     initial: Option<ClientCommand>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Counted open until the session ends, whichever way.
+    let _open = runtime.metrics().socket_opened();
     let push = runtime.config().push.clone();
     let shared = Arc::new(SocketShared {
         outbox: Arc::new(Outbox::new(OutboxLimits {

@@ -10,11 +10,13 @@
 //! - [`cache`]: Redis (or in-process) cache with the seed's TTLs, rate-limit counters,
 //!   the pub/sub bus between nodes, and shared system values such as the data mode.
 //! - [`accounts`]: users, refresh tokens, API keys and the audit trail.
+//! - [`webhooks`]: outgoing webhook endpoints, their delivery log, incoming receipts.
 
 pub mod accounts;
 pub mod archive;
 pub mod cache;
 pub mod sql;
 pub mod store_export;
+pub mod webhooks;
 
 pub use sql::{open_store, open_store_with, Store, StoreError, StoreOptions};

@@ -12,6 +12,7 @@ use warroom_storage::accounts::{
     AuditEntry, AuditFilter, NewApiKey, NewRefreshToken, NewUser, RefreshOutcome, Replacement,
 };
 use warroom_storage::sql::Store;
+use warroom_storage::webhooks::{DeliveryOutcome, DeliveryRecord, WebhookRecord};
 
 #[macro_use]
 mod harness;
@@ -23,6 +24,7 @@ conformance!(
     expired_and_logged_out_refresh_tokens_are_invalid,
     api_keys_are_found_by_hash_listed_per_org_and_revoked,
     audit_rows_read_back_filtered_and_paged,
+    webhooks_are_scoped_logged_and_receipts_are_idempotent,
 );
 
 fn now() -> DateTime<Utc> {
@@ -491,4 +493,100 @@ async fn audit_rows_read_back_filtered_and_paged(store: Arc<dyn Store>) {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 6);
+}
+
+async fn webhooks_are_scoped_logged_and_receipts_are_idempotent(store: Arc<dyn Store>) {
+    let (alpha, beta) = orgs(&store).await;
+    let hooks = store.webhooks();
+    let hook = WebhookRecord {
+        id: Uuid::new_v4(),
+        org: alpha.clone(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: vec!["crisis:detected".into(), "crisis:resolved".into()],
+        secret: "whsec_test".into(),
+        created_by: None,
+        created_at: now(),
+    };
+    hooks.create_webhook(&hook).await.unwrap();
+    assert_eq!(hooks.webhooks(&alpha).await.unwrap(), vec![hook.clone()]);
+    assert!(hooks.webhooks(&beta).await.unwrap().is_empty());
+    assert_eq!(
+        hooks.webhook(&alpha, hook.id).await.unwrap(),
+        Some(hook.clone())
+    );
+    assert_eq!(hooks.webhook(&beta, hook.id).await.unwrap(), None);
+
+    let delivery_id = Uuid::new_v4();
+    for (attempt, outcome, status) in [
+        (1, DeliveryOutcome::Retrying, Some(500)),
+        (2, DeliveryOutcome::Delivered, Some(204)),
+    ] {
+        hooks
+            .insert_delivery(&DeliveryRecord {
+                id: Uuid::new_v4(),
+                webhook_id: hook.id,
+                org: alpha.clone(),
+                event: "crisis:detected".into(),
+                delivery_id,
+                attempt,
+                outcome,
+                response_status: status,
+                error: (attempt == 1).then(|| "HTTP 500".to_owned()),
+                attempted_at: now() + Duration::milliseconds(i64::from(attempt)),
+            })
+            .await
+            .unwrap();
+    }
+    let log = hooks.deliveries(&alpha, hook.id, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[0].attempt, log[0].outcome),
+        (2, DeliveryOutcome::Delivered)
+    );
+    assert_eq!(log[1].error.as_deref(), Some("HTTP 500"));
+    assert_eq!(log[1].response_status, Some(500));
+    assert!(hooks
+        .deliveries(&beta, hook.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    assert!(!hooks.delete_webhook(&beta, hook.id).await.unwrap());
+    assert!(hooks.delete_webhook(&alpha, hook.id).await.unwrap());
+    assert!(hooks.webhooks(&alpha).await.unwrap().is_empty());
+    assert!(hooks
+        .deliveries(&alpha, hook.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    let t = now();
+    assert!(hooks
+        .remember_receipt(&alpha, "generic", "d-1", t)
+        .await
+        .unwrap());
+    assert!(!hooks
+        .remember_receipt(&alpha, "generic", "d-1", t)
+        .await
+        .unwrap());
+    // Another organisation or service has its own delivery ids.
+    assert!(hooks
+        .remember_receipt(&beta, "generic", "d-1", t)
+        .await
+        .unwrap());
+    assert!(hooks
+        .remember_receipt(&alpha, "other", "d-1", t)
+        .await
+        .unwrap());
+    assert_eq!(
+        hooks
+            .prune_receipts(t + Duration::seconds(1))
+            .await
+            .unwrap(),
+        3
+    );
+    assert!(hooks
+        .remember_receipt(&alpha, "generic", "d-1", t)
+        .await
+        .unwrap());
 }

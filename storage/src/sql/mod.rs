@@ -223,6 +223,9 @@ pub trait Store: Send + Sync + 'static {
     /// Users, tokens, API keys and the audit trail (`accounts` module).
     fn accounts(&self) -> &dyn crate::accounts::AccountStore;
 
+    /// Webhook endpoints, delivery log and incoming receipts (`webhooks` module).
+    fn webhooks(&self) -> &dyn crate::webhooks::WebhookStore;
+
     /// Applies the embedded migrations that are not applied yet (a no-op when up to date).
     async fn migrate(&self) -> StoreResult<()>;
 

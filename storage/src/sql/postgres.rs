@@ -365,6 +365,10 @@ impl Store for PgStore {
         self
     }
 
+    fn webhooks(&self) -> &dyn crate::webhooks::WebhookStore {
+        self
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         // The migrator takes an advisory lock, so several nodes starting at once are safe.
         MIGRATOR.run(&self.pool).await?;

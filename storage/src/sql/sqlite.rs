@@ -311,6 +311,10 @@ impl Store for SqliteStore {
         self
     }
 
+    fn webhooks(&self) -> &dyn crate::webhooks::WebhookStore {
+        self
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())

@@ -1,0 +1,661 @@
+//! Webhooks and `/metrics`, end to end: the real server on port 0.
+//!
+//! Incoming: signature, stale timestamp, replayed delivery id, unknown organisation or
+//! service, oversized body. Outgoing: a local receiver (axum on port 0) that fails the
+//! first attempts; the delivery is retried with backoff, signed, and logged.
+//! No test sleeps to wait for a result: each polls a condition with a deadline.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use warroom::App;
+use warroom_actors::webhook::signature;
+use warroom_engine::config::{CrisisScenario, OrgConfig};
+use warroom_engine::{Config, OrgId, Role};
+use warroom_storage::accounts::NewUser;
+
+mod common;
+use common::{client_for, SECRET};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+const ALPHA_SECRET: &str = "alpha-webhook-secret-0123456789";
+const PASSWORD: &str = "a long enough passphrase";
+
+fn org(id: &str) -> OrgConfig {
+    OrgConfig {
+        id: id.into(),
+        name: format!("{id} campaign"),
+        mentions_per_second: 0.0,
+        negative_threshold: None,
+        crises: Vec::new(),
+        connectors: Default::default(),
+    }
+}
+
+fn config() -> Config {
+    let mut config = Config::defaults();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.mock.enabled = false;
+    config.auth.jwt_secret = SECRET.into();
+    config.orgs = vec![org("alpha"), org("beta")];
+    config
+        .webhooks
+        .secrets
+        .insert("alpha".into(), ALPHA_SECRET.into());
+    config.webhooks.max_body_bytes = 64 * 1024;
+    config.webhooks.allow_private_targets = true;
+    config.webhooks.initial_backoff = Duration::from_millis(20);
+    config.webhooks.max_backoff = Duration::from_millis(100);
+    config.webhooks.max_attempts = 5;
+    let dir = tempfile::tempdir().unwrap().keep();
+    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
+    config
+}
+
+async fn start(config: Config) -> (App, String) {
+    let app = App::start(config).await.expect("server starts");
+    let base = format!("http://{}", app.addr());
+    (app, base)
+}
+
+fn mentions(ids: &[&str]) -> Vec<u8> {
+    let records: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({
+                "external_id": id,
+                "source": "twitter",
+                "content": "Great turnout at the rally today",
+                "author": {"handle": "@tester", "followers": 10, "reach": 20},
+                "event_time": chrono::Utc::now().to_rfc3339(),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&records).unwrap()
+}
+
+/// A signed incoming webhook request.
+struct Delivery<'a> {
+    org: &'a str,
+    secret: &'a str,
+    timestamp: i64,
+    id: &'a str,
+    body: Vec<u8>,
+}
+
+impl Delivery<'_> {
+    async fn send(&self, base: &str, service: &str) -> (u16, Value) {
+        let sig = signature::sign(self.secret.as_bytes(), self.timestamp, self.id, &self.body);
+        let response = reqwest::Client::new()
+            .post(format!("{base}/api/v1/webhooks/{service}"))
+            .header("content-type", "application/json")
+            .header("x-warroom-org", self.org)
+            .header("x-warroom-timestamp", self.timestamp.to_string())
+            .header("x-warroom-delivery", self.id)
+            .header("x-warroom-signature", sig)
+            .body(self.body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn stored(app: &App, org: &str) -> u64 {
+    app.runtime()
+        .store()
+        .count_mentions(&OrgId::new(org))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
+    let (app, base) = start(config()).await;
+    let now = chrono::Utc::now().timestamp();
+    let good = Delivery {
+        org: "alpha",
+        secret: ALPHA_SECRET,
+        timestamp: now,
+        id: "delivery-1",
+        body: mentions(&["w-1", "w-2"]),
+    };
+    let (status, body) = good.send(&base, "generic").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(stored(&app, "alpha").await, 2, "202 comes after the commit");
+
+    // Replayed delivery id: answered as already applied, nothing applied twice.
+    let (status, body) = good.send(&base, "generic").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["duplicate"], true);
+    assert_eq!(stored(&app, "alpha").await, 2);
+
+    let refused = |d: Delivery<'static>, service: &'static str, code: u16, error: &'static str| {
+        let base = base.clone();
+        async move {
+            let (status, body) = d.send(&base, service).await;
+            assert_eq!(status, code, "{error}: {body}");
+            assert_eq!(body["error"]["code"], error, "{body}");
+        }
+    };
+    // Wrong secret.
+    refused(
+        Delivery {
+            org: "alpha",
+            secret: "not-the-secret-0123456789",
+            timestamp: now,
+            id: "d-2",
+            body: mentions(&["w-3"]),
+        },
+        "generic",
+        401,
+        "invalid_signature",
+    )
+    .await;
+    // Stale timestamp (signed correctly, 10 minutes old; the tolerance is 5).
+    refused(
+        Delivery {
+            org: "alpha",
+            secret: ALPHA_SECRET,
+            timestamp: now - 600,
+            id: "d-3",
+            body: mentions(&["w-4"]),
+        },
+        "generic",
+        401,
+        "stale_timestamp",
+    )
+    .await;
+    // Unknown organisation, and an organisation without a secret: the same 401.
+    refused(
+        Delivery {
+            org: "nobody",
+            secret: ALPHA_SECRET,
+            timestamp: now,
+            id: "d-4",
+            body: mentions(&["w-5"]),
+        },
+        "generic",
+        401,
+        "invalid_signature",
+    )
+    .await;
+    refused(
+        Delivery {
+            org: "beta",
+            secret: ALPHA_SECRET,
+            timestamp: now,
+            id: "d-5",
+            body: mentions(&["w-6"]),
+        },
+        "generic",
+        401,
+        "invalid_signature",
+    )
+    .await;
+    // Unknown service.
+    refused(
+        Delivery {
+            org: "alpha",
+            secret: ALPHA_SECRET,
+            timestamp: now,
+            id: "d-6",
+            body: mentions(&["w-7"]),
+        },
+        "nosuch",
+        404,
+        "unknown_service",
+    )
+    .await;
+    // Oversized body (the limit is 64 KiB here).
+    let big: Vec<String> = (0..2000).map(|i| format!("big-{i}")).collect();
+    let big: Vec<&str> = big.iter().map(String::as_str).collect();
+    refused(
+        Delivery {
+            org: "alpha",
+            secret: ALPHA_SECRET,
+            timestamp: now,
+            id: "d-7",
+            body: mentions(&big),
+        },
+        "generic",
+        413,
+        "body_too_large",
+    )
+    .await;
+    // A signed but invalid payload is refused like the ingest endpoint refuses it.
+    refused(
+        Delivery {
+            org: "alpha",
+            secret: ALPHA_SECRET,
+            timestamp: now,
+            id: "d-8",
+            body: b"[{\"external_id\": \"x\"}]".to_vec(),
+        },
+        "generic",
+        422,
+        "invalid_records",
+    )
+    .await;
+    // No signature headers at all.
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/webhooks/generic"))
+        .body(mentions(&["w-9"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        stored(&app, "alpha").await,
+        2,
+        "nothing refused was applied"
+    );
+    assert_eq!(stored(&app, "beta").await, 0);
+    // The invalid payload's delivery id was not remembered: fixed, it goes through.
+    let retried = Delivery {
+        org: "alpha",
+        secret: ALPHA_SECRET,
+        timestamp: now,
+        id: "d-8",
+        body: mentions(&["w-10"]),
+    };
+    assert_eq!(retried.send(&base, "generic").await.0, 202);
+    assert_eq!(stored(&app, "alpha").await, 3);
+    app.shutdown().await.unwrap();
+}
+
+/// Parses the text exposition: every sample line is `name{labels} value`.
+fn parse_metrics(text: &str) -> Vec<(String, f64)> {
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            assert!(
+                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "metric name in {line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "{line}");
+            let labels = &series[name_end + 1..series.len() - 1];
+            for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+                let (key, value) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+                assert!(
+                    key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
+                let _ = value;
+            }
+        }
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("value in {line}")),
+        };
+        samples.push((series.to_owned(), value));
+    }
+    samples
+}
+
+fn sample(samples: &[(String, f64)], series: &str) -> f64 {
+    samples
+        .iter()
+        .find(|(s, _)| s == series)
+        .unwrap_or_else(|| panic!("no {series}"))
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_counters_move_after_an_ingest() {
+    let (app, base) = start(config()).await;
+    let scrape = || async {
+        let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        parse_metrics(&response.text().await.unwrap())
+    };
+    let before = scrape().await;
+    assert_eq!(
+        sample(&before, "warroom_ingest_requests_accepted_total"),
+        0.0
+    );
+    assert_eq!(
+        sample(&before, "warroom_org_mailbox_depth{org=\"alpha\"}"),
+        0.0
+    );
+    assert!(sample(&before, "warroom_health_status{part=\"overall\"}") <= 1.0);
+    let client = client_for("alpha");
+    let response = client
+        .post(format!("{base}/api/v1/ingest/mentions"))
+        .header("content-type", "application/json")
+        .body(mentions(&["m-1", "m-2", "m-3"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let response = client
+        .post(format!("{base}/api/v1/ingest/mentions"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let after = scrape().await;
+    assert_eq!(
+        sample(&after, "warroom_ingest_requests_accepted_total"),
+        1.0
+    );
+    assert_eq!(sample(&after, "warroom_ingest_records_accepted_total"), 3.0);
+    assert_eq!(
+        sample(
+            &after,
+            "warroom_ingest_requests_rejected_total{reason=\"invalid\"}"
+        ),
+        1.0
+    );
+    assert!(sample(&after, "warroom_persist_records_committed_total") >= 3.0);
+    assert!(sample(&after, "warroom_persist_commit_seconds_count") >= 1.0);
+    assert_eq!(
+        sample(&after, "warroom_persist_commit_seconds_bucket{le=\"+Inf\"}"),
+        sample(&after, "warroom_persist_commit_seconds_count")
+    );
+    // Health names the new parts, and why it is not ok (if it is not).
+    let health: Value = reqwest::get(format!("{base}/api/v1/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(health["services"]["event_loop"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("lag "));
+    assert!(health["services"]["webhooks"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("0 dropped"));
+    let reasons = health["reasons"].as_array().expect("reasons");
+    assert_eq!(reasons.is_empty(), health["status"] == "ok", "{health}");
+    // Metrics are not under /api/v1 and need no credential.
+    let response = reqwest::get(format!("{base}/api/v1/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    app.shutdown().await.unwrap();
+}
+
+/// What the local receiver saw.
+#[derive(Default)]
+struct Received {
+    attempts: AtomicUsize,
+    verified: Mutex<Vec<Value>>,
+}
+
+async fn receiver(fail_first: usize, secret: Arc<Mutex<String>>) -> (String, Arc<Received>) {
+    use axum::http::{HeaderMap, StatusCode};
+    let seen = Arc::new(Received::default());
+    let state = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let state = Arc::clone(&state);
+            let secret = secret.lock().clone();
+            async move {
+                let n = state.attempts.fetch_add(1, Ordering::SeqCst) + 1;
+                if n <= fail_first {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let h = |name: &str| headers[name].to_str().unwrap().to_owned();
+                let timestamp: i64 = h("x-warroom-timestamp").parse().unwrap();
+                if !signature::verify(
+                    secret.as_bytes(),
+                    timestamp,
+                    &h("x-warroom-delivery"),
+                    &body,
+                    &h("x-warroom-signature"),
+                ) {
+                    return StatusCode::UNAUTHORIZED;
+                }
+                let mut value: Value = serde_json::from_slice(&body).unwrap();
+                value["header_event"] = Value::String(h("x-warroom-event"));
+                state.verified.lock().push(value);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), seen)
+}
+
+async fn admin_client(app: &App, base: &str) -> reqwest::Client {
+    let hash = warroom_gateway::auth::password::hash(PASSWORD.into())
+        .await
+        .unwrap();
+    app.runtime()
+        .store()
+        .accounts()
+        .create_user(
+            &NewUser {
+                org: Some(OrgId::new("burst")),
+                email: "admin@burst.example".into(),
+                password_hash: hash,
+                role: Role::Admin,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let login: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@burst.example", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outgoing_webhooks_are_signed_retried_and_logged() {
+    let mut config = config();
+    config.mock.enabled = true;
+    config.mock.tick = Duration::from_millis(20);
+    config.engine.kpi_interval = Duration::from_millis(100);
+    config.engine.epoch_tick = Duration::from_millis(20);
+    let mut burst = org("burst");
+    burst.mentions_per_second = 2.0;
+    burst.negative_threshold = Some(10);
+    burst.crises = vec![CrisisScenario {
+        at: Duration::from_secs(1),
+        duration: Duration::from_secs(5),
+        mentions_per_second: 40.0,
+    }];
+    config.orgs = vec![burst];
+    config.webhooks.secrets.clear();
+    let (app, base) = start(config).await;
+    let admin = admin_client(&app, &base).await;
+
+    let secret = Arc::new(Mutex::new(String::new()));
+    let (url, seen) = receiver(2, Arc::clone(&secret)).await;
+
+    // Validation: unknown events and bad URLs are refused.
+    let response = admin
+        .post(format!("{base}/api/v1/admin/webhooks"))
+        .json(&json!({"url": url, "events": ["dashboard:kpi-update"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let response = admin
+        .post(format!("{base}/api/v1/admin/webhooks"))
+        .json(&json!({"url": "ftp://example.org/", "events": ["crisis:acknowledged"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    // A manager is not an admin.
+    let response = client_for("burst")
+        .get(format!("{base}/api/v1/admin/webhooks"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    let created: Value = admin
+        .post(format!("{base}/api/v1/admin/webhooks"))
+        .json(&json!({"url": url, "events": ["crisis:acknowledged"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("id").to_owned();
+    let shown = created["secret"]
+        .as_str()
+        .expect("secret shown once")
+        .to_owned();
+    assert!(shown.starts_with("whsec_"));
+    *secret.lock() = shown.clone();
+    let listed: Value = admin
+        .get(format!("{base}/api/v1/admin/webhooks"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["id"], id.as_str());
+    assert!(
+        listed[0].get("secret").is_none(),
+        "the secret is never shown again"
+    );
+    assert!(!listed.to_string().contains(&shown));
+
+    // Wait for the injected crisis, then acknowledge it: the event goes out.
+    let crisis_id = until("a crisis", async || {
+        let alerts: Value = admin
+            .get(format!("{base}/api/v1/alerts"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let list = alerts.as_array().or_else(|| alerts["alerts"].as_array())?;
+        list.first()?["id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let response = admin
+        .post(format!("{base}/api/v1/alerts/{crisis_id}/acknowledge"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let delivered = until("the delivery", async || {
+        seen.verified.lock().first().cloned()
+    })
+    .await;
+    assert_eq!(delivered["event"], "crisis:acknowledged");
+    assert_eq!(delivered["header_event"], "crisis:acknowledged");
+    assert_eq!(delivered["org"], "burst");
+    assert_eq!(delivered["data"]["id"], crisis_id.as_str());
+    assert_eq!(
+        seen.attempts.load(Ordering::SeqCst),
+        3,
+        "two failures, then success"
+    );
+
+    let log: Value = until("three logged attempts", async || {
+        let log: Value = admin
+            .get(format!("{base}/api/v1/admin/webhooks/{id}/deliveries"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (log.as_array()?.len() == 3).then_some(log)
+    })
+    .await;
+    assert_eq!(log[0]["attempt"], 3);
+    assert_eq!(log[0]["outcome"], "delivered");
+    assert_eq!(log[1]["outcome"], "retrying");
+    assert_eq!(log[2]["response_status"], 500);
+    assert_eq!(
+        log[0]["delivery_id"], log[2]["delivery_id"],
+        "one delivery, three attempts"
+    );
+
+    // Configuration changes are audited.
+    let audit: Value = admin
+        .get(format!("{base}/api/v1/audit?action=webhook.create"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(audit["entries"][0]["resource_id"], id.as_str());
+    let response = admin
+        .delete(format!("{base}/api/v1/admin/webhooks/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let response = admin
+        .get(format!("{base}/api/v1/admin/webhooks/{id}/deliveries"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    app.shutdown().await.unwrap();
+}
