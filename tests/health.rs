@@ -1,0 +1,288 @@
+//! The health monitor and `GET /metrics`, end to end: the real server on port 0.
+//!
+//! No test sleeps to wait for a result: each polls a condition or reads frames with a
+//! deadline.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::Message;
+use warroom::App;
+use warroom_engine::config::OrgConfig;
+use warroom_engine::{Config, OrgId};
+
+mod common;
+use common::{client_for, ws_request_for, SECRET};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn org(id: &str, rate: f64) -> OrgConfig {
+    OrgConfig {
+        id: id.into(),
+        name: format!("{id} campaign"),
+        mentions_per_second: rate,
+        negative_threshold: None,
+        crises: Vec::new(),
+    }
+}
+
+fn config() -> Config {
+    let mut config = Config::defaults();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.mock.enabled = false;
+    config.auth.jwt_secret = SECRET.into();
+    config.orgs = vec![org("alpha", 0.0)];
+    config.health.interval = Duration::from_millis(50);
+    let dir = tempfile::tempdir().unwrap().keep();
+    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
+    config
+}
+
+async fn start(config: Config) -> (App, String) {
+    let app = App::start(config).await.expect("server starts");
+    let base = format!("http://{}", app.addr());
+    (app, base)
+}
+
+fn mentions(ids: &[&str]) -> Vec<u8> {
+    let records: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({
+                "external_id": id,
+                "source": "twitter",
+                "content": "Great turnout at the rally today",
+                "author": {"handle": "@tester", "followers": 10, "reach": 20},
+                "event_time": chrono::Utc::now().to_rfc3339(),
+            })
+        })
+        .collect();
+    serde_json::to_vec(&records).unwrap()
+}
+
+async fn scrape(base: &str) -> Vec<(String, f64)> {
+    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    parse_metrics(&response.text().await.unwrap())
+}
+
+/// Parses the text exposition: every sample line is `name{labels} value`.
+fn parse_metrics(text: &str) -> Vec<(String, f64)> {
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            assert!(
+                line.is_empty() || line.starts_with("# HELP ") || line.starts_with("# TYPE "),
+                "{line}"
+            );
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let name_end = series.find('{').unwrap_or(series.len());
+        let name = &series[..name_end];
+        assert!(
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            "metric name in {line}"
+        );
+        if name_end < series.len() {
+            assert!(series.ends_with('}'), "{line}");
+            let labels = &series[name_end + 1..series.len() - 1];
+            for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+                let (key, value) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+                assert!(
+                    key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{line}"
+                );
+                let _ = value;
+            }
+        }
+        let value: f64 = match value {
+            "+Inf" => f64::INFINITY,
+            v => v.parse().unwrap_or_else(|_| panic!("value in {line}")),
+        };
+        samples.push((series.to_owned(), value));
+    }
+    samples
+}
+
+fn sample(samples: &[(String, f64)], series: &str) -> f64 {
+    samples
+        .iter()
+        .find(|(s, _)| s == series)
+        .unwrap_or_else(|| panic!("no {series}"))
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_parse_and_counters_move_after_an_ingest() {
+    let (app, base) = start(config()).await;
+    let before = scrape(&base).await;
+    assert_eq!(
+        sample(&before, "warroom_ingest_requests_accepted_total"),
+        0.0
+    );
+    assert_eq!(
+        sample(&before, "warroom_org_mailbox_depth{org=\"alpha\"}"),
+        0.0
+    );
+    assert!(sample(&before, "warroom_health_status{part=\"overall\"}") <= 1.0);
+    let client = client_for("alpha");
+    let response = client
+        .post(format!("{base}/api/v1/ingest/mentions"))
+        .header("content-type", "application/json")
+        .body(mentions(&["m-1", "m-2", "m-3"]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let response = client
+        .post(format!("{base}/api/v1/ingest/mentions"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let after = scrape(&base).await;
+    assert_eq!(
+        sample(&after, "warroom_ingest_requests_accepted_total"),
+        1.0
+    );
+    assert_eq!(sample(&after, "warroom_ingest_records_accepted_total"), 3.0);
+    assert_eq!(
+        sample(
+            &after,
+            "warroom_ingest_requests_rejected_total{reason=\"invalid\"}"
+        ),
+        1.0
+    );
+    assert!(sample(&after, "warroom_persist_records_committed_total") >= 3.0);
+    assert!(sample(&after, "warroom_persist_commit_seconds_count") >= 1.0);
+    assert_eq!(
+        sample(&after, "warroom_persist_commit_seconds_bucket{le=\"+Inf\"}"),
+        sample(&after, "warroom_persist_commit_seconds_count")
+    );
+    // Health names the new parts, and why it is not ok (if it is not).
+    let health: Value = reqwest::get(format!("{base}/api/v1/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(health["services"]["event_loop"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("lag "));
+    assert!(health["services"]["webhooks"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("0 dropped"));
+    let reasons = health["reasons"].as_array().expect("reasons");
+    assert_eq!(reasons.is_empty(), health["status"] == "ok", "{health}");
+    // Metrics are not under /api/v1 and need no credential.
+    let response = reqwest::get(format!("{base}/api/v1/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    app.shutdown().await.unwrap();
+}
+
+/// Reads `system:health-change` frames until one matches, or fails at the deadline.
+async fn next_health<S>(socket: &mut S, pred: impl Fn(&Value) -> bool) -> Value
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("frame before the deadline")
+            .expect("socket open")
+            .expect("valid frame");
+        if let Message::Text(text) = message {
+            let frame: Value = serde_json::from_str(&text).unwrap();
+            if frame["event"] == "system:health-change" && pred(&frame["data"]) {
+                return frame["data"].clone();
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_source_pushes_degraded_with_its_reason_then_ok() {
+    let mut config = config();
+    config.mock.enabled = true;
+    config.mock.tick = Duration::from_millis(20);
+    config.orgs = vec![org("alpha", 20.0)];
+    let (app, base) = start(config).await;
+    let runtime = app.runtime();
+    let name = "source:alpha:mentions";
+    let url = format!("ws://{}/api/v1/ws?org=alpha&channels=system", app.addr());
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_request_for(&url, "alpha"))
+        .await
+        .expect("websocket connects");
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !runtime.children().snapshot().contains_key(name) {
+        assert!(tokio::time::Instant::now() < deadline, "the source starts");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(runtime.crash_source(
+        &OrgId::new("alpha"),
+        warroom_actors::source::SourceKind::Mentions
+    ));
+    // The monitor pushes the change with the reason...
+    let degraded = next_health(&mut socket, |h| h["status"] == "degraded").await;
+    assert_eq!(degraded["services"]["sources"]["status"], "degraded");
+    let reasons: Vec<&str> = degraded["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.starts_with("sources: ") && r.contains(name)),
+        "{reasons:?}"
+    );
+    // ...and again once the supervisor restarted the source.
+    let ok = next_health(&mut socket, |h| h["services"]["sources"]["status"] == "ok").await;
+    assert!(ok["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| !r.as_str().unwrap().starts_with("sources: ")));
+    let samples = scrape(&base).await;
+    assert_eq!(
+        sample(
+            &samples,
+            &format!("warroom_child_restarts_total{{child=\"{name}\"}}")
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &format!("warroom_child_state{{child=\"{name}\",state=\"running\"}}")
+        ),
+        1.0
+    );
+    app.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_disabled() {
+    let mut config = config();
+    config.metrics.enabled = false;
+    let (app, base) = start(config).await;
+    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(response.status(), 404);
+    app.shutdown().await.unwrap();
+}
