@@ -24,6 +24,7 @@ fn org(id: &str, rate: f64) -> OrgConfig {
         mentions_per_second: rate,
         negative_threshold: None,
         crises: Vec::new(),
+        connectors: Default::default(),
     }
 }
 
