@@ -153,6 +153,12 @@ pub struct DeliveryFigures {
     pub other_frames: u64,
     /// Frames received before the measurement started (not in any figure above).
     pub warmup_frames: u64,
+    /// Mention-stream frames parsed whole to check the payload scan (one in 64 per
+    /// client, its first included; warm-up too).
+    pub checked_frames: u64,
+    /// Frames that were not a valid server envelope, or whose whole parse disagreed
+    /// with the scan (should be 0).
+    pub malformed_frames: u64,
 }
 
 /// The fanout scenario's own figures.
@@ -516,7 +522,8 @@ fn delivery_line(out: &mut String, d: &DeliveryFigures) {
     let _ = writeln!(
         out,
         "  delivery: {} mention-stream frames ({:.0}/s), {} mentions ({:.0}/s); own: {} frames, \
-         {} mentions, delivery ratio {:.4}; other stream frames {}; warm-up frames {}",
+         {} mentions, delivery ratio {:.4}; other stream frames {}; warm-up frames {}; \
+         parsed whole {} (malformed {})",
         d.mention_frames,
         d.mention_frames_per_s,
         d.mentions,
@@ -525,7 +532,9 @@ fn delivery_line(out: &mut String, d: &DeliveryFigures) {
         d.own_mentions,
         d.own_delivery_ratio,
         d.other_frames,
-        d.warmup_frames
+        d.warmup_frames,
+        d.checked_frames,
+        d.malformed_frames
     );
 }
 

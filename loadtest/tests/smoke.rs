@@ -66,6 +66,9 @@ async fn fanout_delivers_frames_and_reports_them() {
     assert!(fanout.delivery.mention_frames > 0, "{}", report.table());
     assert!(fanout.delivery.own_frames > 0, "{}", report.table());
     assert!(fanout.delivery.own_mentions > 0, "{}", report.table());
+    // Every client's first mention frame is parsed whole and agrees with the scan.
+    assert!(fanout.delivery.checked_frames >= 1, "{}", report.table());
+    assert_eq!(fanout.delivery.malformed_frames, 0, "{}", report.table());
     assert_eq!(
         fanout.latency_all_frames.count,
         fanout.delivery.mention_frames

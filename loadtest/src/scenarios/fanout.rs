@@ -133,6 +133,8 @@ pub(crate) fn delivery_of(
         delivery.own_mentions += d.own_mentions;
         delivery.other_frames += d.other_frames;
         delivery.warmup_frames += d.warmup_frames;
+        delivery.checked_frames += d.checked_frames;
+        delivery.malformed_frames += d.malformed_frames;
     }
     let secs = measured.as_secs_f64().max(1e-9);
     delivery.mention_frames_per_s = delivery.mention_frames as f64 / secs;

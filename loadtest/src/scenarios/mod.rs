@@ -2,6 +2,7 @@
 //! (progress line and process sampling).
 
 pub(crate) mod clients;
+pub(crate) mod envelope;
 pub mod fanout;
 pub mod idle;
 pub mod ingest;
@@ -77,7 +78,7 @@ impl RunOptions {
     ) -> anyhow::Result<(clients::Shared, watch::Sender<clients::Phase>)> {
         let (phase_tx, phase_rx) = watch::channel(clients::Phase::Warmup);
         let shared = clients::Shared {
-            needle: Arc::from(format!("\"{}", factory.prefix())),
+            scanner: Arc::new(envelope::Scanner::new(factory.prefix())),
             phase: phase_rx,
             live: Arc::clone(live),
             hard_deadline,
