@@ -19,7 +19,8 @@ use warroom_engine::model::{
 };
 use warroom_storage::open_store;
 use warroom_storage::sql::{
-    KpiBucket, MentionCursor, MentionFilter, SourceTotals, Store, StoreError, DATA_MODE_KEY,
+    KpiBucket, MentionCursor, MentionFilter, SourceAggregate, SourceTotals, Store, StoreError,
+    DATA_MODE_KEY,
 };
 
 #[macro_use]
@@ -41,6 +42,7 @@ conformance!(
     settings_round_trip,
     mentions_page_filters_and_pages,
     mentions_since_pages_oldest_first,
+    mention_totals_count_like_the_engine,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -810,6 +812,101 @@ async fn mentions_since_pages_oldest_first(store: Arc<dyn Store>) {
             .len(),
         24
     );
+}
+
+async fn mention_totals_count_like_the_engine(store: Arc<dyn Store>) {
+    let ids = with_orgs(&*store, &["acme", "other"]).await;
+    let (a, b) = (&ids[0], &ids[1]);
+    // Scores on and around every class boundary, two sources, and times at both ends of
+    // the range [t0, t0 + 1 min).
+    let compounds = [
+        0.05, 0.049_999, -0.05, -0.049_999, -0.8, -0.800_001, 0.9, 0.0, -1.0,
+    ];
+    let sources = [Source::Twitter, Source::Reddit];
+    let end = t0() + Duration::minutes(1);
+    let mut inside = Vec::new();
+    let mut all = Vec::new();
+    for (i, compound) in compounds.iter().enumerate() {
+        let source = sources[i % 2];
+        let at = if i == 0 {
+            t0()
+        } else {
+            end - Duration::microseconds(i as i64)
+        };
+        let m = mention(a, &format!("in{i}"), source, *compound, at);
+        inside.push(m.clone());
+        all.push(m);
+    }
+    // Outside the range or the organisation: never counted.
+    all.push(mention(a, "at-end", Source::Twitter, -0.9, end));
+    all.push(mention(
+        a,
+        "before",
+        Source::Twitter,
+        -0.9,
+        t0() - Duration::microseconds(1),
+    ));
+    all.push(mention(b, "other-org", Source::Twitter, -0.9, t0()));
+    store.insert_mentions(&all).await.expect("insert");
+
+    let got = store.mention_totals(a, t0(), end).await.expect("totals");
+    let mut expected: BTreeMap<Source, SourceAggregate> = BTreeMap::new();
+    for m in &inside {
+        let c = m.sentiment.compound;
+        let e = expected.entry(m.mention.source).or_insert(SourceAggregate {
+            source: m.mention.source,
+            count: 0,
+            sentiment_sum: 0.0,
+            positive: 0,
+            negative: 0,
+            strongly_negative: 0,
+        });
+        e.count += 1;
+        e.sentiment_sum += c;
+        match SentimentClass::of(c) {
+            SentimentClass::Positive => e.positive += 1,
+            SentimentClass::Negative => e.negative += 1,
+            SentimentClass::Neutral => {}
+        }
+        if c < warroom_engine::model::sentiment_class::STRONGLY_NEGATIVE {
+            e.strongly_negative += 1;
+        }
+    }
+    assert_eq!(got.len(), expected.len(), "{got:?}");
+    for g in &got {
+        let e = &expected[&g.source];
+        assert_eq!(
+            (
+                g.source,
+                g.count,
+                g.positive,
+                g.negative,
+                g.strongly_negative
+            ),
+            (
+                e.source,
+                e.count,
+                e.positive,
+                e.negative,
+                e.strongly_negative
+            )
+        );
+        assert!(
+            (g.sentiment_sum - e.sentiment_sum).abs() < 1e-9,
+            "{g:?} vs {e:?}"
+        );
+    }
+    assert!(store
+        .mention_totals(a, end, end + Duration::minutes(1))
+        .await
+        .expect("next minute")
+        .iter()
+        .all(|t| t.count == 1));
+    assert!(store
+        .mention_totals(b, t0() - Duration::hours(1), t0())
+        .await
+        .expect("empty range")
+        .is_empty());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ use warroom_engine::model::{
 
 use super::codec::{self, PG_ROWS_PER_STATEMENT};
 use super::{
-    Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, Store, StoreError, StoreOptions,
-    StoreResult, MAX_PAGE_SIZE,
+    Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, SourceAggregate, Store,
+    StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE,
 };
 
 /// The migrations in `migrations/postgres`, embedded at compile time.
@@ -450,6 +450,26 @@ impl Store for PgStore {
             .collect::<StoreResult<Vec<_>>>()?;
         out.reverse();
         Ok(out)
+    }
+
+    async fn mention_totals(
+        &self,
+        org: &OrgId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<SourceAggregate>> {
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {} FROM mentions WHERE org_id = ",
+            super::mention_totals_columns()
+        ));
+        qb.push_bind(org.as_str())
+            .push(" AND event_time >= ")
+            .push_bind(from)
+            .push(" AND event_time < ")
+            .push_bind(to)
+            .push(" GROUP BY source ORDER BY source");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(super::source_aggregate).collect()
     }
 
     async fn mentions_since(

@@ -30,8 +30,8 @@ use warroom_engine::model::{
 
 use super::codec;
 use super::{
-    Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, Store, StoreError, StoreOptions,
-    StoreResult, MAX_PAGE_SIZE, SQLITE_FILE_NAME,
+    Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, SourceAggregate, Store,
+    StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE, SQLITE_FILE_NAME,
 };
 
 /// The migrations in `migrations/sqlite`, embedded at compile time.
@@ -428,6 +428,26 @@ impl Store for SqliteStore {
             .collect::<StoreResult<Vec<_>>>()?;
         out.reverse();
         Ok(out)
+    }
+
+    async fn mention_totals(
+        &self,
+        org: &OrgId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<SourceAggregate>> {
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} FROM mentions WHERE org_id = ",
+            super::mention_totals_columns()
+        ));
+        qb.push_bind(org.as_str())
+            .push(" AND event_time >= ")
+            .push_bind(from.timestamp_micros())
+            .push(" AND event_time < ")
+            .push_bind(to.timestamp_micros())
+            .push(" GROUP BY source ORDER BY source");
+        let rows = qb.build().fetch_all(&self.readers).await?;
+        rows.iter().map(super::source_aggregate).collect()
     }
 
     async fn mentions_since(
