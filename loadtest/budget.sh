@@ -4,7 +4,7 @@
 # load tester as separate processes on this machine. The tables are printed and kept
 # with the JSON reports in $OUT (default /tmp/warroom-budget) as <run>.txt and <run>.json.
 #
-#   loadtest/budget.sh                 # all four runs
+#   loadtest/budget.sh                 # every run (idle fanout frames rest storm)
 #   loadtest/budget.sh idle rest       # only some
 #
 # Environment: BIN (directory of the release binaries, default target/release),
@@ -52,7 +52,8 @@ trap stop_server EXIT
 
 start_server() {
     WARROOM__SERVER__BIND=127.0.0.1:$PORT WARROOM__LOG__FILTER=warn \
-        "$BIN/warroom" serve --config loadtest/orgs-50.toml >"$OUT/server-$1.log" 2>&1 &
+        "$BIN/warroom" serve --config "${CONFIG:-loadtest/orgs-50.toml}" \
+        >"$OUT/server-$1.log" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 100); do
         curl -sf "$TARGET/api/v1/health" >/dev/null 2>&1 && return 0
@@ -87,6 +88,12 @@ fi
 if [[ -z $SELECTED ]] || want fanout; then
     run fanout fanout --clients 5000 --orgs "$ORGS" --rate 20000 --batch 50 --duration 10s \
         --connect-timeout 30s
+fi
+# Frame rate: the same sockets, no ingest requests; every organisation's mock feed emits
+# small batches on a 10 ms tick (loadtest/orgs-50-frames.toml).
+if [[ -z $SELECTED ]] || want frames; then
+    CONFIG=loadtest/orgs-50-frames.toml run frames fanout --clients 5000 --orgs "$ORGS" \
+        --rate 0 --duration 10s --connect-timeout 30s
 fi
 # Dashboard at 64 connections. The server first gets 200,000 mentions (what the fanout
 # run leaves behind) and 3 s to digest them, so the answers are those of organisations
