@@ -8,6 +8,8 @@
 --     `archive_sequences` (a counter, not max(seq) + 1, so a number is never reused).
 --     A rewritten KPI minute takes a new number only when its counts changed.
 --
+-- Existing rows are numbered in the order they were written.
+--
 -- SQLite commits one write transaction at a time (and the store has one writer
 -- connection), so numbers become visible in the order they were taken.
 
@@ -17,7 +19,9 @@ CREATE TABLE archive_sequences (
 ) STRICT;
 
 ALTER TABLE campaign_data ADD COLUMN seq INTEGER;
-UPDATE campaign_data SET seq = rowid;
+UPDATE campaign_data SET seq = numbered.n
+    FROM (SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM campaign_data) AS numbered
+    WHERE numbered.id = campaign_data.id;
 INSERT INTO archive_sequences (name, value)
     SELECT 'campaign_data', COALESCE(MAX(seq), 0) FROM campaign_data;
 CREATE UNIQUE INDEX idx_campaign_data_seq ON campaign_data (seq);
@@ -32,7 +36,11 @@ BEGIN
 END;
 
 ALTER TABLE kpi_minute_buckets ADD COLUMN seq INTEGER;
-UPDATE kpi_minute_buckets SET seq = rowid;
+UPDATE kpi_minute_buckets SET seq = numbered.n
+    FROM (SELECT org_id, minute, row_number() OVER (ORDER BY updated_at, org_id, minute) AS n
+          FROM kpi_minute_buckets) AS numbered
+    WHERE numbered.org_id = kpi_minute_buckets.org_id
+      AND numbered.minute = kpi_minute_buckets.minute;
 INSERT INTO archive_sequences (name, value)
     SELECT 'kpi_minute_buckets', COALESCE(MAX(seq), 0) FROM kpi_minute_buckets;
 CREATE UNIQUE INDEX idx_kpi_minute_buckets_seq ON kpi_minute_buckets (seq);
