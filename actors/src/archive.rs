@@ -61,7 +61,9 @@ impl ArchiveTask {
         let mode = match (archive.enabled, root) {
             (false, _) => Mode::Disabled("disabled (archive.enabled = false)".into()),
             (true, None) => {
-                tracing::warn!("the live archive is off: set archive.root (there is no default with Postgres)");
+                tracing::warn!(
+                    "the live archive is off: set archive.root (there is no default with Postgres)"
+                );
                 Mode::Disabled("off: archive.root is not set (no default with Postgres)".into())
             }
             (true, Some(root)) => Mode::Running(root),
@@ -137,9 +139,10 @@ impl ArchiveTask {
             .iter()
             .map(|t| s.table(*t).rows_behind())
             .sum();
-        let lag = s
-            .lag_seconds(now)
-            .map_or_else(|| "not caught up yet".to_owned(), |l| format!("lag {l:.0} s"));
+        let lag = s.lag_seconds(now).map_or_else(
+            || "not caught up yet".to_owned(),
+            |l| format!("lag {l:.0} s"),
+        );
         if failing >= FAILURES_DEGRADED {
             PartHealth {
                 status: HealthStatus::Degraded,
@@ -165,7 +168,9 @@ impl ArchiveTask {
         let task = self.task.lock().take();
         if let Some(mut task) = task {
             if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
-                tracing::warn!("the live archive did not stop in time; the next start redoes its last rows");
+                tracing::warn!(
+                    "the live archive did not stop in time; the next start redoes its last rows"
+                );
                 task.abort();
             }
         }

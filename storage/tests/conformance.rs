@@ -19,7 +19,8 @@ use warroom_engine::model::{
 };
 use warroom_storage::open_store;
 use warroom_storage::sql::{
-    ArchiveMarks, KpiBucket, MentionCursor, MentionFilter, SourceTotals, Store, StoreError, DATA_MODE_KEY,
+    ArchiveMarks, KpiBucket, MentionCursor, MentionFilter, SourceTotals, Store, StoreError,
+    DATA_MODE_KEY,
 };
 
 #[macro_use]
@@ -650,7 +651,10 @@ async fn archive_tails_every_table_by_sequence(store: Arc<dyn Store>) {
         seen.extend(page);
     }
     assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq), "increasing");
-    let ids: Vec<_> = seen.iter().map(|s| s.row.mention.external_id.clone()).collect();
+    let ids: Vec<_> = seen
+        .iter()
+        .map(|s| s.row.mention.external_id.clone())
+        .collect();
     let expected: Vec<_> = (0..8).map(|i| format!("m{i}")).collect();
     assert_eq!(ids, expected);
     assert_eq!(seen[0].row, first[0], "rows round-trip");
@@ -675,10 +679,22 @@ async fn archive_tails_every_table_by_sequence(store: Arc<dyn Store>) {
         (orgs[0].clone(), metric("c1", day, t0(), 1_000)),
         (orgs[1].clone(), metric("c2", day, t0(), 2_000)),
     ];
-    store.insert_campaign_metrics(&reports).await.expect("insert");
-    let restated = vec![(orgs[0].clone(), metric("c1", day, t0() + Duration::hours(1), 1_500))];
-    store.insert_campaign_metrics(&restated).await.expect("restate");
-    store.insert_campaign_metrics(&reports).await.expect("again");
+    store
+        .insert_campaign_metrics(&reports)
+        .await
+        .expect("insert");
+    let restated = vec![(
+        orgs[0].clone(),
+        metric("c1", day, t0() + Duration::hours(1), 1_500),
+    )];
+    store
+        .insert_campaign_metrics(&restated)
+        .await
+        .expect("restate");
+    store
+        .insert_campaign_metrics(&reports)
+        .await
+        .expect("again");
     let high = store.archive_high_water().await.expect("high");
     let rows = store
         .archive_campaign_data(0, high.campaign_data, 100)

@@ -15,8 +15,8 @@ use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use warroom_engine::clock::{ManualClock, SharedClock};
 use warroom_engine::model::{
-    Author, CampaignMetric, Mention, OrgId, Organization, Platform, ScoredMention,
-    SentimentScores, Source,
+    Author, CampaignMetric, Mention, OrgId, Organization, Platform, ScoredMention, SentimentScores,
+    Source,
 };
 use warroom_storage::archive::live::{file_seq_range, STATE_FILE};
 use warroom_storage::archive::{
@@ -41,7 +41,9 @@ conformance!(
 // ---------------------------------------------------------------------------------------
 
 fn day(d: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 5, d, 12, 0, 0).single().expect("valid")
+    Utc.with_ymd_and_hms(2024, 5, d, 12, 0, 0)
+        .single()
+        .expect("valid")
 }
 
 async fn orgs(store: &dyn Store) -> [OrgId; 2] {
@@ -219,7 +221,11 @@ fn read_table(root: &Path, table: Table) -> BTreeMap<String, Vec<RecordBatch>> {
 }
 
 fn rows(partitions: &BTreeMap<String, Vec<RecordBatch>>) -> usize {
-    partitions.values().flatten().map(RecordBatch::num_rows).sum()
+    partitions
+        .values()
+        .flatten()
+        .map(RecordBatch::num_rows)
+        .sum()
 }
 
 fn rows_per_partition(partitions: &BTreeMap<String, Vec<RecordBatch>>) -> BTreeMap<String, usize> {
@@ -250,7 +256,12 @@ fn numbers(range: std::ops::Range<u64>) -> Vec<i64> {
     range.map(|n| i64::try_from(n).expect("small")).collect()
 }
 
-async fn insert(store: &Arc<dyn Store>, orgs: &[OrgId; 2], range: std::ops::Range<u64>, at: DateTime<Utc>) {
+async fn insert(
+    store: &Arc<dyn Store>,
+    orgs: &[OrgId; 2],
+    range: std::ops::Range<u64>,
+    at: DateTime<Utc>,
+) {
     let batch: Vec<_> = range
         .map(|n| mention(&orgs[usize::from(n % 2 == 1)], n, at))
         .collect();
@@ -405,7 +416,11 @@ async fn crash_between_publish_and_watermark_does_not_duplicate(store: Arc<dyn S
             assert!(min > marks.mentions && max <= high.mentions);
         }
     }
-    assert_eq!(archived_mention_numbers(&root).len(), 35, "published, watermark not saved");
+    assert_eq!(
+        archived_mention_numbers(&root).len(),
+        35,
+        "published, watermark not saved"
+    );
 
     // The restart deletes them and archives their rows again: once.
     let mut archive = open(&store, &root, eager(), &clock).await;
@@ -429,7 +444,10 @@ async fn files_rolled_before_a_crash_are_not_duplicated(store: Arc<dyn Store>) {
     insert(&store, &orgs, 10..30, day(1)).await;
     archive.poll().await.expect("poll");
     let visible = archived_mention_numbers(&root).len();
-    assert!(visible > 10, "rolled files are visible before the checkpoint ({visible})");
+    assert!(
+        visible > 10,
+        "rolled files are visible before the checkpoint ({visible})"
+    );
     std::mem::forget(archive);
 
     let mut archive = open(&store, &root, small, &clock).await;
@@ -444,10 +462,20 @@ async fn kpi_minutes_wait_until_final_and_changes_are_restated(store: Arc<dyn St
     let orgs = orgs(&*store).await;
     let dir = tempfile::tempdir().expect("tmp");
     let root = dir.path().to_owned();
-    let now = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 30).single().expect("now");
+    let now = Utc
+        .with_ymd_and_hms(2024, 5, 1, 12, 0, 30)
+        .single()
+        .expect("now");
     let (manual, clock) = clock_at(now);
-    let minute = |m: u32| Utc.with_ymd_and_hms(2024, 5, 1, 11, m, 0).single().expect("m");
-    let open_minute = Utc.with_ymd_and_hms(2024, 5, 1, 12, 0, 0).single().expect("m");
+    let minute = |m: u32| {
+        Utc.with_ymd_and_hms(2024, 5, 1, 11, m, 0)
+            .single()
+            .expect("m")
+    };
+    let open_minute = Utc
+        .with_ymd_and_hms(2024, 5, 1, 12, 0, 0)
+        .single()
+        .expect("m");
     // Written in this order: an old minute, the open one, another old one.
     store
         .upsert_kpi_buckets(&[bucket(&orgs[0], minute(50), 4)])
@@ -463,7 +491,10 @@ async fn kpi_minutes_wait_until_final_and_changes_are_restated(store: Arc<dyn St
         .expect("kpi");
     let mut archive = open(&store, &root, eager(), &clock).await;
     let report = archive.poll().await.expect("poll");
-    assert_eq!(report.appended[2], 1, "stops at the first minute that is not final");
+    assert_eq!(
+        report.appended[2], 1,
+        "stops at the first minute that is not final"
+    );
     assert!(report.kpi_waiting);
     assert_eq!(
         int_column(&read_table(&root, Table::KpiBuckets), "mention_count"),

@@ -128,7 +128,8 @@ impl TableStats {
     /// Sequence numbers between the saved watermark and the store's high-water mark: an
     /// upper bound on the rows not archived yet (sequences have gaps).
     pub fn rows_behind(&self) -> u64 {
-        let behind = self.high_water.load(Ordering::Relaxed) - self.watermark.load(Ordering::Relaxed);
+        let behind =
+            self.high_water.load(Ordering::Relaxed) - self.watermark.load(Ordering::Relaxed);
         u64::try_from(behind).unwrap_or(0)
     }
 }
@@ -602,7 +603,10 @@ fn read_state(root: &Path) -> Result<State, LiveArchiveError> {
     if state.version != STATE_VERSION {
         return Err(LiveArchiveError::State {
             path,
-            reason: format!("version {} (this build reads {STATE_VERSION})", state.version),
+            reason: format!(
+                "version {} (this build reads {STATE_VERSION})",
+                state.version
+            ),
         });
     }
     Ok(state)

@@ -48,11 +48,9 @@ mod writer;
 
 pub use export::{export, ExportFormat, ExportQuery, ExportStats, ExportWriter};
 pub use layout::{partition_dir, sweep_tmp};
-pub use schema::KpiBucketRow;
 pub use live::{LiveArchive, LiveArchiveError, LiveArchiveOptions, LiveArchiveStats};
-pub use writer::{
-    ArchiveConfig, ArchiveWriter, ClosedFile, WriteReport, SEQ_MAX_KEY, SEQ_MIN_KEY,
-};
+pub use schema::KpiBucketRow;
+pub use writer::{ArchiveConfig, ArchiveWriter, ClosedFile, WriteReport, SEQ_MAX_KEY, SEQ_MIN_KEY};
 
 /// One of the archive's tables: a top-level folder under the archive root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

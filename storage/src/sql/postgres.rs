@@ -23,8 +23,8 @@ use warroom_engine::model::{
 
 use super::codec::{self, PG_ROWS_PER_STATEMENT};
 use super::{
-    ArchiveMarks, Backend, KpiBucket, Sequenced, MentionCursor, MentionFilter, MentionPage, Store, StoreError, StoreOptions,
-    StoreResult, MAX_PAGE_SIZE,
+    ArchiveMarks, Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, Sequenced, Store,
+    StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE,
 };
 
 /// The migrations in `migrations/postgres`, embedded at compile time.

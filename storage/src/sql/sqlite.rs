@@ -30,8 +30,8 @@ use warroom_engine::model::{
 
 use super::codec;
 use super::{
-    ArchiveMarks, Backend, KpiBucket, Sequenced, MentionCursor, MentionFilter, MentionPage, Store, StoreError, StoreOptions,
-    StoreResult, MAX_PAGE_SIZE, SQLITE_FILE_NAME,
+    ArchiveMarks, Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, Sequenced, Store,
+    StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE, SQLITE_FILE_NAME,
 };
 
 /// The migrations in `migrations/sqlite`, embedded at compile time.
