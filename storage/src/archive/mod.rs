@@ -36,7 +36,8 @@
 //! The archive is a copy for analytics; the database is the system of record. Rows
 //! buffered in an open file are lost if the process dies before the file closes (at
 //! most [`ArchiveConfig::max_open`] of data per partition), and can be re-exported from
-//! the database.
+//! the database. The [`live`] archive, which `warroom serve` runs, reads them from the
+//! database again after a crash, so each committed row ends up archived exactly once.
 
 use std::fmt;
 
