@@ -212,13 +212,23 @@ fn next_backoff(backoff: Duration) -> Duration {
     backoff.saturating_mul(2).min(MAX_BACKOFF)
 }
 
+/// Aborts the archive loop when the supervisor itself is dropped (aborted), so no loop
+/// outlives its supervisor: one writer per archive root.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Restarts the archive loop when it panics, until told to stop.
 async fn supervise(worker: Worker) {
     let mut stop = worker.stop.clone();
     let mut backoff = MIN_BACKOFF;
     loop {
-        let run = tokio::spawn(run(worker.clone()));
-        match run.await {
+        let mut run = AbortOnDrop(tokio::spawn(run(worker.clone())));
+        match (&mut run.0).await {
             Ok(()) => break,
             Err(e) => {
                 worker.stats.running.store(false, Ordering::Relaxed);
