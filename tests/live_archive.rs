@@ -514,3 +514,64 @@ async fn live_archive_survives_kill_9_exactly_once() {
     assert_eq!(unique.len(), ids.len(), "no row archived twice");
     assert_eq!(unique, stored, "every stored row archived");
 }
+
+// ---------------------------------------------------------------------------------------
+// Failures: degraded, never down, and recovery
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archive_failures_degrade_health_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("archive");
+    fs::create_dir_all(&root).unwrap();
+    // A state file the archive cannot read: it refuses to guess, and keeps retrying.
+    let state = root.join(warroom_storage::archive::live::STATE_FILE);
+    fs::write(&state, "not json").unwrap();
+    let database_url = format!("sqlite://{}", dir.path().join("warroom.db").display());
+    let app = App::start(config(database_url, &root))
+        .await
+        .expect("the server starts anyway");
+    let base = format!("http://{}", app.addr());
+    let health = || async {
+        let response = reqwest::get(format!("{base}/api/v1/health")).await.unwrap();
+        assert_eq!(response.status(), 200, "degraded, never down");
+        response.json::<Value>().await.unwrap()
+    };
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let degraded = loop {
+        let h = health().await;
+        if h["services"]["archive"]["status"] == "degraded" {
+            break h;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(degraded["status"], "degraded", "{degraded}");
+    let detail = degraded["services"]["archive"]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("failing") && detail.contains(warroom_storage::archive::live::STATE_FILE),
+        "{detail}"
+    );
+    assert!(degraded["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r.as_str().unwrap().starts_with("archive: ")));
+
+    // Repaired: the next retry opens the archive and it catches up.
+    fs::remove_file(&state).unwrap();
+    ingest(
+        &base,
+        "quiet",
+        &mentions("quiet", 0, 5, Utc::now() - TimeDelta::minutes(10)),
+    )
+    .await;
+    let stats = Arc::clone(app.runtime().archive().stats());
+    wait_for("the archive to recover", || {
+        archived(&stats, Table::Mentions) == 5
+    })
+    .await;
+    let h = health().await;
+    assert_eq!(h["services"]["archive"]["status"], "ok", "{h}");
+    app.shutdown().await.unwrap();
+}
