@@ -120,46 +120,7 @@ impl ArchiveTask {
 
     /// The `archive` part of `/api/v1/health`.
     pub fn health(&self, now: chrono::DateTime<chrono::Utc>) -> PartHealth {
-        let root = match &self.mode {
-            Mode::Disabled(reason) => {
-                return PartHealth {
-                    status: HealthStatus::Ok,
-                    detail: reason.clone(),
-                }
-            }
-            Mode::Running(root) => root,
-        };
-        let s = &self.stats;
-        let failing = s.consecutive_failures.load(Ordering::Relaxed);
-        let rows: u64 = warroom_storage::archive::Table::ALL
-            .iter()
-            .map(|t| s.table(*t).rows_archived.load(Ordering::Relaxed))
-            .sum();
-        let behind: u64 = warroom_storage::archive::Table::ALL
-            .iter()
-            .map(|t| s.table(*t).rows_behind())
-            .sum();
-        let lag = s.lag_seconds(now).map_or_else(
-            || "not caught up yet".to_owned(),
-            |l| format!("lag {l:.0} s"),
-        );
-        if failing >= FAILURES_DEGRADED {
-            PartHealth {
-                status: HealthStatus::Degraded,
-                detail: format!(
-                    "failing ({failing} times in a row): {}; {behind} rows behind, {lag}",
-                    s.last_error.lock().clone().unwrap_or_default()
-                ),
-            }
-        } else {
-            PartHealth {
-                status: HealthStatus::Ok,
-                detail: format!(
-                    "{}: {rows} rows archived, {behind} rows behind, {lag}",
-                    root.display()
-                ),
-            }
-        }
+        part_health(&self.mode, &self.stats, now)
     }
 
     /// Stops the task after a final checkpoint (bounded by a timeout).
@@ -181,6 +142,55 @@ impl Drop for ArchiveTask {
     fn drop(&mut self) {
         if let Some(task) = self.task.lock().take() {
             task.abort();
+        }
+    }
+}
+
+/// Health of the archive: `ok`, or `degraded` after [`FAILURES_DEGRADED`] failures in a
+/// row; never `down`.
+fn part_health(
+    mode: &Mode,
+    stats: &LiveArchiveStats,
+    now: chrono::DateTime<chrono::Utc>,
+) -> PartHealth {
+    let root = match mode {
+        Mode::Disabled(reason) => {
+            return PartHealth {
+                status: HealthStatus::Ok,
+                detail: reason.clone(),
+            }
+        }
+        Mode::Running(root) => root,
+    };
+    let s = stats;
+    let failing = s.consecutive_failures.load(Ordering::Relaxed);
+    let rows: u64 = warroom_storage::archive::Table::ALL
+        .iter()
+        .map(|t| s.table(*t).rows_archived.load(Ordering::Relaxed))
+        .sum();
+    let behind: u64 = warroom_storage::archive::Table::ALL
+        .iter()
+        .map(|t| s.table(*t).rows_behind())
+        .sum();
+    let lag = s.lag_seconds(now).map_or_else(
+        || "not caught up yet".to_owned(),
+        |l| format!("lag {l:.0} s"),
+    );
+    if failing >= FAILURES_DEGRADED {
+        PartHealth {
+            status: HealthStatus::Degraded,
+            detail: format!(
+                "failing ({failing} times in a row): {}; {behind} rows behind, {lag}",
+                s.last_error.lock().clone().unwrap_or_default()
+            ),
+        }
+    } else {
+        PartHealth {
+            status: HealthStatus::Ok,
+            detail: format!(
+                "{}: {rows} rows archived, {behind} rows behind, {lag}",
+                root.display()
+            ),
         }
     }
 }
@@ -308,4 +318,70 @@ async fn run(worker: Worker) {
         tracing::warn!(error = %e, "final archive checkpoint failed; the next start redoes it");
     }
     stats.running.store(false, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn degraded_after_repeated_failures_never_down_and_ok_again() {
+        let mode = Mode::Running(PathBuf::from("/srv/archive"));
+        let stats = LiveArchiveStats::default();
+        stats.mentions.high_water.store(120, Ordering::Relaxed);
+        stats.mentions.watermark.store(100, Ordering::Relaxed);
+        stats
+            .archived_through_us
+            .store(at(0).timestamp_micros(), Ordering::Relaxed);
+        let ok = part_health(&mode, &stats, at(42));
+        assert_eq!(ok.status, HealthStatus::Ok);
+        assert_eq!(
+            ok.detail,
+            "/srv/archive: 0 rows archived, 20 rows behind, lag 42 s"
+        );
+        for n in 1..=FAILURES_DEGRADED {
+            stats.record_failure("disk full");
+            let h = part_health(&mode, &stats, at(42));
+            let expected = if n < FAILURES_DEGRADED {
+                HealthStatus::Ok
+            } else {
+                HealthStatus::Degraded
+            };
+            assert_eq!(h.status, expected, "after {n} failures");
+        }
+        let degraded = part_health(&mode, &stats, at(42));
+        assert!(degraded.detail.contains("disk full"), "{}", degraded.detail);
+        for _ in 0..100 {
+            stats.record_failure("disk full");
+        }
+        assert_eq!(
+            part_health(&mode, &stats, at(42)).status,
+            HealthStatus::Degraded
+        );
+        stats.record_success();
+        assert_eq!(part_health(&mode, &stats, at(42)).status, HealthStatus::Ok);
+    }
+
+    #[test]
+    fn off_reports_why() {
+        let stats = LiveArchiveStats::default();
+        let h = part_health(
+            &Mode::Disabled("disabled (archive.enabled = false)".into()),
+            &stats,
+            at(0),
+        );
+        assert_eq!(h.status, HealthStatus::Ok);
+        assert!(h.detail.starts_with("disabled"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_a_minute() {
+        assert_eq!(next_backoff(MIN_BACKOFF), Duration::from_secs(2));
+        assert_eq!(next_backoff(Duration::from_secs(40)), MAX_BACKOFF);
+        assert_eq!(next_backoff(MAX_BACKOFF), MAX_BACKOFF);
+    }
 }
