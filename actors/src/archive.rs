@@ -185,10 +185,15 @@ fn part_health(
             ),
         }
     } else {
+        // A failure or two (a database restart) is retried quietly, but shown.
+        let last_error = match (failing, s.last_error.lock().clone()) {
+            (1.., Some(e)) => format!("; retrying after: {e}"),
+            _ => String::new(),
+        };
         PartHealth {
             status: HealthStatus::Ok,
             detail: format!(
-                "{}: {rows} rows archived, {behind} rows behind, {lag}",
+                "{}: {rows} rows archived, {behind} rows behind, {lag}{last_error}",
                 root.display()
             ),
         }
@@ -346,6 +351,7 @@ mod tests {
         for n in 1..=FAILURES_DEGRADED {
             stats.record_failure("disk full");
             let h = part_health(&mode, &stats, at(42));
+            assert!(h.detail.contains("disk full"), "{}", h.detail);
             let expected = if n < FAILURES_DEGRADED {
                 HealthStatus::Ok
             } else {
