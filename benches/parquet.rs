@@ -3,6 +3,11 @@
 //! flushed to zstd Parquet files, fsync included) and rows per second exported by
 //! `export` from such an archive into Parquet, CSV and NDJSON (written to a sink).
 //!
+//! `live_archive/*` measures the live archive (`LiveArchive`): the same 100,000 mentions
+//! committed to a store (embedded SQLite; PostgreSQL too when it is reachable on
+//! 127.0.0.1:5432), then tailed into a new archive: sequence-paged reads of 5,000 rows,
+//! Parquet encoding, one checkpoint (files published, fsync, watermarks saved).
+//!
 //! Criterion prints throughput in elements (rows) per second.
 //!
 //! Run: `cargo bench -p warroom --bench parquet`
@@ -15,10 +20,12 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use warroom_actors::mock::MentionGenerator;
-use warroom_engine::{OrgId, ScoredMention, SystemClock};
+use warroom_engine::{OrgId, Organization, ScoredMention, SystemClock};
 use warroom_storage::archive::{
-    export, ArchiveConfig, ArchiveWriter, ExportFormat, ExportQuery, Table,
+    export, ArchiveConfig, ArchiveWriter, ExportFormat, ExportQuery, LiveArchive,
+    LiveArchiveOptions, LiveArchiveStats, Table,
 };
+use warroom_storage::Store;
 use warroom_streams::sentiment::analyzer;
 
 const ORGS: usize = 10;
@@ -151,5 +158,127 @@ fn bench_parquet(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parquet);
+/// Commits the corpus to a store, 5,000 mentions per transaction.
+async fn fill(store: &Arc<dyn Store>, rows: &[ScoredMention]) {
+    store.migrate().await.expect("migrate");
+    for i in 0..ORGS {
+        let org = Organization {
+            id: OrgId::new(format!("org-{i}")),
+            name: format!("Org {i}"),
+        };
+        store.upsert_organization(&org).await.expect("org");
+    }
+    for chunk in rows.chunks(5_000) {
+        store.insert_mentions(chunk).await.expect("insert");
+    }
+}
+
+/// Tails every stored mention into a new archive under `root`, then checkpoints.
+async fn archive_everything(store: &Arc<dyn Store>, root: &Path) {
+    let options = LiveArchiveOptions {
+        writer: ArchiveConfig {
+            max_open: Duration::from_secs(3_600),
+            ..ArchiveConfig::default()
+        },
+        page_size: 5_000,
+        kpi_settle: Duration::from_secs(20),
+    };
+    let mut archive = LiveArchive::open(
+        Arc::clone(store),
+        root.to_owned(),
+        options,
+        Arc::new(SystemClock),
+        Arc::new(LiveArchiveStats::default()),
+    )
+    .await
+    .expect("open");
+    let report = archive.poll().await.expect("poll");
+    assert_eq!(report.appended[0], ROWS as u64);
+    archive.close().await.expect("checkpoint");
+}
+
+/// A fresh Postgres database on the local server, or `None` when there is none.
+async fn postgres_database() -> Option<(String, String)> {
+    use sqlx::{Connection, Executor};
+    for user in ["postgres", "root"] {
+        let admin = format!("postgres://{user}@127.0.0.1:5432/postgres");
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+            let name = format!("warroom_bench_{}", std::process::id());
+            conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .await
+                .ok()?;
+            return Some((admin, name));
+        }
+    }
+    None
+}
+
+async fn drop_database(admin: &str, name: &str) {
+    use sqlx::{Connection, Executor};
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
+        let _ = conn
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .await;
+    }
+}
+
+fn bench_live_archive(c: &mut Criterion) {
+    let rows = corpus();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let db = Scratch::new("live-db");
+    let location = db.path().join("warroom.db").display().to_string();
+    let sqlite = rt.block_on(async {
+        let store = warroom_storage::open_store(&location)
+            .await
+            .expect("sqlite");
+        fill(&store, &rows).await;
+        store
+    });
+    let postgres = rt.block_on(async {
+        let (admin, name) = postgres_database().await?;
+        let (server, _) = admin.rsplit_once('/')?;
+        let store = warroom_storage::open_store(&format!("{server}/{name}"))
+            .await
+            .ok()?;
+        fill(&store, &rows).await;
+        Some((store, admin, name))
+    });
+
+    let mut group = c.benchmark_group("live_archive");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(30));
+    group.throughput(Throughput::Elements(rows.len() as u64));
+    let mut stores = vec![("sqlite_mentions", sqlite)];
+    match &postgres {
+        Some((store, _, _)) => stores.push(("postgres_mentions", Arc::clone(store))),
+        None => println!("PostgreSQL not reachable on 127.0.0.1:5432: postgres_mentions skipped"),
+    }
+    for (name, store) in &stores {
+        group.bench_function(*name, |b| {
+            b.iter_batched(
+                || Scratch::new("live"),
+                |dir| {
+                    rt.block_on(archive_everything(store, dir.path()));
+                    dir
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+    if let Some((store, admin, name)) = postgres {
+        rt.block_on(async {
+            store.close().await;
+            drop_database(&admin, &name).await;
+        });
+    }
+}
+
+criterion_group!(benches, bench_parquet, bench_live_archive);
 criterion_main!(benches);

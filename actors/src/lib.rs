@@ -2,6 +2,7 @@
 //! one organisation actor per tenant, the per-socket outgoing queues, and the supervision
 //! tree that restarts them. [`runtime::Runtime`] starts and stops them all.
 
+pub mod archive;
 pub mod connectors;
 pub mod dashboard_cache;
 pub mod data_mode;

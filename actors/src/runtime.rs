@@ -18,6 +18,7 @@ use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
 
 use warroom_storage::cache::{CacheKind, CacheServices};
 
+use crate::archive::ArchiveTask;
 use crate::connectors::google_ads::GoogleAds;
 use crate::connectors::http::{Http, RateLimit, ResponseCache};
 use crate::connectors::mentionlytics::Mentionlytics;
@@ -108,6 +109,8 @@ pub struct Runtime {
     metrics: Arc<EngineMetrics>,
     event_loop: Arc<EventLoopLag>,
     webhooks: WebhookQueue,
+    /// The live Parquet archive (or why it is off).
+    archive: ArchiveTask,
     /// The webhook dispatcher, the event-loop probe and the receipt pruner.
     background: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
@@ -254,6 +257,8 @@ impl Runtime {
             }
         }
 
+        // After recovery (which rewrites the replayed KPI minutes); it only reads the store.
+        let archive = ArchiveTask::start(&config, Arc::clone(&store), Arc::clone(&clock));
         let kpi_task = tokio::spawn(Arc::clone(&kpi).run(
             Arc::clone(&store),
             Arc::clone(&clock),
@@ -284,6 +289,7 @@ impl Runtime {
             metrics,
             event_loop,
             webhooks,
+            archive,
             background: parking_lot::Mutex::new(vec![dispatcher, probe, pruner]),
         });
         runtime.start_sources(runtime.data_mode()).await?;
@@ -779,6 +785,7 @@ impl Runtime {
             self.event_loop.health(&self.config.health),
         );
         services.insert("webhooks".to_owned(), self.webhook_health());
+        services.insert("archive".to_owned(), self.archive.health(self.clock.now()));
         let status = services
             .iter()
             // A database outage stops acknowledgements, not the live dashboards.
@@ -862,6 +869,11 @@ impl Runtime {
         }
     }
 
+    /// The live Parquet archive task.
+    pub fn archive(&self) -> &ArchiveTask {
+        &self.archive
+    }
+
     /// The system of record.
     pub fn store(&self) -> &Arc<dyn warroom_storage::Store> {
         &self.store
@@ -914,6 +926,8 @@ impl Runtime {
         {
             tracing::warn!(error = %e, "KPI buckets not written at shutdown; the next start rebuilds them");
         }
+        // A final checkpoint publishes what the archive read; it needs the store open.
+        self.archive.stop().await;
         self.store.close().await;
         self.cache.close().await;
     }

@@ -43,6 +43,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Exports (`warroom export`, `/api/v1/reports/export/*`).
     pub export: ExportConfig,
+    /// The live Parquet archive.
+    pub archive: ArchiveConfig,
     /// Live connectors: endpoints, schedules, rate limits, retries (accounts are per org).
     pub connectors: crate::connectors::ConnectorsConfig,
     /// Incoming and outgoing webhooks.
@@ -303,6 +305,62 @@ pub struct ExportConfig {
     pub max_range: Duration,
     /// Rows read from the store per page while exporting.
     pub page_rows: u32,
+}
+
+/// `[archive]`: the live Parquet archive that `warroom serve` keeps appending to
+/// (docs/archive.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Run the archive task.
+    pub enabled: bool,
+    /// The archive directory. Empty: `archive/` beside the SQLite database file; with
+    /// Postgres there is no default and the archive stays off until one is set.
+    pub root: String,
+    /// How often the store is read for newly committed rows.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Rows read from the store per page.
+    pub page_size: u32,
+    /// How often open files are published with the watermarks (a checkpoint): the most
+    /// the published archive trails the database, and what a crash makes it redo.
+    #[serde(with = "humantime_serde")]
+    pub max_open: Duration,
+    /// A file closes once it holds this many rows.
+    pub max_file_rows: u64,
+    /// A file closes once it reaches this many encoded bytes.
+    pub max_file_bytes: u64,
+    /// Most files open at once (each buffers up to a row group).
+    pub max_open_files: usize,
+    /// Rows per Parquet row group.
+    pub row_group_rows: usize,
+    /// zstd level, 1 to 22.
+    pub zstd_level: i32,
+}
+
+impl ArchiveConfig {
+    /// The archive directory for a database location: `root` when set, otherwise
+    /// `archive/` beside a SQLite file; `None` for Postgres without `root`.
+    pub fn resolved_root(&self, database_url: &str) -> Option<std::path::PathBuf> {
+        if !self.root.trim().is_empty() {
+            return Some(std::path::PathBuf::from(&self.root));
+        }
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            return None;
+        }
+        let location = database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| database_url.strip_prefix("sqlite:"))
+            .unwrap_or(database_url);
+        let location = location.split('?').next().unwrap_or(location);
+        let path = Path::new(location);
+        let dir = if path.is_dir() {
+            path
+        } else {
+            path.parent().unwrap_or(Path::new(""))
+        };
+        Some(dir.join("archive"))
+    }
 }
 
 /// `[crisis]`
@@ -611,6 +669,26 @@ impl Config {
         if self.export.max_range.is_zero() || self.export.page_rows == 0 {
             return invalid("export.max_range/page_rows", "must be positive");
         }
+        let archive = &self.archive;
+        if archive.poll_interval.is_zero() || !(1..=10_000).contains(&archive.page_size) {
+            return invalid(
+                "archive.poll_interval/page_size",
+                "poll_interval must be positive and page_size between 1 and 10000",
+            );
+        }
+        if archive.max_file_rows == 0
+            || archive.max_file_bytes == 0
+            || archive.max_open_files == 0
+            || archive.row_group_rows == 0
+        {
+            return invalid(
+                "archive.max_file_rows/max_file_bytes/max_open_files/row_group_rows",
+                "must be positive",
+            );
+        }
+        if !(1..=22).contains(&archive.zstd_level) {
+            return invalid("archive.zstd_level", "must be between 1 and 22");
+        }
         if self.engine.max_in_flight == 0 {
             return invalid("engine.max_in_flight", "must be positive");
         }
@@ -780,6 +858,30 @@ mod tests {
         assert_eq!(config.server.bind.port(), 8080);
         assert_eq!(config.data.mode, DataMode::Mock);
         assert!(config.orgs.len() >= 3, "demo organisations ship by default");
+    }
+
+    #[test]
+    fn archive_root_defaults_beside_the_sqlite_file() {
+        let mut archive = Config::defaults().archive;
+        assert!(archive.enabled);
+        assert_eq!(
+            archive.resolved_root("sqlite://data/warroom.db"),
+            Some(std::path::PathBuf::from("data/archive"))
+        );
+        assert_eq!(
+            archive.resolved_root("sqlite:///var/lib/warroom/db.sqlite3?mode=rwc"),
+            Some(std::path::PathBuf::from("/var/lib/warroom/archive"))
+        );
+        assert_eq!(
+            archive.resolved_root("warroom.db"),
+            Some(std::path::PathBuf::from("archive"))
+        );
+        assert_eq!(archive.resolved_root("postgres://u@h/db"), None);
+        archive.root = "/srv/archive".into();
+        assert_eq!(
+            archive.resolved_root("postgres://u@h/db"),
+            Some(std::path::PathBuf::from("/srv/archive"))
+        );
     }
 
     #[test]

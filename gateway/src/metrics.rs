@@ -99,6 +99,76 @@ fn status_value(status: HealthStatus) -> f64 {
     }
 }
 
+/// The live archive's counters and lag.
+fn render_archive(e: &mut Exposition, runtime: &warroom_actors::runtime::Runtime) {
+    use warroom_storage::archive::Table;
+    let task = runtime.archive();
+    let s = task.stats();
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed) as f64;
+    e.single(
+        "warroom_archive_up",
+        "gauge",
+        "1 while the live Parquet archive task runs, 0 when it is off or restarting.",
+        f64::from(u8::from(s.running.load(Ordering::Relaxed))),
+    );
+    e.family(
+        "warroom_archive_rows_total",
+        "counter",
+        "Rows archived (published with a completed checkpoint), by table.",
+    );
+    for table in Table::ALL {
+        e.sample(
+            "warroom_archive_rows_total",
+            &[("table", table.as_str())],
+            load(&s.table(table).rows_archived),
+        );
+    }
+    e.family(
+        "warroom_archive_lag_rows",
+        "gauge",
+        "Sequence numbers committed to the database and not archived yet, by table (an upper bound on rows).",
+    );
+    for table in Table::ALL {
+        e.sample(
+            "warroom_archive_lag_rows",
+            &[("table", table.as_str())],
+            s.table(table).rows_behind() as f64,
+        );
+    }
+    if let Some(lag) = s.lag_seconds(runtime.clock().now()) {
+        e.single(
+            "warroom_archive_lag_seconds",
+            "gauge",
+            "Seconds since the last instant whose committed rows are all archived and visible.",
+            lag,
+        );
+    }
+    e.single(
+        "warroom_archive_files_published_total",
+        "counter",
+        "Parquet files the live archive published.",
+        load(&s.files_published),
+    );
+    e.single(
+        "warroom_archive_checkpoints_total",
+        "counter",
+        "Checkpoints (files published and watermarks saved).",
+        load(&s.checkpoints),
+    );
+    e.single(
+        "warroom_archive_failures_total",
+        "counter",
+        "Archive polls, checkpoints or opens that failed (retried).",
+        load(&s.failures),
+    );
+    e.single(
+        "warroom_archive_restarts_total",
+        "counter",
+        "Times the archive task died and was started again.",
+        load(&s.restarts),
+    );
+}
+
 /// Renders every metric of the engine.
 pub fn render(state: &AppState) -> String {
     let runtime = &state.runtime;
@@ -218,6 +288,8 @@ pub fn render(state: &AppState) -> String {
         "Duration of successful group commits.",
         &persist.commit_latency.snapshot(),
     );
+
+    render_archive(&mut e, runtime);
 
     e.family(
         "warroom_org_mailbox_depth",

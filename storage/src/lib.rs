@@ -4,7 +4,7 @@
 //! - SQL stores (Postgres, or embedded SQLite by default) for the system of record.
 //! - [`archive`]: hive-partitioned Parquet files of mentions, campaign reports and KPI
 //!   minute buckets for offline analytics (DuckDB, Spark, Polars, pyarrow), and
-//!   the encoders of exports.
+//!   the encoders of exports; [`archive::live`] keeps it current by tailing the store.
 //! - [`store_export`]: one organisation's time range read from the store and streamed
 //!   into a single Parquet, CSV or JSON file.
 //! - [`cache`]: Redis (or in-process) cache with the seed's TTLs, rate-limit counters,

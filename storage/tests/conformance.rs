@@ -19,8 +19,8 @@ use warroom_engine::model::{
 };
 use warroom_storage::open_store;
 use warroom_storage::sql::{
-    KpiBucket, MentionCursor, MentionFilter, SourceAggregate, SourceTotals, Store, StoreError,
-    DATA_MODE_KEY,
+    ArchiveMarks, KpiBucket, MentionCursor, MentionFilter, SourceAggregate, SourceTotals, Store,
+    StoreError, DATA_MODE_KEY,
 };
 
 #[macro_use]
@@ -43,6 +43,9 @@ conformance!(
     mentions_page_filters_and_pages,
     mentions_since_pages_oldest_first,
     mention_totals_count_like_the_engine,
+    archive_tails_every_table_by_sequence,
+    archive_kpi_rewrites_take_a_new_number_only_when_counts_change,
+    archive_high_water_never_skips_rows_of_concurrent_writers,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -619,6 +622,194 @@ async fn kpi_buckets_upsert_and_read(store: Arc<dyn Store>) {
     let got = store.kpi_buckets_since(&a, m(1)).await.expect("read");
     assert_eq!(got, vec![replaced, buckets[2].clone(), bucket(&a, m(3), 3)]);
     assert_eq!(store.upsert_kpi_buckets(&[]).await.expect("empty"), 0);
+}
+
+async fn archive_tails_every_table_by_sequence(store: Arc<dyn Store>) {
+    assert_eq!(
+        store.archive_high_water().await.expect("empty"),
+        ArchiveMarks::default()
+    );
+    let orgs = with_orgs(&*store, &["acme", "globex"]).await;
+    let first: Vec<_> = (0..5)
+        .map(|i| mention(&orgs[i % 2], &format!("m{i}"), Source::Twitter, 0.5, t0()))
+        .collect();
+    store.insert_mentions(&first).await.expect("insert");
+    let second: Vec<_> = (5..8)
+        .map(|i| mention(&orgs[i % 2], &format!("m{i}"), Source::News, -0.5, t0()))
+        .collect();
+    store.insert_mentions(&second).await.expect("insert");
+    let high = store.archive_high_water().await.expect("high water");
+    // Pages by sequence, across organisations, in commit order.
+    let mut seen = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store
+            .archive_mentions(after, high.mentions, 3)
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        seen.extend(page);
+    }
+    assert!(seen.windows(2).all(|w| w[0].seq < w[1].seq), "increasing");
+    let ids: Vec<_> = seen
+        .iter()
+        .map(|s| s.row.mention.external_id.clone())
+        .collect();
+    let expected: Vec<_> = (0..8).map(|i| format!("m{i}")).collect();
+    assert_eq!(ids, expected);
+    assert_eq!(seen[0].row, first[0], "rows round-trip");
+    assert_eq!(seen.last().map(|s| s.seq), Some(high.mentions));
+    // A re-sent batch adds nothing; `up_to` bounds the page.
+    store.insert_mentions(&first).await.expect("re-insert");
+    assert!(store.archive_high_water().await.expect("high").mentions >= high.mentions);
+    assert!(store
+        .archive_mentions(high.mentions, i64::MAX, 100)
+        .await
+        .expect("tail")
+        .is_empty());
+    let bounded = store
+        .archive_mentions(0, seen[2].seq, 100)
+        .await
+        .expect("bounded");
+    assert_eq!(bounded.len(), 3);
+
+    // Campaign reports: every report, restatements included, each with its number.
+    let day = NaiveDate::from_ymd_opt(2024, 5, 1).expect("date");
+    let reports = vec![
+        (orgs[0].clone(), metric("c1", day, t0(), 1_000)),
+        (orgs[1].clone(), metric("c2", day, t0(), 2_000)),
+    ];
+    store
+        .insert_campaign_metrics(&reports)
+        .await
+        .expect("insert");
+    let restated = vec![(
+        orgs[0].clone(),
+        metric("c1", day, t0() + Duration::hours(1), 1_500),
+    )];
+    store
+        .insert_campaign_metrics(&restated)
+        .await
+        .expect("restate");
+    store
+        .insert_campaign_metrics(&reports)
+        .await
+        .expect("again");
+    let high = store.archive_high_water().await.expect("high");
+    let rows = store
+        .archive_campaign_data(0, high.campaign_data, 100)
+        .await
+        .expect("campaign");
+    assert_eq!(rows.len(), 3, "the re-sent reports are not new rows");
+    assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(rows[2].row, restated[0]);
+    assert_eq!(
+        rows.iter().map(|r| r.row.0.as_str()).collect::<Vec<_>>(),
+        ["acme", "globex", "acme"]
+    );
+    assert_eq!(rows[2].seq, high.campaign_data);
+    let after_first = store
+        .archive_campaign_data(rows[0].seq, high.campaign_data, 100)
+        .await
+        .expect("after");
+    assert_eq!(after_first, rows[1..].to_vec());
+}
+
+async fn archive_kpi_rewrites_take_a_new_number_only_when_counts_change(store: Arc<dyn Store>) {
+    let a = one_org(&*store, "acme").await;
+    let m = |i: i64| t0() + Duration::minutes(i);
+    store
+        .upsert_kpi_buckets(&[bucket(&a, m(0), 5), bucket(&a, m(1), 7)])
+        .await
+        .expect("upsert");
+    let high = store.archive_high_water().await.expect("high");
+    let rows = store
+        .archive_kpi_buckets(0, high.kpi_buckets, 100)
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].row, bucket(&a, m(0), 5));
+    // The same counts again (a recovery rebuild, a repeated flush): no new number.
+    store
+        .upsert_kpi_buckets(&[bucket(&a, m(0), 5), bucket(&a, m(1), 7)])
+        .await
+        .expect("same");
+    assert_eq!(store.archive_high_water().await.expect("high"), high);
+    // A late mention changes minute 0: it moves above everything archived so far.
+    store
+        .upsert_kpi_buckets(&[bucket(&a, m(0), 6)])
+        .await
+        .expect("changed");
+    let now = store.archive_high_water().await.expect("high");
+    assert!(now.kpi_buckets > high.kpi_buckets);
+    let restated = store
+        .archive_kpi_buckets(high.kpi_buckets, now.kpi_buckets, 100)
+        .await
+        .expect("restated");
+    assert_eq!(restated.len(), 1);
+    assert_eq!(restated[0].row, bucket(&a, m(0), 6));
+    assert_eq!(restated[0].seq, now.kpi_buckets);
+    // A minute is listed once, at its latest number.
+    let all = store
+        .archive_kpi_buckets(0, now.kpi_buckets, 100)
+        .await
+        .expect("all");
+    assert_eq!(
+        all.iter().map(|r| r.row.minute).collect::<Vec<_>>(),
+        [m(1), m(0)]
+    );
+}
+
+/// The tailer's assumption: every row at or below the high-water mark is visible when the
+/// mark is read, even with several writers committing at once (on Postgres, sequence
+/// numbers are taken before commit; the archive lock orders the read after them).
+async fn archive_high_water_never_skips_rows_of_concurrent_writers(store: Arc<dyn Store>) {
+    let a = one_org(&*store, "acme").await;
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 25;
+    let mut tasks = Vec::new();
+    for w in 0..WRITERS {
+        let store = Arc::clone(&store);
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move {
+            for b in 0..BATCHES {
+                let batch: Vec<_> = (0..20)
+                    .map(|i| bare_mention(&a, &format!("w{w}-b{b}-{i}"), t0()))
+                    .collect();
+                store.insert_mentions(&batch).await.expect("insert");
+            }
+        }));
+    }
+    // Tail while they write: every mark read must have nothing invisible below it.
+    let mut watermark = 0;
+    let mut tailed = HashSet::new();
+    loop {
+        let done = tasks.iter().all(|t| t.is_finished());
+        let high = store.archive_high_water().await.expect("high").mentions;
+        while watermark < high {
+            let page = store
+                .archive_mentions(watermark, high, 1_000)
+                .await
+                .expect("page");
+            let Some(last) = page.last() else { break };
+            watermark = last.seq;
+            for row in page {
+                assert!(tailed.insert(row.seq), "seq {} read twice", row.seq);
+            }
+        }
+        watermark = high;
+        if done {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for task in tasks {
+        task.await.expect("writer");
+    }
+    let total = WRITERS * BATCHES * 20;
+    assert_eq!(store.count_mentions(&a).await.expect("count"), total as u64);
+    assert_eq!(tailed.len(), total, "the tail saw every committed row");
 }
 
 async fn settings_round_trip(store: Arc<dyn Store>) {

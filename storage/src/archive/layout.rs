@@ -87,6 +87,17 @@ pub(crate) fn data_files(dir: &Path) -> Result<Vec<PathBuf>, ArchiveError> {
     Ok(files.into_iter().map(|(_, path)| path).collect())
 }
 
+/// Every complete data file of a table, all organisations and days.
+pub(crate) fn table_files(root: &Path, table: Table) -> Result<Vec<PathBuf>, ArchiveError> {
+    let mut files = Vec::new();
+    for org in subdirs(&root.join(table.as_str()))? {
+        for date in subdirs(&org)? {
+            files.extend(data_files(&date)?);
+        }
+    }
+    Ok(files)
+}
+
 /// The partitions of one organisation's table whose day lies in `first..=last`, by day.
 pub(crate) fn partitions(
     root: &Path,

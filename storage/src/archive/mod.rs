@@ -36,19 +36,22 @@
 //! The archive is a copy for analytics; the database is the system of record. Rows
 //! buffered in an open file are lost if the process dies before the file closes (at
 //! most [`ArchiveConfig::max_open`] of data per partition), and can be re-exported from
-//! the database.
+//! the database. The [`live`] archive, which `warroom serve` runs, reads them from the
+//! database again after a crash, so each committed row ends up archived exactly once.
 
 use std::fmt;
 
 mod export;
 mod layout;
+pub mod live;
 pub mod schema;
 mod writer;
 
 pub use export::{export, ExportFormat, ExportQuery, ExportStats, ExportWriter};
 pub use layout::{partition_dir, sweep_tmp};
+pub use live::{LiveArchive, LiveArchiveError, LiveArchiveOptions, LiveArchiveStats};
 pub use schema::KpiBucketRow;
-pub use writer::{ArchiveConfig, ArchiveWriter, ClosedFile, WriteReport};
+pub use writer::{ArchiveConfig, ArchiveWriter, ClosedFile, WriteReport, SEQ_MAX_KEY, SEQ_MIN_KEY};
 
 /// One of the archive's tables: a top-level folder under the archive root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

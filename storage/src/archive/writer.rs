@@ -16,6 +16,8 @@ use parquet::schema::types::ColumnPath;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::model::{CampaignMetric, OrgId, ScoredMention};
 
+use crate::sql::Sequenced;
+
 use super::layout::{file_names, next_seq, partition_dir, sweep_tmp};
 use super::schema::{campaign_batch, file_schema, kpi_batch, mentions_batch, KpiBucketRow};
 use super::{checked_org, ArchiveError, Table};
@@ -97,6 +99,46 @@ impl WriteReport {
 
 type PartitionKey = (Table, OrgId, NaiveDate);
 
+/// Smallest and largest store sequence number of some rows.
+type SeqRange = (i64, i64);
+
+/// Rows grouped by partition, with their sequence range when they have one.
+type Groups<'a, T> = BTreeMap<(OrgId, NaiveDate), (Vec<&'a T>, Option<SeqRange>)>;
+
+/// Key-value metadata of a file written from sequenced rows: the smallest store sequence
+/// number of its rows (decimal text).
+pub const SEQ_MIN_KEY: &str = "warroom.seq_min";
+/// Key-value metadata: the largest store sequence number of the file's rows.
+pub const SEQ_MAX_KEY: &str = "warroom.seq_max";
+
+fn merge(a: Option<SeqRange>, b: Option<SeqRange>) -> Option<SeqRange> {
+    match (a, b) {
+        (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+fn group<'a, T: 'a>(
+    rows: impl Iterator<Item = (Option<i64>, (OrgId, NaiveDate), &'a T)>,
+) -> Groups<'a, T> {
+    let mut groups: Groups<'a, T> = BTreeMap::new();
+    for (seq, key, row) in rows {
+        let entry = groups.entry(key).or_default();
+        entry.0.push(row);
+        entry.1 = merge(entry.1, seq.map(|s| (s, s)));
+    }
+    groups
+}
+
+fn mention_key(row: &ScoredMention) -> (OrgId, NaiveDate) {
+    (row.org.clone(), row.mention.event_time.date_naive())
+}
+
+fn kpi_key(row: &KpiBucketRow) -> (OrgId, NaiveDate) {
+    (row.org.clone(), row.minute.date_naive())
+}
+
 struct OpenFile {
     writer: ArrowWriter<File>,
     tmp: PathBuf,
@@ -105,6 +147,8 @@ struct OpenFile {
     /// Logical time of the last append, for least-recently-written eviction.
     last_write: u64,
     rows: u64,
+    /// Smallest and largest store sequence number of the rows, when they came with one.
+    seq: Option<SeqRange>,
 }
 
 impl OpenFile {
@@ -199,17 +243,22 @@ impl ArchiveWriter {
     /// All rows are converted before any is written, so an invalid row fails the call
     /// without writing the others.
     pub fn append_mentions(&mut self, rows: &[ScoredMention]) -> Result<WriteReport, ArchiveError> {
-        let mut groups: BTreeMap<(OrgId, NaiveDate), Vec<&ScoredMention>> = BTreeMap::new();
-        for row in rows {
-            let key = (row.org.clone(), row.mention.event_time.date_naive());
-            groups.entry(key).or_default().push(row);
-        }
-        let mut batches = Vec::with_capacity(groups.len());
-        for ((org, date), rows) in groups {
-            checked_org(&org)?;
-            batches.push(((Table::Mentions, org, date), mentions_batch(&rows)?));
-        }
-        self.write_all(batches)
+        let groups = group(rows.iter().map(|row| (None, mention_key(row), row)));
+        self.write_groups(Table::Mentions, groups, mentions_batch)
+    }
+
+    /// [`Self::append_mentions`] for rows read from the store with their sequence numbers:
+    /// each file records the smallest and largest it holds (see [`SEQ_MIN_KEY`]), which
+    /// is how the live archive recovers after a crash.
+    pub fn append_sequenced_mentions(
+        &mut self,
+        rows: &[Sequenced<ScoredMention>],
+    ) -> Result<WriteReport, ArchiveError> {
+        let groups = group(
+            rows.iter()
+                .map(|r| (Some(r.seq), mention_key(&r.row), &r.row)),
+        );
+        self.write_groups(Table::Mentions, groups, mentions_batch)
     }
 
     /// Appends one organisation's campaign reports, each to the partition of the day it
@@ -220,17 +269,21 @@ impl ArchiveWriter {
         org: &OrgId,
         rows: &[CampaignMetric],
     ) -> Result<WriteReport, ArchiveError> {
-        checked_org(org)?;
-        let mut groups: BTreeMap<NaiveDate, Vec<&CampaignMetric>> = BTreeMap::new();
-        for row in rows {
-            groups.entry(row.date).or_default().push(row);
-        }
-        let mut batches = Vec::with_capacity(groups.len());
-        for (date, rows) in groups {
-            let key = (Table::CampaignData, org.clone(), date);
-            batches.push((key, campaign_batch(&rows)?));
-        }
-        self.write_all(batches)
+        let groups = group(rows.iter().map(|row| (None, (org.clone(), row.date), row)));
+        self.write_groups(Table::CampaignData, groups, campaign_batch)
+    }
+
+    /// Campaign reports of any organisations with their sequence numbers (see
+    /// [`Self::append_sequenced_mentions`]).
+    pub fn append_sequenced_campaign(
+        &mut self,
+        rows: &[Sequenced<(OrgId, CampaignMetric)>],
+    ) -> Result<WriteReport, ArchiveError> {
+        let groups = group(
+            rows.iter()
+                .map(|r| (Some(r.seq), (r.row.0.clone(), r.row.1.date), &r.row.1)),
+        );
+        self.write_groups(Table::CampaignData, groups, campaign_batch)
     }
 
     /// Appends KPI minute buckets, each to the partition of its organisation and day.
@@ -238,15 +291,32 @@ impl ArchiveWriter {
         &mut self,
         rows: &[KpiBucketRow],
     ) -> Result<WriteReport, ArchiveError> {
-        let mut groups: BTreeMap<(OrgId, NaiveDate), Vec<&KpiBucketRow>> = BTreeMap::new();
-        for row in rows {
-            let key = (row.org.clone(), row.minute.date_naive());
-            groups.entry(key).or_default().push(row);
-        }
+        let groups = group(rows.iter().map(|row| (None, kpi_key(row), row)));
+        self.write_groups(Table::KpiBuckets, groups, kpi_batch)
+    }
+
+    /// KPI minute buckets with their sequence numbers (see
+    /// [`Self::append_sequenced_mentions`]).
+    pub fn append_sequenced_kpi_buckets(
+        &mut self,
+        rows: &[Sequenced<KpiBucketRow>],
+    ) -> Result<WriteReport, ArchiveError> {
+        let groups = group(rows.iter().map(|r| (Some(r.seq), kpi_key(&r.row), &r.row)));
+        self.write_groups(Table::KpiBuckets, groups, kpi_batch)
+    }
+
+    /// Converts every partition's rows before writing any, so an invalid row fails the
+    /// call without writing the others.
+    fn write_groups<T>(
+        &mut self,
+        table: Table,
+        groups: Groups<'_, T>,
+        encode: fn(&[&T]) -> Result<RecordBatch, ArchiveError>,
+    ) -> Result<WriteReport, ArchiveError> {
         let mut batches = Vec::with_capacity(groups.len());
-        for ((org, date), rows) in groups {
+        for ((org, date), (rows, seq)) in groups {
             checked_org(&org)?;
-            batches.push(((Table::KpiBuckets, org, date), kpi_batch(&rows)?));
+            batches.push(((table, org, date), encode(&rows)?, seq));
         }
         self.write_all(batches)
     }
@@ -285,11 +355,11 @@ impl ArchiveWriter {
 
     fn write_all(
         &mut self,
-        batches: Vec<(PartitionKey, RecordBatch)>,
+        batches: Vec<(PartitionKey, RecordBatch, Option<SeqRange>)>,
     ) -> Result<WriteReport, ArchiveError> {
         let mut report = WriteReport::default();
-        for (key, batch) in batches {
-            self.write(key, &batch, &mut report)?;
+        for (key, batch, seq) in batches {
+            self.write(key, &batch, seq, &mut report)?;
         }
         Ok(report)
     }
@@ -299,6 +369,7 @@ impl ArchiveWriter {
         &mut self,
         key: PartitionKey,
         batch: &RecordBatch,
+        seq: Option<SeqRange>,
         report: &mut WriteReport,
     ) -> Result<(), ArchiveError> {
         let total = batch.num_rows();
@@ -326,6 +397,9 @@ impl ArchiveWriter {
             }
             file.rows += n as u64;
             file.last_write = writes;
+            // The batch's range bounds the slice's: a file may claim a little more than
+            // it holds, never less, which is all recovery needs.
+            file.seq = merge(file.seq, seq);
             offset += n;
             report.rows_appended += n as u64;
             if file.rows >= max_rows || file.bytes() >= max_bytes {
@@ -357,6 +431,7 @@ impl ArchiveWriter {
             opened_at_us: self.clock.now_micros(),
             last_write: self.writes,
             rows: 0,
+            seq: None,
         })
     }
 
@@ -405,12 +480,17 @@ impl ArchiveWriter {
             )));
         };
         let OpenFile {
-            writer,
+            mut writer,
             tmp,
             path,
             rows,
+            seq,
             ..
         } = open;
+        if let Some((min, max)) = seq {
+            writer.append_key_value_metadata(KeyValue::new(SEQ_MIN_KEY.into(), min.to_string()));
+            writer.append_key_value_metadata(KeyValue::new(SEQ_MAX_KEY.into(), max.to_string()));
+        }
         let result = publish(writer, &tmp, &path, self.config.sync);
         match result {
             Ok(bytes) => {
@@ -428,6 +508,16 @@ impl ArchiveWriter {
                 let _ = fs::remove_file(&tmp);
                 Err(e)
             }
+        }
+    }
+
+    /// Deletes every open file without publishing it: the rows in them are dropped. The
+    /// live archive calls it after a failure, to restart from its last checkpoint rather
+    /// than publish part of one.
+    pub fn discard_all(&mut self) {
+        let keys: Vec<PartitionKey> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.discard(&key);
         }
     }
 

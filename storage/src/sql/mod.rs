@@ -274,6 +274,29 @@ pub struct KpiBucket {
     pub sketches: serde_json::Value,
 }
 
+/// Per archived table, a sequence number (`seq`) every row has and that only grows in
+/// commit order: `mentions.id`, `campaign_data.seq`, `kpi_minute_buckets.seq` (the last
+/// is taken again when a rewrite changes a minute's counts). The live archive tails each
+/// table by it (`seq > watermark`); see `migrations/*/0003_archive.sql`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ArchiveMarks {
+    /// `mentions.id`.
+    pub mentions: i64,
+    /// `campaign_data.seq`.
+    pub campaign_data: i64,
+    /// `kpi_minute_buckets.seq`.
+    pub kpi_buckets: i64,
+}
+
+/// A row read for the archive, with its sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sequenced<T> {
+    /// The row's sequence number (see [`ArchiveMarks`]).
+    pub seq: i64,
+    /// The row.
+    pub row: T,
+}
+
 /// The system of record. Every method is one round trip or one transaction; see the module
 /// docs for the guarantees.
 #[async_trait]
@@ -388,6 +411,38 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sets a platform setting.
     async fn set_setting(&self, key: &str, value: &str) -> StoreResult<()>;
+
+    /// The highest committed sequence number of each archived table (0 when empty), such
+    /// that every row numbered at or below it is already visible: a row committed later
+    /// always gets a larger number. Platform-wide (all organisations); for the archive.
+    async fn archive_high_water(&self) -> StoreResult<ArchiveMarks>;
+
+    /// Mentions (all organisations) with `after < id <= up_to`, by id, at most `limit`
+    /// ([`MAX_PAGE_SIZE`] at most).
+    async fn archive_mentions(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<ScoredMention>>>;
+
+    /// Campaign reports (all organisations) with `after < seq <= up_to`, by seq, at most
+    /// `limit` ([`MAX_PAGE_SIZE`] at most). Every report, restatements included.
+    async fn archive_campaign_data(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<(OrgId, CampaignMetric)>>>;
+
+    /// KPI minute buckets (all organisations) with `after < seq <= up_to`, by seq, at most
+    /// `limit` ([`MAX_PAGE_SIZE`] at most). A minute appears once, at its latest number.
+    async fn archive_kpi_buckets(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<KpiBucket>>>;
 }
 
 /// Opens the store a location names, with default options: a `postgres://` or

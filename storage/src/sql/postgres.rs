@@ -23,8 +23,8 @@ use warroom_engine::model::{
 
 use super::codec::{self, PG_ROWS_PER_STATEMENT};
 use super::{
-    Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, SourceAggregate, Store,
-    StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE,
+    ArchiveMarks, Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, Sequenced,
+    SourceAggregate, Store, StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE,
 };
 
 /// The migrations in `migrations/postgres`, embedded at compile time.
@@ -35,7 +35,9 @@ const MENTION_COLUMNS: &str = "id, org_id, source, external_id, content, author_
     sentiment_score, sentiment_pos, sentiment_neu, sentiment_neg, source_sentiment, \
     event_time, ingested_at";
 
-const INSERT_MENTIONS: &str = "INSERT INTO mentions (org_id, source, external_id, content, \
+const INSERT_MENTIONS: &str = "WITH archive_lock AS MATERIALIZED \
+    (SELECT pg_advisory_xact_lock_shared(6287397068257316145)) \
+    INSERT INTO mentions (org_id, source, external_id, content, \
     author_handle, author_name, author_followers, author_reach, country, region, language, \
     hashtags, url, sentiment_score, sentiment_pos, sentiment_neu, sentiment_neg, \
     source_sentiment, event_time, ingested_at) \
@@ -48,7 +50,7 @@ const INSERT_MENTIONS: &str = "INSERT INTO mentions (org_id, source, external_id
     $19::timestamptz[], $20::timestamptz[]) \
     AS u(org_id, source, external_id, content, author_handle, author_name, author_followers, \
     author_reach, country, region, language, hashtags, url, compound, pos, neu, neg, \
-    source_sentiment, event_time, ingested_at) \
+    source_sentiment, event_time, ingested_at) CROSS JOIN archive_lock \
     ON CONFLICT (org_id, source, external_id) DO NOTHING";
 
 const UPSERT_CAMPAIGNS: &str = "INSERT INTO campaigns (org_id, platform, campaign_id, name, \
@@ -60,7 +62,9 @@ const UPSERT_CAMPAIGNS: &str = "INSERT INTO campaigns (org_id, platform, campaig
     daily_budget_micros = COALESCE(EXCLUDED.daily_budget_micros, campaigns.daily_budget_micros), \
     updated_at = NOW()";
 
-const INSERT_CAMPAIGN_DATA: &str = "INSERT INTO campaign_data (org_id, platform, campaign_id, \
+const INSERT_CAMPAIGN_DATA: &str = "WITH archive_lock AS MATERIALIZED \
+    (SELECT pg_advisory_xact_lock_shared(6287397068257316145)) \
+    INSERT INTO campaign_data (org_id, platform, campaign_id, \
     campaign_name, date_recorded, impressions, clicks, spend_micros, conversions, reach, \
     daily_budget_micros, currency, reported_at, metrics) \
     SELECT org_id, platform, campaign_id, campaign_name, date_recorded, impressions, clicks, \
@@ -71,6 +75,7 @@ const INSERT_CAMPAIGN_DATA: &str = "INSERT INTO campaign_data (org_id, platform,
     $13::timestamptz[], $14::text[]) \
     AS u(org_id, platform, campaign_id, campaign_name, date_recorded, impressions, clicks, \
     spend_micros, conversions, reach, daily_budget_micros, currency, reported_at, metrics) \
+    CROSS JOIN archive_lock \
     ON CONFLICT (org_id, platform, campaign_id, date_recorded, reported_at) DO NOTHING";
 
 const SELECT_CAMPAIGN_METRICS: &str = "SELECT platform, campaign_id, campaign_name, \
@@ -99,19 +104,38 @@ const UPSERT_CRISIS: &str = "INSERT INTO crisis_events (id, org_id, kind, severi
 const CRISIS_COLUMNS: &str = "id, org_id, kind, severity, status, detected_at, \
     acknowledged_at, resolved_at, resolution, metadata";
 
-const UPSERT_BUCKETS: &str = "INSERT INTO kpi_minute_buckets (org_id, minute, mention_count, \
+const UPSERT_BUCKETS: &str = "WITH archive_lock AS MATERIALIZED \
+    (SELECT pg_advisory_xact_lock_shared(6287397068257316145)) \
+    INSERT INTO kpi_minute_buckets (org_id, minute, mention_count, \
     sentiment_sum, positive, neutral, negative, strongly_negative, by_source, sketches) \
     SELECT org_id, minute, mention_count, sentiment_sum, positive, neutral, negative, \
     strongly_negative, by_source::jsonb, sketches::jsonb \
     FROM UNNEST($1::text[], $2::timestamptz[], $3::int8[], $4::float8[], $5::int8[], \
     $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::text[]) \
     AS u(org_id, minute, mention_count, sentiment_sum, positive, neutral, negative, \
-    strongly_negative, by_source, sketches) \
+    strongly_negative, by_source, sketches) CROSS JOIN archive_lock \
     ON CONFLICT (org_id, minute) DO UPDATE SET mention_count = EXCLUDED.mention_count, \
     sentiment_sum = EXCLUDED.sentiment_sum, positive = EXCLUDED.positive, \
     neutral = EXCLUDED.neutral, negative = EXCLUDED.negative, \
     strongly_negative = EXCLUDED.strongly_negative, by_source = EXCLUDED.by_source, \
-    sketches = EXCLUDED.sketches, updated_at = NOW()";
+    sketches = EXCLUDED.sketches, updated_at = NOW(), \
+    seq = CASE WHEN kpi_minute_buckets.mention_count <> EXCLUDED.mention_count \
+    OR kpi_minute_buckets.positive <> EXCLUDED.positive \
+    OR kpi_minute_buckets.neutral <> EXCLUDED.neutral \
+    OR kpi_minute_buckets.negative <> EXCLUDED.negative \
+    OR kpi_minute_buckets.strongly_negative <> EXCLUDED.strongly_negative \
+    OR abs(kpi_minute_buckets.sentiment_sum - EXCLUDED.sentiment_sum) > \
+    1e-9 * greatest(1.0, abs(kpi_minute_buckets.sentiment_sum)) \
+    THEN nextval('kpi_minute_buckets_seq') ELSE kpi_minute_buckets.seq END";
+
+/// The advisory lock key ordering archive reads after the writers of archived tables
+/// (`WARROOM1` in ASCII): writers hold it shared (the `archive_lock` CTE of their insert
+/// statements, which spell the number out), `archive_high_water` exclusively. See
+/// `migrations/postgres/0003_archive.sql`.
+pub const ARCHIVE_LOCK_KEY: i64 = 0x5741_5252_4f4f_4d31;
+
+/// How long `archive_high_water` waits for in-flight writers before failing (transient).
+const ARCHIVE_LOCK_TIMEOUT: &str = "SET LOCAL lock_timeout = '10s'";
 
 /// The [`Store`] on PostgreSQL.
 #[derive(Debug, Clone)]
@@ -777,5 +801,120 @@ impl Store for PgStore {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn archive_high_water(&self) -> StoreResult<ArchiveMarks> {
+        // Exclusive against the writers' shared lock: once granted, no writer is between
+        // taking a sequence number and committing, so the maxima read next (a new
+        // snapshot, READ COMMITTED) have no invisible rows below them.
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(ARCHIVE_LOCK_TIMEOUT).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ARCHIVE_LOCK_KEY)
+            .execute(&mut *tx)
+            .await?;
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM mentions) AS mentions, \
+             (SELECT COALESCE(MAX(seq), 0) FROM campaign_data) AS campaign_data, \
+             (SELECT COALESCE(MAX(seq), 0) FROM kpi_minute_buckets) AS kpi_buckets",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ArchiveMarks {
+            mentions: row.try_get("mentions")?,
+            campaign_data: row.try_get("campaign_data")?,
+            kpi_buckets: row.try_get("kpi_buckets")?,
+        })
+    }
+
+    async fn archive_mentions(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<ScoredMention>>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MENTION_COLUMNS} FROM mentions WHERE id > $1 AND id <= $2 \
+             ORDER BY id LIMIT $3"
+        )))
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| mention_from_row(row).map(|(seq, row)| Sequenced { seq, row }))
+            .collect()
+    }
+
+    async fn archive_campaign_data(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<(OrgId, CampaignMetric)>>> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, platform, campaign_id, campaign_name, date_recorded, \
+             impressions, clicks, spend_micros, conversions, reach, daily_budget_micros, \
+             currency, reported_at FROM campaign_data WHERE seq > $1 AND seq <= $2 \
+             ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Sequenced {
+                    seq: row.try_get("seq")?,
+                    row: (
+                        OrgId::new(row.try_get::<&str, _>("org_id")?),
+                        metric_from_row(row)?,
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn archive_kpi_buckets(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<KpiBucket>>> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, minute, mention_count, sentiment_sum, positive, neutral, \
+             negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
+             WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Sequenced {
+                    seq: row.try_get("seq")?,
+                    row: bucket_from_row(row)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writers_take_the_archive_lock_by_its_number() {
+        let shared = format!("pg_advisory_xact_lock_shared({ARCHIVE_LOCK_KEY})");
+        for statement in [INSERT_MENTIONS, INSERT_CAMPAIGN_DATA, UPSERT_BUCKETS] {
+            assert!(statement.contains(&shared), "{statement}");
+            assert!(statement.contains("CROSS JOIN archive_lock"), "{statement}");
+        }
     }
 }

@@ -30,8 +30,8 @@ use warroom_engine::model::{
 
 use super::codec;
 use super::{
-    Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, SourceAggregate, Store,
-    StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE, SQLITE_FILE_NAME,
+    ArchiveMarks, Backend, KpiBucket, MentionCursor, MentionFilter, MentionPage, Sequenced,
+    SourceAggregate, Store, StoreError, StoreOptions, StoreResult, MAX_PAGE_SIZE, SQLITE_FILE_NAME,
 };
 
 /// The migrations in `migrations/sqlite`, embedded at compile time.
@@ -729,5 +729,98 @@ impl Store for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn archive_high_water(&self) -> StoreResult<ArchiveMarks> {
+        // One write transaction commits at a time, in the order it took its numbers, so
+        // the maxima of one read snapshot have nothing invisible below them.
+        let row = sqlx::query(
+            "SELECT (SELECT COALESCE(MAX(id), 0) FROM mentions) AS mentions, \
+             (SELECT COALESCE(MAX(seq), 0) FROM campaign_data) AS campaign_data, \
+             (SELECT COALESCE(MAX(seq), 0) FROM kpi_minute_buckets) AS kpi_buckets",
+        )
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(ArchiveMarks {
+            mentions: row.try_get("mentions")?,
+            campaign_data: row.try_get("campaign_data")?,
+            kpi_buckets: row.try_get("kpi_buckets")?,
+        })
+    }
+
+    async fn archive_mentions(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<ScoredMention>>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {MENTION_COLUMNS} FROM mentions WHERE id > ? AND id <= ? \
+             ORDER BY id LIMIT ?"
+        )))
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| mention_from_row(row).map(|(seq, row)| Sequenced { seq, row }))
+            .collect()
+    }
+
+    async fn archive_campaign_data(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<(OrgId, CampaignMetric)>>> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, platform, campaign_id, campaign_name, date_recorded, \
+             impressions, clicks, spend_micros, conversions, reach, daily_budget_micros, \
+             currency, reported_at FROM campaign_data WHERE seq > ? AND seq <= ? \
+             ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Sequenced {
+                    seq: row.try_get("seq")?,
+                    row: (
+                        OrgId::new(row.try_get::<&str, _>("org_id")?),
+                        metric_from_row(row)?,
+                    ),
+                })
+            })
+            .collect()
+    }
+
+    async fn archive_kpi_buckets(
+        &self,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Sequenced<KpiBucket>>> {
+        let rows = sqlx::query(
+            "SELECT seq, org_id, minute, mention_count, sentiment_sum, positive, neutral, \
+             negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
+             WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Sequenced {
+                    seq: row.try_get("seq")?,
+                    row: bucket_from_row(row)?,
+                })
+            })
+            .collect()
     }
 }
