@@ -19,15 +19,21 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use parking_lot::Mutex;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::model::{sentiment_class, SentimentClass};
-use warroom_engine::{CampaignMetric, OrgId, ScoredMention};
+use warroom_engine::{CampaignMetric, DataMode, OrgId, ScoredMention};
 use warroom_storage::sql::{KpiBucket, SourceTotals};
 use warroom_storage::Store;
 
 /// Told about every batch the persister committed. Called on the writer task: must not
 /// block.
 pub trait CommitObserver: Send + Sync + 'static {
-    /// `mentions` and `campaigns` are committed (some may have been stored before).
-    fn committed(&self, mentions: &[ScoredMention], campaigns: &[(OrgId, CampaignMetric)]);
+    /// `mentions` and `campaigns` of data mode `mode` are committed (some may have been
+    /// stored before).
+    fn committed(
+        &self,
+        mode: DataMode,
+        mentions: &[ScoredMention],
+        campaigns: &[(OrgId, CampaignMetric)],
+    );
 }
 
 /// Mentions read per page while recomputing a minute.
@@ -39,18 +45,20 @@ pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(at)
 }
 
-/// Aggregates mentions into buckets, one per organisation and minute.
+/// Aggregates mentions of data mode `mode` into buckets, one per organisation and minute.
 pub fn buckets_of<'a>(
+    mode: DataMode,
     mentions: impl IntoIterator<Item = &'a ScoredMention>,
 ) -> BTreeMap<(OrgId, DateTime<Utc>), KpiBucket> {
     let mut buckets = BTreeMap::new();
-    add_to(&mut buckets, mentions);
+    add_to(&mut buckets, mode, mentions);
     buckets
 }
 
-/// Counts mentions into `buckets`.
+/// Counts mentions of data mode `mode` into `buckets` (which hold only that mode's).
 pub fn add_to<'a>(
     buckets: &mut BTreeMap<(OrgId, DateTime<Utc>), KpiBucket>,
+    mode: DataMode,
     mentions: impl IntoIterator<Item = &'a ScoredMention>,
 ) {
     for m in mentions {
@@ -59,6 +67,7 @@ pub fn add_to<'a>(
             .entry((m.org.clone(), minute))
             .or_insert_with(|| KpiBucket {
                 org: m.org.clone(),
+                data_mode: mode,
                 minute,
                 mention_count: 0,
                 sentiment_sum: 0.0,
@@ -95,22 +104,30 @@ pub struct KpiStats {
     pub pending: std::sync::atomic::AtomicUsize,
 }
 
+/// A touched minute: organisation, data mode, start of the minute.
+pub type MinuteKey = (OrgId, DataMode, DateTime<Utc>);
+
 /// The set of minutes touched by committed mentions, and the task that writes their
 /// buckets.
 #[derive(Default)]
 pub struct KpiBuckets {
-    touched: Mutex<HashSet<(OrgId, DateTime<Utc>)>>,
+    touched: Mutex<HashSet<MinuteKey>>,
     stats: KpiStats,
 }
 
 impl CommitObserver for KpiBuckets {
-    fn committed(&self, mentions: &[ScoredMention], _: &[(OrgId, CampaignMetric)]) {
+    fn committed(
+        &self,
+        mode: DataMode,
+        mentions: &[ScoredMention],
+        _: &[(OrgId, CampaignMetric)],
+    ) {
         if mentions.is_empty() {
             return;
         }
         let mut touched = self.touched.lock();
         for m in mentions {
-            touched.insert((m.org.clone(), minute_of(m.mention.event_time)));
+            touched.insert((m.org.clone(), mode, minute_of(m.mention.event_time)));
         }
         self.stats
             .pending
@@ -125,11 +142,11 @@ impl KpiBuckets {
     }
 
     /// Takes the touched minutes that closed at least `settle` before `now`.
-    fn take_closed(&self, now: DateTime<Utc>, settle: TimeDelta) -> Vec<(OrgId, DateTime<Utc>)> {
+    fn take_closed(&self, now: DateTime<Utc>, settle: TimeDelta) -> Vec<MinuteKey> {
         let mut touched = self.touched.lock();
         let closed: Vec<_> = touched
             .iter()
-            .filter(|(_, minute)| *minute + TimeDelta::minutes(1) + settle <= now)
+            .filter(|(_, _, minute)| *minute + TimeDelta::minutes(1) + settle <= now)
             .cloned()
             .collect();
         for key in &closed {
@@ -138,7 +155,7 @@ impl KpiBuckets {
         closed
     }
 
-    fn put_back(&self, keys: Vec<(OrgId, DateTime<Utc>)>) {
+    fn put_back(&self, keys: Vec<MinuteKey>) {
         self.touched.lock().extend(keys);
     }
 
@@ -188,25 +205,24 @@ impl KpiBuckets {
     }
 }
 
-/// Recomputes the given minutes from the stored mentions and upserts their buckets.
-pub async fn write_minutes(
-    store: &dyn Store,
-    keys: &[(OrgId, DateTime<Utc>)],
-) -> Result<u64, String> {
+/// Recomputes the given minutes from the stored mentions of their mode and upserts
+/// their buckets.
+pub async fn write_minutes(store: &dyn Store, keys: &[MinuteKey]) -> Result<u64, String> {
     let mut buckets = Vec::with_capacity(keys.len());
-    for (org, minute) in keys {
+    for (org, mode, minute) in keys {
         let end = *minute + TimeDelta::minutes(1);
         let mut minute_buckets = BTreeMap::new();
         let mut after = None;
         loop {
             let page = store
-                .mentions_since(org, *minute, after, PAGE)
+                .mentions_since(org, *mode, *minute, after, PAGE)
                 .await
                 .map_err(|e| format!("reading mentions of {org}: {e}"))?;
             // Pages are in event-time order: one row past the minute ends it.
             let past_end = page.mentions.iter().any(|m| m.mention.event_time >= end);
             add_to(
                 &mut minute_buckets,
+                *mode,
                 page.mentions.iter().filter(|m| m.mention.event_time < end),
             );
             match page.next {
@@ -264,7 +280,7 @@ mod tests {
             scored("a", "2024-05-01T10:01:00Z", Source::Twitter, 0.0),
             scored("b", "2024-05-01T10:00:30Z", Source::Twitter, 0.0),
         ];
-        let buckets = buckets_of(&rows);
+        let buckets = buckets_of(DataMode::Mock, &rows);
         assert_eq!(buckets.len(), 3);
         let first = &buckets[&(OrgId::new("a"), "2024-05-01T10:00:00Z".parse().unwrap())];
         assert_eq!(first.mention_count, 2);
@@ -281,12 +297,16 @@ mod tests {
             scored("a", "2024-05-01T10:00:05Z", Source::Twitter, 0.5),
             scored("a", "2024-05-01T10:01:05Z", Source::Twitter, 0.5),
         ];
-        kpi.committed(&rows, &[]);
+        kpi.committed(DataMode::Mock, &rows, &[]);
         let now: DateTime<Utc> = "2024-05-01T10:01:20Z".parse().unwrap();
         let taken = kpi.take_closed(now, TimeDelta::seconds(10));
         assert_eq!(
             taken,
-            vec![(OrgId::new("a"), "2024-05-01T10:00:00Z".parse().unwrap())]
+            vec![(
+                OrgId::new("a"),
+                DataMode::Mock,
+                "2024-05-01T10:00:00Z".parse().unwrap()
+            )]
         );
         assert_eq!(kpi.touched.lock().len(), 1, "the open minute waits");
     }

@@ -12,7 +12,6 @@ use ractor::{Actor, ActorRef};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use warroom_engine::clock::SharedClock;
-use warroom_engine::wire::events;
 use warroom_engine::{Config, DataMode, HealthStatus, OrgId, Organization};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
 
@@ -31,7 +30,7 @@ use crate::health::EventLoopLag;
 use crate::ingest::Ingestor;
 use crate::kpi::{CommitObserver, KpiBuckets};
 use crate::metrics::EngineMetrics;
-use crate::org::{OrgActor, OrgArgs, OrgMsg};
+use crate::org::{OrgActor, OrgArgs};
 use crate::persist::{PersistConfig, Persister};
 use crate::source::{MockSource, MockSourceArgs, SourceKind};
 use crate::store::{recover_org, StoreBatches};
@@ -244,7 +243,7 @@ impl Runtime {
                 .unwrap_or_else(|_| chrono::Duration::days(7));
         let handle = dataflow.handle();
         for org in &org_ids {
-            let recovered = recover_org(store.as_ref(), &handle, org, since, |e| {
+            let recovered = recover_org(store.as_ref(), &handle, org, data_mode, since, |e| {
                 ingestor.mark_seen(e)
             })
             .await?;
@@ -366,16 +365,14 @@ impl Runtime {
         );
         // Refuse the old mode's records first: a batch its sources are submitting right
         // now is either in before this returns or refused (and never acknowledged).
+        // This also resets every organisation's windows (a new dataflow generation); each
+        // organisation actor then drops what it holds of the old mode and pushes
+        // `system:data-mode-change`, in order with the stream (see `OrgUpdate::Reset`).
         self.ingestor.set_mode(mode);
         self.stop_sources().await;
         if let Err(error) = self.start_sources(mode).await {
             tracing::error!(%error, mode = mode.as_str(), "sources did not start");
         }
-        let data = serde_json::Value::String(mode.as_str().to_owned());
-        self.directory.broadcast(|| OrgMsg::System {
-            event: events::DATA_MODE_CHANGE,
-            data: data.clone(),
-        });
         true
     }
 

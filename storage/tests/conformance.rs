@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sqlx::Connection;
 use uuid::Uuid;
 use warroom_engine::model::{
-    Author, CampaignMetric, CrisisEvent, CrisisEvidence, CrisisKind, CrisisStatus, Mention, OrgId,
+    Author, DataMode, CampaignMetric, CrisisEvent, CrisisEvidence, CrisisKind, CrisisStatus, Mention, OrgId,
     Organization, Platform, ScoredMention, SentimentClass, SentimentScores, Source,
 };
 use warroom_storage::open_store;
@@ -41,6 +41,7 @@ conformance!(
     settings_round_trip,
     mentions_page_filters_and_pages,
     mentions_since_pages_oldest_first,
+    data_modes_never_mix_in_reads,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -202,6 +203,7 @@ fn bucket(org: &OrgId, minute: DateTime<Utc>, count: u64) -> KpiBucket {
     );
     KpiBucket {
         org: org.clone(),
+        data_mode: DataMode::Mock,
         minute,
         mention_count: count,
         sentiment_sum: -0.25,
@@ -226,7 +228,7 @@ async fn migrations_apply_and_reapply(store: Arc<dyn Store>) {
     // The harness migrated once; applying again must be a no-op that keeps the data.
     let a = one_org(&*store, "acme").await;
     let m = mention(&a, "m1", Source::Twitter, 0.5, t0());
-    assert_eq!(store.insert_mentions(&[m]).await.expect("insert"), 1);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &[m]).await.expect("insert"), 1);
     store.migrate().await.expect("re-apply migrations");
     store.migrate().await.expect("re-apply migrations again");
     assert_eq!(store.count_mentions(&a).await.expect("count"), 1);
@@ -237,12 +239,12 @@ async fn migrations_apply_and_reapply(store: Arc<dyn Store>) {
         .expect("crisis_events")
         .is_empty());
     assert!(store
-        .campaign_metrics(&a)
+        .campaign_metrics(&a, DataMode::Mock)
         .await
         .expect("campaign_data")
         .is_empty());
     assert!(store
-        .kpi_buckets_since(&a, t0())
+        .kpi_buckets_since(&a, DataMode::Mock, t0())
         .await
         .expect("kpi buckets")
         .is_empty());
@@ -299,7 +301,7 @@ async fn mentions_round_trip_exactly(store: Arc<dyn Store>) {
     let bare = bare_mention(&a, "bare", t0() + Duration::seconds(1));
     assert_eq!(
         store
-            .insert_mentions(&[full.clone(), bare.clone()])
+            .insert_mentions(DataMode::Mock, &[full.clone(), bare.clone()])
             .await
             .expect("insert"),
         2
@@ -324,8 +326,8 @@ async fn reinserting_mentions_is_idempotent(store: Arc<dyn Store>) {
             )
         })
         .collect();
-    assert_eq!(store.insert_mentions(&first).await.expect("insert"), 100);
-    assert_eq!(store.insert_mentions(&first).await.expect("re-insert"), 0);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &first).await.expect("insert"), 100);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &first).await.expect("re-insert"), 0);
     // Half old, half new, and a duplicate inside the batch.
     let mut mixed: Vec<_> = (50..150)
         .map(|i| {
@@ -339,15 +341,15 @@ async fn reinserting_mentions_is_idempotent(store: Arc<dyn Store>) {
         })
         .collect();
     mixed.push(mixed[60].clone());
-    assert_eq!(store.insert_mentions(&mixed).await.expect("mixed"), 50);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &mixed).await.expect("mixed"), 50);
     // Same external id on another source is another mention.
     let other = mention(&a, "m1", Source::Facebook, 0.1, t0());
     assert_eq!(
-        store.insert_mentions(&[other]).await.expect("other source"),
+        store.insert_mentions(DataMode::Mock, &[other]).await.expect("other source"),
         1
     );
     assert_eq!(store.count_mentions(&a).await.expect("count"), 151);
-    assert_eq!(store.insert_mentions(&[]).await.expect("empty"), 0);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &[]).await.expect("empty"), 0);
 }
 
 async fn large_batches_are_atomic(store: Arc<dyn Store>) {
@@ -361,7 +363,7 @@ async fn large_batches_are_atomic(store: Arc<dyn Store>) {
     let mut poisoned = batch.clone();
     poisoned.push(bare_mention(&OrgId::new("ghost"), "x", t0()));
     let err = store
-        .insert_mentions(&poisoned)
+        .insert_mentions(DataMode::Mock, &poisoned)
         .await
         .expect_err("FK violation");
     assert!(
@@ -373,8 +375,8 @@ async fn large_batches_are_atomic(store: Arc<dyn Store>) {
         0,
         "nothing half-applied"
     );
-    assert_eq!(store.insert_mentions(&batch).await.expect("insert"), 12_001);
-    assert_eq!(store.insert_mentions(&batch).await.expect("re-insert"), 0);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &batch).await.expect("insert"), 12_001);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &batch).await.expect("re-insert"), 0);
     assert_eq!(store.count_mentions(&a).await.expect("count"), 12_001);
 }
 
@@ -384,13 +386,13 @@ async fn invalid_records_are_permanent_errors(store: Arc<dyn Store>) {
     nan.sentiment.compound = f64::NAN;
     let ok = mention(&a, "ok", Source::News, 0.0, t0());
     let err = store
-        .insert_mentions(&[ok.clone(), nan])
+        .insert_mentions(DataMode::Mock, &[ok.clone(), nan])
         .await
         .expect_err("NaN");
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     let mut huge = ok.clone();
     huge.mention.author.followers = u64::MAX;
-    let err = store.insert_mentions(&[huge]).await.expect_err("u64::MAX");
+    let err = store.insert_mentions(DataMode::Mock, &[huge]).await.expect_err("u64::MAX");
     assert!(matches!(err, StoreError::Invalid(_)) && !err.is_transient());
     assert_eq!(store.count_mentions(&a).await.expect("count"), 0);
     let err = store
@@ -436,7 +438,7 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
         })
         .collect();
     let mixed: Vec<_> = ma.iter().chain(&mb).cloned().collect();
-    assert_eq!(store.insert_mentions(&mixed).await.expect("insert"), 8);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &mixed).await.expect("insert"), 8);
     assert_eq!(store.count_mentions(&a).await.expect("count a"), 5);
     assert_eq!(store.count_mentions(&b).await.expect("count b"), 3);
     let only = |ms: &[ScoredMention], org: &OrgId| ms.iter().all(|m| &m.org == org);
@@ -451,7 +453,7 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
     assert_eq!(page.mentions.len(), 3);
     assert!(only(&page.mentions, &b));
     let since = store
-        .mentions_since(&b, t0(), None, 100)
+        .mentions_since(&b, DataMode::Mock, t0(), None, 100)
         .await
         .expect("since");
     assert_eq!(since.mentions.len(), 3);
@@ -470,11 +472,11 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
 
     let day = NaiveDate::from_ymd_opt(2025, 3, 1).expect("date");
     store
-        .insert_campaign_metrics(&[(a.clone(), metric("c1", day, t0(), 1000))])
+        .insert_campaign_metrics(DataMode::Mock, &[(a.clone(), metric("c1", day, t0(), 1000))])
         .await
         .expect("metrics");
     assert!(store
-        .campaign_metrics(&b)
+        .campaign_metrics(&b, DataMode::Mock)
         .await
         .expect("b metrics")
         .is_empty());
@@ -495,7 +497,7 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
         .await
         .expect("bucket");
     assert!(store
-        .kpi_buckets_since(&b, t0() - Duration::days(1))
+        .kpi_buckets_since(&b, DataMode::Mock, t0() - Duration::days(1))
         .await
         .expect("b")
         .is_empty());
@@ -520,23 +522,23 @@ async fn campaign_restatements_replace_earlier_reports(store: Arc<dyn Store>) {
         (a.clone(), google.clone()),
     ];
     assert_eq!(
-        store.insert_campaign_metrics(&batch).await.expect("insert"),
+        store.insert_campaign_metrics(DataMode::Mock, &batch).await.expect("insert"),
         4
     );
     assert_eq!(
-        store.insert_campaign_metrics(&batch).await.expect("resend"),
+        store.insert_campaign_metrics(DataMode::Mock, &batch).await.expect("resend"),
         0
     );
     // A report older than the stored restatement, arriving late, does not win.
     let stale = metric("c1", d1, t0() + Duration::hours(1), 9_999);
     assert_eq!(
         store
-            .insert_campaign_metrics(&[(a.clone(), stale)])
+            .insert_campaign_metrics(DataMode::Mock, &[(a.clone(), stale)])
             .await
             .expect("stale"),
         1
     );
-    let got = store.campaign_metrics(&a).await.expect("read");
+    let got = store.campaign_metrics(&a, DataMode::Mock).await.expect("read");
     assert_eq!(
         got,
         vec![google, restated, next_day],
@@ -607,14 +609,14 @@ async fn kpi_buckets_upsert_and_read(store: Arc<dyn Store>) {
     ];
     assert_eq!(store.upsert_kpi_buckets(&buckets).await.expect("upsert"), 3);
     assert_eq!(
-        store.kpi_buckets_since(&a, m(0)).await.expect("read"),
+        store.kpi_buckets_since(&a, DataMode::Mock, m(0)).await.expect("read"),
         buckets
     );
     // Rewriting replaces; within one batch the last row for a minute wins.
     let replaced = bucket(&a, m(1), 70);
     let batch = vec![bucket(&a, m(1), 50), replaced.clone(), bucket(&a, m(3), 3)];
     assert_eq!(store.upsert_kpi_buckets(&batch).await.expect("upsert"), 2);
-    let got = store.kpi_buckets_since(&a, m(1)).await.expect("read");
+    let got = store.kpi_buckets_since(&a, DataMode::Mock, m(1)).await.expect("read");
     assert_eq!(got, vec![replaced, buckets[2].clone(), bucket(&a, m(3), 3)]);
     assert_eq!(store.upsert_kpi_buckets(&[]).await.expect("empty"), 0);
 }
@@ -664,7 +666,7 @@ async fn mentions_page_filters_and_pages(store: Arc<dyn Store>) {
         }
         all.push(m);
     }
-    assert_eq!(store.insert_mentions(&all).await.expect("insert"), 25);
+    assert_eq!(store.insert_mentions(DataMode::Mock, &all).await.expect("insert"), 25);
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -783,13 +785,13 @@ async fn mentions_since_pages_oldest_first(store: Arc<dyn Store>) {
     let all: Vec<_> = (0..30)
         .map(|i| bare_mention(&a, &format!("s{i}"), t0() + Duration::seconds(i / 3)))
         .collect();
-    store.insert_mentions(&all).await.expect("insert");
+    store.insert_mentions(DataMode::Mock, &all).await.expect("insert");
     let since = t0() + Duration::seconds(2);
     let mut got = Vec::new();
     let mut after = None;
     loop {
         let page = store
-            .mentions_since(&a, since, after, 7)
+            .mentions_since(&a, DataMode::Mock, since, after, 7)
             .await
             .expect("page");
         assert!(page.mentions.len() <= 7);
@@ -826,7 +828,7 @@ async fn sqlite_file_is_in_wal_mode_and_survives_reopen() {
     store.migrate().await.expect("migrate");
     let a = one_org(&*store, "acme").await;
     store
-        .insert_mentions(&[mention(&a, "durable", Source::Blog, 0.3, t0())])
+        .insert_mentions(DataMode::Mock, &[mention(&a, "durable", Source::Blog, 0.3, t0())])
         .await
         .expect("insert");
     store.close().await;
@@ -968,7 +970,7 @@ async fn measure(store: Arc<dyn Store>, label: &str, batch: usize, total: usize)
     let started = Instant::now();
     let mut inserted = 0;
     for chunk in data.chunks(batch) {
-        inserted += store.insert_mentions(chunk).await.expect("insert");
+        inserted += store.insert_mentions(DataMode::Mock, chunk).await.expect("insert");
     }
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(inserted, u64::try_from(total).expect("fits"));
@@ -992,4 +994,86 @@ async fn insert_rate_postgres() {
     for (batch, total) in [(500, 100_000), (5_000, 200_000)] {
         on_postgres(|s| measure(s, "postgres", batch, total)).await;
     }
+}
+
+/// Mentions, campaign reports and KPI buckets of one data mode are invisible to reads of
+/// the other (recovery, bucket recomputation and exports read one mode).
+async fn data_modes_never_mix_in_reads(store: Arc<dyn Store>) {
+    let a = one_org(&*store, "acme").await;
+    let mock: Vec<_> = (0..3)
+        .map(|i| bare_mention(&a, &format!("mock-{i}"), t0() + Duration::seconds(i)))
+        .collect();
+    let live: Vec<_> = (0..2)
+        .map(|i| bare_mention(&a, &format!("live-{i}"), t0() + Duration::seconds(i)))
+        .collect();
+    assert_eq!(
+        store.insert_mentions(DataMode::Mock, &mock).await.expect("mock"),
+        3
+    );
+    assert_eq!(
+        store.insert_mentions(DataMode::Live, &live).await.expect("live"),
+        2
+    );
+    let ids = |page: warroom_storage::sql::MentionPage| -> Vec<String> {
+        page.mentions
+            .into_iter()
+            .map(|m| m.mention.external_id)
+            .collect()
+    };
+    let read = |mode| store.mentions_since(&a, mode, t0(), None, 100);
+    assert_eq!(
+        ids(read(DataMode::Live).await.expect("live")),
+        ["live-0", "live-1"]
+    );
+    assert_eq!(
+        ids(read(DataMode::Mock).await.expect("mock")),
+        ["mock-0", "mock-1", "mock-2"]
+    );
+    assert_eq!(store.count_mentions(&a).await.expect("count"), 5);
+
+    let day = t0().date_naive();
+    store
+        .insert_campaign_metrics(DataMode::Mock, &[(a.clone(), metric("c1", day, t0(), 100))])
+        .await
+        .expect("mock report");
+    store
+        .insert_campaign_metrics(
+            DataMode::Live,
+            &[(a.clone(), metric("c2", day, t0(), 200))],
+        )
+        .await
+        .expect("live report");
+    let campaigns = |reports: Vec<CampaignMetric>| -> Vec<String> {
+        reports.into_iter().map(|m| m.campaign_id).collect()
+    };
+    assert_eq!(
+        campaigns(store.campaign_metrics(&a, DataMode::Mock).await.expect("mock")),
+        ["c1"]
+    );
+    assert_eq!(
+        campaigns(store.campaign_metrics(&a, DataMode::Live).await.expect("live")),
+        ["c2"]
+    );
+
+    // The same minute has one bucket per mode; writing one leaves the other alone.
+    let mock_bucket = bucket(&a, t0(), 5);
+    let live_bucket = KpiBucket {
+        data_mode: DataMode::Live,
+        ..bucket(&a, t0(), 9)
+    };
+    assert_eq!(
+        store
+            .upsert_kpi_buckets(&[mock_bucket.clone(), live_bucket.clone()])
+            .await
+            .expect("upsert"),
+        2
+    );
+    assert_eq!(
+        store.kpi_buckets_since(&a, DataMode::Mock, t0()).await.expect("mock"),
+        vec![mock_bucket]
+    );
+    assert_eq!(
+        store.kpi_buckets_since(&a, DataMode::Live, t0()).await.expect("live"),
+        vec![live_bucket]
+    );
 }
