@@ -1012,7 +1012,8 @@ fn org_child_spec(
 }
 
 /// Forgets incoming webhook receipts older than twice the timestamp tolerance, every
-/// tolerance: an older delivery is refused by its timestamp before its id matters.
+/// tolerance (an older delivery is refused by its timestamp before its id matters), and
+/// outgoing deliveries finished more than a day ago.
 async fn prune_webhook_receipts(
     store: Arc<dyn warroom_storage::Store>,
     clock: SharedClock,
@@ -1027,6 +1028,15 @@ async fn prune_webhook_receipts(
                 .unwrap_or_else(|_| chrono::Duration::days(1));
         if let Err(error) = store.webhooks().prune_receipts(before).await {
             tracing::debug!(%error, "webhook receipts not pruned");
+        }
+        // Finished outgoing deliveries stay a day for inspection; their attempts stay in
+        // the delivery log.
+        if let Err(error) = store
+            .webhooks()
+            .prune_outbox(clock.now() - chrono::Duration::days(1))
+            .await
+        {
+            tracing::debug!(%error, "finished webhook deliveries not pruned");
         }
     }
 }
