@@ -181,10 +181,7 @@ impl WebhookDispatcher {
             slots: Arc::new(Semaphore::new(config.concurrency)),
             stats: Arc::clone(&stats),
         });
-        let task = tokio::spawn(async move {
-            Arc::clone(&delivery).resume_pending().await;
-            dispatch(rx, delivery).await;
-        });
+        let task = tokio::spawn(dispatch(rx, delivery));
         Ok((
             WebhookQueue {
                 tx,
@@ -217,8 +214,24 @@ fn retry_delay(config: &WebhooksConfig, attempt: u32, retry_after: Option<Durati
     })
 }
 
+/// Takes over the outbox's pending deliveries, then delivers queued events. Every
+/// delivery runs in `tasks`, owned by this task: aborting the dispatcher (shutdown)
+/// stops them all, and their pending rows are taken over by the next start.
 async fn dispatch(mut rx: mpsc::Receiver<WebhookEvent>, delivery: Arc<Delivery>) {
-    while let Some(event) = rx.recv().await {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (hook, entry) in delivery.pending().await {
+        delivery.stats.resumed.fetch_add(1, Ordering::Relaxed);
+        delivery.spawn(&mut tasks, hook, entry);
+    }
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            // Reap finished deliveries so the set stays as small as the work in flight.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
         let Some(endpoints) = delivery.endpoints(&event.org).await else {
             delivery.stats.gave_up.fetch_add(1, Ordering::Relaxed);
             continue;
@@ -264,9 +277,11 @@ async fn dispatch(mut rx: mpsc::Receiver<WebhookEvent>, delivery: Arc<Delivery>)
         let entries: Vec<OutboxEntry> = queued.iter().map(|(_, e)| e.clone()).collect();
         delivery.enqueue(&entries).await;
         for (hook, entry) in queued {
-            delivery.spawn(hook, entry);
+            delivery.spawn(&mut tasks, hook, entry);
         }
     }
+    // Every queue handle is gone: let the deliveries in flight finish.
+    while tasks.join_next().await.is_some() {}
 }
 
 impl Delivery {
@@ -307,19 +322,24 @@ impl Delivery {
         }
     }
 
-    fn spawn(self: &Arc<Self>, hook: WebhookRecord, entry: OutboxEntry) {
+    fn spawn(
+        self: &Arc<Self>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        hook: WebhookRecord,
+        entry: OutboxEntry,
+    ) {
         self.stats.pending.fetch_add(1, Ordering::AcqRel);
         let delivery = Arc::clone(self);
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             delivery.deliver(&hook, entry).await;
             delivery.stats.pending.fetch_sub(1, Ordering::AcqRel);
         });
     }
 
-    /// Takes over the outbox's pending deliveries (after a restart), each at its
-    /// `next_attempt_at` with its attempts so far. An endpoint deleted meanwhile took its
-    /// rows with it.
-    async fn resume_pending(self: Arc<Self>) {
+    /// The outbox's pending deliveries (after a restart) with their endpoints; each is
+    /// delivered at its `next_attempt_at` with its attempts so far. An endpoint deleted
+    /// meanwhile took its rows with it.
+    async fn pending(&self) -> Vec<(WebhookRecord, OutboxEntry)> {
         let pending = match self
             .store
             .webhooks()
@@ -329,21 +349,23 @@ impl Delivery {
             Ok(pending) => pending,
             Err(error) => {
                 tracing::error!(%error, "pending webhook deliveries not read; they wait for the next start");
-                return;
+                return Vec::new();
             }
         };
+        let mut out = Vec::with_capacity(pending.len());
         for entry in pending {
             match self.store.webhooks().webhook(&entry.org, entry.webhook_id).await {
-                Ok(Some(hook)) => {
-                    self.stats.resumed.fetch_add(1, Ordering::Relaxed);
-                    self.spawn(hook, entry);
-                }
+                Ok(Some(hook)) => out.push((hook, entry)),
                 Ok(None) => {}
                 Err(error) => {
                     tracing::warn!(%error, delivery = %entry.id, "webhook endpoint unreadable; delivery waits for the next start");
                 }
             }
         }
+        if !out.is_empty() {
+            tracing::info!(deliveries = out.len(), "resuming pending webhook deliveries");
+        }
+        out
     }
 
     async fn deliver(&self, hook: &WebhookRecord, entry: OutboxEntry) {
