@@ -193,7 +193,9 @@ async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
     app.shutdown().await.unwrap();
     // KPI minute buckets are in the database and add up to the mentions.
     let buckets = stored
-        .kpi_buckets_since(&warroom_engine::OrgId::new("quiet"), DataMode::Mock,
+        .kpi_buckets_since(
+            &warroom_engine::OrgId::new("quiet"),
+            DataMode::Mock,
             chrono::Utc::now() - chrono::Duration::hours(1),
         )
         .await

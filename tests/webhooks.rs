@@ -608,7 +608,11 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
     // The first attempt is refused with Retry-After: 2 s; the outbox row records it.
     let store = Arc::clone(app.runtime().store());
     let pending = until("the first attempt recorded", async || {
-        let rows = store.webhooks().outbox(&OrgId::new("alpha"), hook.id, 10).await.ok()?;
+        let rows = store
+            .webhooks()
+            .outbox(&OrgId::new("alpha"), hook.id, 10)
+            .await
+            .ok()?;
         rows.into_iter().find(|r| r.attempts == 1)
     })
     .await;
@@ -637,7 +641,11 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
     let requests = seen.requests.lock().clone();
     assert_eq!(requests.len(), 2, "exactly one attempt after the restart");
     assert_eq!(requests[0].0, pending.id.to_string());
-    assert_eq!(requests[1].0, pending.id.to_string(), "the same delivery id");
+    assert_eq!(
+        requests[1].0,
+        pending.id.to_string(),
+        "the same delivery id"
+    );
     let waited = requests[1].1 - requests[0].1;
     assert!(
         waited >= Duration::from_millis(1_900),
@@ -720,11 +728,20 @@ async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() 
     }
 
     // Stored before the setting was turned off (or by another tool): refused at delivery.
-    let hook = endpoint(&app, "alpha", &format!("http://localhost:{}/hook", addr.port())).await;
+    let hook = endpoint(
+        &app,
+        "alpha",
+        &format!("http://localhost:{}/hook", addr.port()),
+    )
+    .await;
     offer_detected(&app, "alpha");
     let store = Arc::clone(app.runtime().store());
     let abandoned = until("the refused delivery", async || {
-        let rows = store.webhooks().outbox(&OrgId::new("alpha"), hook.id, 10).await.ok()?;
+        let rows = store
+            .webhooks()
+            .outbox(&OrgId::new("alpha"), hook.id, 10)
+            .await
+            .ok()?;
         rows.into_iter()
             .find(|r| r.status == warroom_storage::webhooks::OutboxStatus::Abandoned)
     })
@@ -738,10 +755,17 @@ async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() 
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].outcome.as_str(), "failed");
     assert!(
-        log[0].error.as_deref().unwrap_or_default().contains("private"),
+        log[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("private"),
         "{:?}",
         log[0].error
     );
-    assert!(seen.requests.lock().is_empty(), "nothing reached the receiver");
+    assert!(
+        seen.requests.lock().is_empty(),
+        "nothing reached the receiver"
+    );
     app.shutdown().await.unwrap();
 }

@@ -116,12 +116,7 @@ pub struct KpiBuckets {
 }
 
 impl CommitObserver for KpiBuckets {
-    fn committed(
-        &self,
-        mode: DataMode,
-        mentions: &[ScoredMention],
-        _: &[(OrgId, CampaignMetric)],
-    ) {
+    fn committed(&self, mode: DataMode, mentions: &[ScoredMention], _: &[(OrgId, CampaignMetric)]) {
         if mentions.is_empty() {
             return;
         }

@@ -27,7 +27,10 @@ impl BatchStore for StoreBatches {
             message: e.to_string(),
         };
         if !mentions.is_empty() {
-            self.0.insert_mentions(mode, mentions).await.map_err(failed)?;
+            self.0
+                .insert_mentions(mode, mentions)
+                .await
+                .map_err(failed)?;
         }
         if !campaigns.is_empty() {
             self.0

@@ -641,7 +641,10 @@ async fn webhook_outbox_keeps_pending_deliveries_until_finished(store: Arc<dyn S
         Some(later.clone())
     );
     assert_eq!(hooks.outbox_entry(&beta, later.id).await.unwrap(), None);
-    assert_eq!(hooks.outbox(&alpha, hook_a.id, 10).await.unwrap(), vec![later.clone()]);
+    assert_eq!(
+        hooks.outbox(&alpha, hook_a.id, 10).await.unwrap(),
+        vec![later.clone()]
+    );
     assert!(hooks.outbox(&beta, hook_a.id, 10).await.unwrap().is_empty());
 
     // An attempt failed: still pending, one attempt made, due later.
@@ -678,7 +681,11 @@ async fn webhook_outbox_keeps_pending_deliveries_until_finished(store: Arc<dyn S
         1
     );
     assert_eq!(hooks.outbox_entry(&beta, sooner.id).await.unwrap(), None);
-    assert!(hooks.outbox_entry(&alpha, later.id).await.unwrap().is_some());
+    assert!(hooks
+        .outbox_entry(&alpha, later.id)
+        .await
+        .unwrap()
+        .is_some());
     // Deleting the endpoint removes its entries.
     assert!(hooks.delete_webhook(&alpha, hook_a.id).await.unwrap());
     assert!(hooks.pending_deliveries(100).await.unwrap().is_empty());

@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sqlx::Connection;
 use uuid::Uuid;
 use warroom_engine::model::{
-    Author, DataMode, CampaignMetric, CrisisEvent, CrisisEvidence, CrisisKind, CrisisStatus, Mention, OrgId,
-    Organization, Platform, ScoredMention, SentimentClass, SentimentScores, Source,
+    Author, CampaignMetric, CrisisEvent, CrisisEvidence, CrisisKind, CrisisStatus, DataMode,
+    Mention, OrgId, Organization, Platform, ScoredMention, SentimentClass, SentimentScores, Source,
 };
 use warroom_storage::open_store;
 use warroom_storage::sql::{
@@ -228,7 +228,13 @@ async fn migrations_apply_and_reapply(store: Arc<dyn Store>) {
     // The harness migrated once; applying again must be a no-op that keeps the data.
     let a = one_org(&*store, "acme").await;
     let m = mention(&a, "m1", Source::Twitter, 0.5, t0());
-    assert_eq!(store.insert_mentions(DataMode::Mock, &[m]).await.expect("insert"), 1);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &[m])
+            .await
+            .expect("insert"),
+        1
+    );
     store.migrate().await.expect("re-apply migrations");
     store.migrate().await.expect("re-apply migrations again");
     assert_eq!(store.count_mentions(&a).await.expect("count"), 1);
@@ -326,8 +332,20 @@ async fn reinserting_mentions_is_idempotent(store: Arc<dyn Store>) {
             )
         })
         .collect();
-    assert_eq!(store.insert_mentions(DataMode::Mock, &first).await.expect("insert"), 100);
-    assert_eq!(store.insert_mentions(DataMode::Mock, &first).await.expect("re-insert"), 0);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &first)
+            .await
+            .expect("insert"),
+        100
+    );
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &first)
+            .await
+            .expect("re-insert"),
+        0
+    );
     // Half old, half new, and a duplicate inside the batch.
     let mut mixed: Vec<_> = (50..150)
         .map(|i| {
@@ -341,15 +359,30 @@ async fn reinserting_mentions_is_idempotent(store: Arc<dyn Store>) {
         })
         .collect();
     mixed.push(mixed[60].clone());
-    assert_eq!(store.insert_mentions(DataMode::Mock, &mixed).await.expect("mixed"), 50);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &mixed)
+            .await
+            .expect("mixed"),
+        50
+    );
     // Same external id on another source is another mention.
     let other = mention(&a, "m1", Source::Facebook, 0.1, t0());
     assert_eq!(
-        store.insert_mentions(DataMode::Mock, &[other]).await.expect("other source"),
+        store
+            .insert_mentions(DataMode::Mock, &[other])
+            .await
+            .expect("other source"),
         1
     );
     assert_eq!(store.count_mentions(&a).await.expect("count"), 151);
-    assert_eq!(store.insert_mentions(DataMode::Mock, &[]).await.expect("empty"), 0);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &[])
+            .await
+            .expect("empty"),
+        0
+    );
 }
 
 async fn large_batches_are_atomic(store: Arc<dyn Store>) {
@@ -375,8 +408,20 @@ async fn large_batches_are_atomic(store: Arc<dyn Store>) {
         0,
         "nothing half-applied"
     );
-    assert_eq!(store.insert_mentions(DataMode::Mock, &batch).await.expect("insert"), 12_001);
-    assert_eq!(store.insert_mentions(DataMode::Mock, &batch).await.expect("re-insert"), 0);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &batch)
+            .await
+            .expect("insert"),
+        12_001
+    );
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &batch)
+            .await
+            .expect("re-insert"),
+        0
+    );
     assert_eq!(store.count_mentions(&a).await.expect("count"), 12_001);
 }
 
@@ -392,7 +437,10 @@ async fn invalid_records_are_permanent_errors(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     let mut huge = ok.clone();
     huge.mention.author.followers = u64::MAX;
-    let err = store.insert_mentions(DataMode::Mock, &[huge]).await.expect_err("u64::MAX");
+    let err = store
+        .insert_mentions(DataMode::Mock, &[huge])
+        .await
+        .expect_err("u64::MAX");
     assert!(matches!(err, StoreError::Invalid(_)) && !err.is_transient());
     assert_eq!(store.count_mentions(&a).await.expect("count"), 0);
     let err = store
@@ -438,7 +486,13 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
         })
         .collect();
     let mixed: Vec<_> = ma.iter().chain(&mb).cloned().collect();
-    assert_eq!(store.insert_mentions(DataMode::Mock, &mixed).await.expect("insert"), 8);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &mixed)
+            .await
+            .expect("insert"),
+        8
+    );
     assert_eq!(store.count_mentions(&a).await.expect("count a"), 5);
     assert_eq!(store.count_mentions(&b).await.expect("count b"), 3);
     let only = |ms: &[ScoredMention], org: &OrgId| ms.iter().all(|m| &m.org == org);
@@ -472,7 +526,10 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
 
     let day = NaiveDate::from_ymd_opt(2025, 3, 1).expect("date");
     store
-        .insert_campaign_metrics(DataMode::Mock, &[(a.clone(), metric("c1", day, t0(), 1000))])
+        .insert_campaign_metrics(
+            DataMode::Mock,
+            &[(a.clone(), metric("c1", day, t0(), 1000))],
+        )
         .await
         .expect("metrics");
     assert!(store
@@ -522,11 +579,17 @@ async fn campaign_restatements_replace_earlier_reports(store: Arc<dyn Store>) {
         (a.clone(), google.clone()),
     ];
     assert_eq!(
-        store.insert_campaign_metrics(DataMode::Mock, &batch).await.expect("insert"),
+        store
+            .insert_campaign_metrics(DataMode::Mock, &batch)
+            .await
+            .expect("insert"),
         4
     );
     assert_eq!(
-        store.insert_campaign_metrics(DataMode::Mock, &batch).await.expect("resend"),
+        store
+            .insert_campaign_metrics(DataMode::Mock, &batch)
+            .await
+            .expect("resend"),
         0
     );
     // A report older than the stored restatement, arriving late, does not win.
@@ -538,7 +601,10 @@ async fn campaign_restatements_replace_earlier_reports(store: Arc<dyn Store>) {
             .expect("stale"),
         1
     );
-    let got = store.campaign_metrics(&a, DataMode::Mock).await.expect("read");
+    let got = store
+        .campaign_metrics(&a, DataMode::Mock)
+        .await
+        .expect("read");
     assert_eq!(
         got,
         vec![google, restated, next_day],
@@ -609,14 +675,20 @@ async fn kpi_buckets_upsert_and_read(store: Arc<dyn Store>) {
     ];
     assert_eq!(store.upsert_kpi_buckets(&buckets).await.expect("upsert"), 3);
     assert_eq!(
-        store.kpi_buckets_since(&a, DataMode::Mock, m(0)).await.expect("read"),
+        store
+            .kpi_buckets_since(&a, DataMode::Mock, m(0))
+            .await
+            .expect("read"),
         buckets
     );
     // Rewriting replaces; within one batch the last row for a minute wins.
     let replaced = bucket(&a, m(1), 70);
     let batch = vec![bucket(&a, m(1), 50), replaced.clone(), bucket(&a, m(3), 3)];
     assert_eq!(store.upsert_kpi_buckets(&batch).await.expect("upsert"), 2);
-    let got = store.kpi_buckets_since(&a, DataMode::Mock, m(1)).await.expect("read");
+    let got = store
+        .kpi_buckets_since(&a, DataMode::Mock, m(1))
+        .await
+        .expect("read");
     assert_eq!(got, vec![replaced, buckets[2].clone(), bucket(&a, m(3), 3)]);
     assert_eq!(store.upsert_kpi_buckets(&[]).await.expect("empty"), 0);
 }
@@ -666,7 +738,13 @@ async fn mentions_page_filters_and_pages(store: Arc<dyn Store>) {
         }
         all.push(m);
     }
-    assert_eq!(store.insert_mentions(DataMode::Mock, &all).await.expect("insert"), 25);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &all)
+            .await
+            .expect("insert"),
+        25
+    );
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -785,7 +863,10 @@ async fn mentions_since_pages_oldest_first(store: Arc<dyn Store>) {
     let all: Vec<_> = (0..30)
         .map(|i| bare_mention(&a, &format!("s{i}"), t0() + Duration::seconds(i / 3)))
         .collect();
-    store.insert_mentions(DataMode::Mock, &all).await.expect("insert");
+    store
+        .insert_mentions(DataMode::Mock, &all)
+        .await
+        .expect("insert");
     let since = t0() + Duration::seconds(2);
     let mut got = Vec::new();
     let mut after = None;
@@ -828,7 +909,10 @@ async fn sqlite_file_is_in_wal_mode_and_survives_reopen() {
     store.migrate().await.expect("migrate");
     let a = one_org(&*store, "acme").await;
     store
-        .insert_mentions(DataMode::Mock, &[mention(&a, "durable", Source::Blog, 0.3, t0())])
+        .insert_mentions(
+            DataMode::Mock,
+            &[mention(&a, "durable", Source::Blog, 0.3, t0())],
+        )
         .await
         .expect("insert");
     store.close().await;
@@ -970,7 +1054,10 @@ async fn measure(store: Arc<dyn Store>, label: &str, batch: usize, total: usize)
     let started = Instant::now();
     let mut inserted = 0;
     for chunk in data.chunks(batch) {
-        inserted += store.insert_mentions(DataMode::Mock, chunk).await.expect("insert");
+        inserted += store
+            .insert_mentions(DataMode::Mock, chunk)
+            .await
+            .expect("insert");
     }
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(inserted, u64::try_from(total).expect("fits"));
@@ -1007,11 +1094,17 @@ async fn data_modes_never_mix_in_reads(store: Arc<dyn Store>) {
         .map(|i| bare_mention(&a, &format!("live-{i}"), t0() + Duration::seconds(i)))
         .collect();
     assert_eq!(
-        store.insert_mentions(DataMode::Mock, &mock).await.expect("mock"),
+        store
+            .insert_mentions(DataMode::Mock, &mock)
+            .await
+            .expect("mock"),
         3
     );
     assert_eq!(
-        store.insert_mentions(DataMode::Live, &live).await.expect("live"),
+        store
+            .insert_mentions(DataMode::Live, &live)
+            .await
+            .expect("live"),
         2
     );
     let ids = |page: warroom_storage::sql::MentionPage| -> Vec<String> {
@@ -1037,21 +1130,28 @@ async fn data_modes_never_mix_in_reads(store: Arc<dyn Store>) {
         .await
         .expect("mock report");
     store
-        .insert_campaign_metrics(
-            DataMode::Live,
-            &[(a.clone(), metric("c2", day, t0(), 200))],
-        )
+        .insert_campaign_metrics(DataMode::Live, &[(a.clone(), metric("c2", day, t0(), 200))])
         .await
         .expect("live report");
     let campaigns = |reports: Vec<CampaignMetric>| -> Vec<String> {
         reports.into_iter().map(|m| m.campaign_id).collect()
     };
     assert_eq!(
-        campaigns(store.campaign_metrics(&a, DataMode::Mock).await.expect("mock")),
+        campaigns(
+            store
+                .campaign_metrics(&a, DataMode::Mock)
+                .await
+                .expect("mock")
+        ),
         ["c1"]
     );
     assert_eq!(
-        campaigns(store.campaign_metrics(&a, DataMode::Live).await.expect("live")),
+        campaigns(
+            store
+                .campaign_metrics(&a, DataMode::Live)
+                .await
+                .expect("live")
+        ),
         ["c2"]
     );
 
@@ -1069,11 +1169,17 @@ async fn data_modes_never_mix_in_reads(store: Arc<dyn Store>) {
         2
     );
     assert_eq!(
-        store.kpi_buckets_since(&a, DataMode::Mock, t0()).await.expect("mock"),
+        store
+            .kpi_buckets_since(&a, DataMode::Mock, t0())
+            .await
+            .expect("mock"),
         vec![mock_bucket]
     );
     assert_eq!(
-        store.kpi_buckets_since(&a, DataMode::Live, t0()).await.expect("live"),
+        store
+            .kpi_buckets_since(&a, DataMode::Live, t0())
+            .await
+            .expect("live"),
         vec![live_bucket]
     );
 }

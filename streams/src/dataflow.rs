@@ -816,7 +816,10 @@ mod tests {
             *sink.0.lock().unwrap() == Some(2)
         });
 
-        assert_eq!(handle.start_generation(vec![org.clone()], DataMode::Live), 1);
+        assert_eq!(
+            handle.start_generation(vec![org.clone()], DataMode::Live),
+            1
+        );
         // A record admitted under generation 0 that reaches the operator after the reset.
         handle.stats.in_flight.fetch_add(1, Ordering::AcqRel);
         handle.push(Inbound::Events(0, vec![mention(&org, "old-straggler")]));

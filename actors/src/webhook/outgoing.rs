@@ -354,7 +354,12 @@ impl Delivery {
         };
         let mut out = Vec::with_capacity(pending.len());
         for entry in pending {
-            match self.store.webhooks().webhook(&entry.org, entry.webhook_id).await {
+            match self
+                .store
+                .webhooks()
+                .webhook(&entry.org, entry.webhook_id)
+                .await
+            {
                 Ok(Some(hook)) => out.push((hook, entry)),
                 Ok(None) => {}
                 Err(error) => {
@@ -363,7 +368,10 @@ impl Delivery {
             }
         }
         if !out.is_empty() {
-            tracing::info!(deliveries = out.len(), "resuming pending webhook deliveries");
+            tracing::info!(
+                deliveries = out.len(),
+                "resuming pending webhook deliveries"
+            );
         }
         out
     }

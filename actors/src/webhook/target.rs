@@ -183,7 +183,10 @@ mod tests {
             ("sneaky.example.com", vec!["127.0.0.1".parse().unwrap()]),
             (
                 "mixed.example.com",
-                vec!["93.184.216.34".parse().unwrap(), "10.0.0.7".parse().unwrap()],
+                vec![
+                    "93.184.216.34".parse().unwrap(),
+                    "10.0.0.7".parse().unwrap(),
+                ],
             ),
         ]))
     }

@@ -317,7 +317,9 @@ mod tests {
             assert!(check_url(bad, false).await.is_err(), "{bad}");
         }
         assert!(check_url("http://127.0.0.1:8080/", true).await.is_ok());
-        let refused = check_url("http://localhost:9000/", false).await.unwrap_err();
+        let refused = check_url("http://localhost:9000/", false)
+            .await
+            .unwrap_err();
         assert!(format!("{refused:?}").contains("127.0.0.1"), "{refused:?}");
     }
 

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use warroom_engine::model::{
-    DataMode,
-    CampaignMetric, CrisisEvent, CrisisKind, CrisisStatus, OrgId, Platform, ScoredMention, Source,
+    CampaignMetric, CrisisEvent, CrisisKind, CrisisStatus, DataMode, OrgId, Platform,
+    ScoredMention, Source,
 };
 
 use super::{KpiBucket, StoreError, StoreResult};
@@ -186,8 +186,7 @@ pub(crate) fn bucket_columns(b: &KpiBucket) -> StoreResult<BucketColumns> {
 /// first-seen order. Postgres refuses an `ON CONFLICT DO UPDATE` that touches the same row
 /// twice in one statement.
 pub(crate) fn last_bucket_per_key(buckets: &[KpiBucket]) -> Vec<&KpiBucket> {
-    let mut index: HashMap<(&OrgId, DataMode, i64), usize> =
-        HashMap::with_capacity(buckets.len());
+    let mut index: HashMap<(&OrgId, DataMode, i64), usize> = HashMap::with_capacity(buckets.len());
     let mut out: Vec<&KpiBucket> = Vec::with_capacity(buckets.len());
     for b in buckets {
         match index.entry((&b.org, b.data_mode, b.minute.timestamp_micros())) {

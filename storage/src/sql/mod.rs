@@ -65,7 +65,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warroom_engine::model::{
-    CampaignMetric, DataMode, CrisisEvent, OrgId, Organization, ScoredMention, SentimentClass, Source,
+    CampaignMetric, CrisisEvent, DataMode, OrgId, Organization, ScoredMention, SentimentClass,
+    Source,
 };
 
 pub use error::StoreError;
@@ -294,8 +295,11 @@ pub trait Store: Send + Sync + 'static {
     /// The organisation's campaign metrics of data mode `mode`: for each
     /// `(platform, campaign, date)` the report with the latest `reported_at` (restatements
     /// replace earlier reports), ordered by platform, campaign and date.
-    async fn campaign_metrics(&self, org: &OrgId, mode: DataMode)
-        -> StoreResult<Vec<CampaignMetric>>;
+    async fn campaign_metrics(
+        &self,
+        org: &OrgId,
+        mode: DataMode,
+    ) -> StoreResult<Vec<CampaignMetric>>;
 
     /// Inserts a crisis or updates it by id. The status only moves forward
     /// (active → acknowledged → resolved): a stale write cannot reopen a crisis, but its

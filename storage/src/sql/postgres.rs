@@ -17,8 +17,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 use warroom_engine::model::{
-    DataMode,
-    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, Mention, OrgId,
+    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, DataMode, Mention, OrgId,
     Organization, ScoredMention, SentimentClass, SentimentScores,
 };
 

@@ -24,8 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 use warroom_engine::model::{
-    DataMode,
-    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, Mention, OrgId,
+    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, DataMode, Mention, OrgId,
     Organization, ScoredMention, SentimentClass, SentimentScores,
 };
 

@@ -272,12 +272,11 @@ impl WebhookStore for PgStore {
     }
 
     async fn prune_outbox(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM webhook_outbox WHERE status <> 'pending' AND updated_at < $1",
-        )
-        .bind(before)
-        .execute(self.pool())
-        .await?;
+        let done =
+            sqlx::query("DELETE FROM webhook_outbox WHERE status <> 'pending' AND updated_at < $1")
+                .bind(before)
+                .execute(self.pool())
+                .await?;
         Ok(done.rows_affected())
     }
 }

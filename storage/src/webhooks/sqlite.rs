@@ -286,12 +286,11 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn prune_outbox(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM webhook_outbox WHERE status <> 'pending' AND updated_at < ?",
-        )
-        .bind(before.timestamp_micros())
-        .execute(&self.writer)
-        .await?;
+        let done =
+            sqlx::query("DELETE FROM webhook_outbox WHERE status <> 'pending' AND updated_at < ?")
+                .bind(before.timestamp_micros())
+                .execute(&self.writer)
+                .await?;
         Ok(done.rows_affected())
     }
 }
