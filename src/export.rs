@@ -113,7 +113,13 @@ pub async fn run(config: &Config, args: &ExportArgs) -> anyhow::Result<ExportSta
             }
         );
     }
-    let rows = StoreRows::new(store.clone(), query.clone(), config.export.page_rows)?;
+    // The persisted data mode's rows (the configuration's mode on a database that never
+    // stored one): an export never mixes mock and live records.
+    let mode = warroom_actors::data_mode::read(store.as_ref())
+        .await
+        .map_err(anyhow::Error::msg)?
+        .unwrap_or(config.data.mode);
+    let rows = StoreRows::new(store.clone(), query.clone(), mode, config.export.page_rows)?;
 
     let dir = match args.out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use warroom_engine::OrgId;
+use warroom_engine::{DataMode, OrgId};
 
 mod common;
 use common::SECRET;
@@ -118,7 +118,13 @@ async fn every_acknowledged_record_survives_kill_9_exactly_once() {
     let mut after = None;
     loop {
         let page = store
-            .mentions_since(&org, chrono::DateTime::UNIX_EPOCH, after, 5_000)
+            .mentions_since(
+                &org,
+                DataMode::Mock,
+                chrono::DateTime::UNIX_EPOCH,
+                after,
+                5_000,
+            )
             .await
             .unwrap();
         stored.extend(page.mentions.into_iter().map(|m| m.mention.external_id));

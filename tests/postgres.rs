@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use support::{mention, PgDatabase};
 use warroom::App;
 use warroom_engine::config::OrgConfig;
-use warroom_engine::Config;
+use warroom_engine::{Config, DataMode};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -195,6 +195,7 @@ async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
     let buckets = stored
         .kpi_buckets_since(
             &warroom_engine::OrgId::new("quiet"),
+            DataMode::Mock,
             chrono::Utc::now() - chrono::Duration::hours(1),
         )
         .await

@@ -527,3 +527,245 @@ async fn outgoing_webhooks_are_signed_retried_and_logged() {
     assert_eq!(response.status(), 404);
     app.shutdown().await.unwrap();
 }
+
+/// What a scripted receiver saw: each request's delivery id, attempt time and event.
+#[derive(Default)]
+struct Recorded {
+    requests: Mutex<Vec<(String, std::time::Instant)>>,
+}
+
+/// A receiver that answers the first `refuse` requests 503 with `Retry-After: 2`, then 204.
+async fn scripted_receiver(refuse: usize) -> (String, std::net::SocketAddr, Arc<Recorded>) {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    let seen = Arc::new(Recorded::default());
+    let state = Arc::clone(&seen);
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap| {
+            let state = Arc::clone(&state);
+            async move {
+                let id = headers["x-warroom-delivery"].to_str().unwrap().to_owned();
+                let mut requests = state.requests.lock();
+                requests.push((id, std::time::Instant::now()));
+                if requests.len() <= refuse {
+                    (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "2")]).into_response()
+                } else {
+                    StatusCode::NO_CONTENT.into_response()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), addr, seen)
+}
+
+/// An endpoint stored directly (no API round trip), for the event `crisis:detected`.
+async fn endpoint(app: &App, org: &str, url: &str) -> warroom_storage::webhooks::WebhookRecord {
+    let record = warroom_storage::webhooks::WebhookRecord {
+        id: uuid::Uuid::new_v4(),
+        org: OrgId::new(org),
+        url: url.to_owned(),
+        events: vec!["crisis:detected".into()],
+        secret: "whsec_restart_test".into(),
+        created_by: None,
+        created_at: chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros())
+            .unwrap(),
+    };
+    app.runtime()
+        .store()
+        .webhooks()
+        .create_webhook(&record)
+        .await
+        .unwrap();
+    record
+}
+
+fn offer_detected(app: &App, org: &str) {
+    app.runtime()
+        .webhooks()
+        .offer(warroom_actors::webhook::WebhookEvent {
+            org: OrgId::new(org),
+            event: "crisis:detected",
+            data: json!({"id": "c-1"}),
+            at: chrono::Utc::now(),
+        });
+}
+
+/// A retry pending at shutdown is in the outbox; the next start delivers it once, with
+/// the same delivery id, no earlier than the receiver's `Retry-After` asked, and the
+/// attempt count continues across the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
+    let config = config();
+    let (app, _) = start(config.clone()).await;
+    let (url, _, seen) = scripted_receiver(1).await;
+    let hook = endpoint(&app, "alpha", &url).await;
+    offer_detected(&app, "alpha");
+
+    // The first attempt is refused with Retry-After: 2 s; the outbox row records it.
+    let store = Arc::clone(app.runtime().store());
+    let pending = until("the first attempt recorded", async || {
+        let rows = store
+            .webhooks()
+            .outbox(&OrgId::new("alpha"), hook.id, 10)
+            .await
+            .ok()?;
+        rows.into_iter().find(|r| r.attempts == 1)
+    })
+    .await;
+    assert_eq!(
+        pending.status,
+        warroom_storage::webhooks::OutboxStatus::Pending
+    );
+    // The backoff here is 20–100 ms: the next attempt is due after the receiver's 2 s.
+    let asked = pending.next_attempt_at - pending.created_at;
+    assert!(asked >= chrono::Duration::milliseconds(1_900), "{asked}");
+    app.shutdown().await.unwrap();
+    assert_eq!(seen.requests.lock().len(), 1, "nothing sent after shutdown");
+
+    let (app, _) = start(config).await;
+    let store = Arc::clone(app.runtime().store());
+    let delivered = until("the delivery after the restart", async || {
+        let row = store
+            .webhooks()
+            .outbox_entry(&OrgId::new("alpha"), pending.id)
+            .await
+            .ok()??;
+        (row.status == warroom_storage::webhooks::OutboxStatus::Delivered).then_some(row)
+    })
+    .await;
+    assert_eq!(delivered.attempts, 2);
+    let requests = seen.requests.lock().clone();
+    assert_eq!(requests.len(), 2, "exactly one attempt after the restart");
+    assert_eq!(requests[0].0, pending.id.to_string());
+    assert_eq!(
+        requests[1].0,
+        pending.id.to_string(),
+        "the same delivery id"
+    );
+    let waited = requests[1].1 - requests[0].1;
+    assert!(
+        waited >= Duration::from_millis(1_900),
+        "Retry-After ignored: retried after {waited:?}"
+    );
+    let log = store
+        .webhooks()
+        .deliveries(&OrgId::new("alpha"), hook.id, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!((log[0].attempt, log[0].outcome.as_str()), (2, "delivered"));
+    assert_eq!((log[1].attempt, log[1].outcome.as_str()), (1, "retrying"));
+    assert_eq!(log[1].response_status, Some(503));
+    assert_eq!(
+        app.runtime()
+            .webhooks()
+            .stats()
+            .resumed
+            .load(Ordering::Relaxed),
+        1
+    );
+    // Nothing else goes out later (the row is finished).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen.requests.lock().len(), 2);
+    app.shutdown().await.unwrap();
+}
+
+/// Names from /etc/hosts that resolve to a loopback address (besides `localhost`), so
+/// the refusal is shown to come from resolution, not from the name.
+fn loopback_names() -> Vec<String> {
+    let mut names = vec!["localhost".to_owned()];
+    if let Ok(hosts) = std::fs::read_to_string("/etc/hosts") {
+        for line in hosts.lines() {
+            let mut fields = line.split_whitespace();
+            if fields.next().is_some_and(|ip| ip.starts_with("127.")) {
+                names.extend(
+                    fields
+                        .take_while(|f| !f.starts_with('#'))
+                        .filter(|f| *f != "localhost")
+                        .map(str::to_owned),
+                );
+            }
+        }
+    }
+    names
+}
+
+/// Without `allow_private_targets`, a host name that resolves to 127.0.0.1 is refused
+/// when the endpoint is registered, and a stored endpoint on such a host is refused
+/// before delivery (abandoned at once, nothing sent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() {
+    let mut config = config();
+    config.webhooks.allow_private_targets = false;
+    config.orgs.push(org("burst"));
+    let (app, base) = start(config).await;
+    let admin = admin_client(&app, &base).await;
+    let (_, addr, seen) = scripted_receiver(0).await;
+    for name in loopback_names() {
+        let response = admin
+            .post(format!("{base}/api/v1/admin/webhooks"))
+            .json(&json!({
+                "url": format!("http://{name}:{}/hook", addr.port()),
+                "events": ["crisis:detected"],
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{name}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_url", "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("127."),
+            "{name}: {body}"
+        );
+    }
+
+    // Stored before the setting was turned off (or by another tool): refused at delivery.
+    let hook = endpoint(
+        &app,
+        "alpha",
+        &format!("http://localhost:{}/hook", addr.port()),
+    )
+    .await;
+    offer_detected(&app, "alpha");
+    let store = Arc::clone(app.runtime().store());
+    let abandoned = until("the refused delivery", async || {
+        let rows = store
+            .webhooks()
+            .outbox(&OrgId::new("alpha"), hook.id, 10)
+            .await
+            .ok()?;
+        rows.into_iter()
+            .find(|r| r.status == warroom_storage::webhooks::OutboxStatus::Abandoned)
+    })
+    .await;
+    assert_eq!(abandoned.attempts, 1, "a refused target is not retried");
+    let log = store
+        .webhooks()
+        .deliveries(&OrgId::new("alpha"), hook.id, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].outcome.as_str(), "failed");
+    assert!(
+        log[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("private"),
+        "{:?}",
+        log[0].error
+    );
+    assert!(
+        seen.requests.lock().is_empty(),
+        "nothing reached the receiver"
+    );
+    app.shutdown().await.unwrap();
+}

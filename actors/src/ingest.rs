@@ -95,7 +95,7 @@ impl Ingestor {
         if previous.is_some_and(|p| p != mode) {
             // Under the write lock: no batch is being stamped meanwhile.
             self.handle
-                .start_generation(self.dedup.keys().cloned().collect());
+                .start_generation(self.dedup.keys().cloned().collect(), mode);
         }
     }
 
@@ -264,6 +264,10 @@ impl Ingestor {
                 return Err(IngestRefusal::OtherMode { origin, current });
             }
         }
+        // The mode the records are stored under: their source's, else the engine's (an
+        // API client feeds the current mode's windows); MOCK when no mode is set (an
+        // ingestor without a runtime, in tests).
+        let record_mode = origin.or(*mode).unwrap_or_default();
         let received = records.len();
         // Reserve everywhere before touching the de-duplication set, so that a refusal
         // changes nothing.
@@ -308,7 +312,7 @@ impl Ingestor {
                     Event::Campaign { org, metric, .. } => campaigns.push((org, metric)),
                 }
             }
-            committed = Some(persister.submit(stored, mentions, campaigns)?);
+            committed = Some(persister.submit(stored, record_mode, mentions, campaigns)?);
         }
         drop(mode);
         Ok((

@@ -19,15 +19,21 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use parking_lot::Mutex;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::model::{sentiment_class, SentimentClass};
-use warroom_engine::{CampaignMetric, OrgId, ScoredMention};
+use warroom_engine::{CampaignMetric, DataMode, OrgId, ScoredMention};
 use warroom_storage::sql::{KpiBucket, SourceAggregate, SourceTotals};
 use warroom_storage::Store;
 
 /// Told about every batch the persister committed. Called on the writer task: must not
 /// block.
 pub trait CommitObserver: Send + Sync + 'static {
-    /// `mentions` and `campaigns` are committed (some may have been stored before).
-    fn committed(&self, mentions: &[ScoredMention], campaigns: &[(OrgId, CampaignMetric)]);
+    /// `mentions` and `campaigns` of data mode `mode` are committed (some may have been
+    /// stored before).
+    fn committed(
+        &self,
+        mode: DataMode,
+        mentions: &[ScoredMention],
+        campaigns: &[(OrgId, CampaignMetric)],
+    );
 }
 
 /// The start of the minute containing `at`.
@@ -36,25 +42,27 @@ pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(TimeDelta::minutes(1)).unwrap_or(at)
 }
 
-/// Aggregates mentions into buckets, one per organisation and minute.
+/// Aggregates mentions of data mode `mode` into buckets, one per organisation and minute.
 pub fn buckets_of<'a>(
+    mode: DataMode,
     mentions: impl IntoIterator<Item = &'a ScoredMention>,
 ) -> BTreeMap<(OrgId, DateTime<Utc>), KpiBucket> {
     let mut buckets = BTreeMap::new();
-    add_to(&mut buckets, mentions);
+    add_to(&mut buckets, mode, mentions);
     buckets
 }
 
-/// Counts mentions into `buckets`.
+/// Counts mentions of data mode `mode` into `buckets` (which hold only that mode's).
 pub fn add_to<'a>(
     buckets: &mut BTreeMap<(OrgId, DateTime<Utc>), KpiBucket>,
+    mode: DataMode,
     mentions: impl IntoIterator<Item = &'a ScoredMention>,
 ) {
     for m in mentions {
         let minute = minute_of(m.mention.event_time);
         let bucket = buckets
             .entry((m.org.clone(), minute))
-            .or_insert_with(|| empty_bucket(&m.org, minute));
+            .or_insert_with(|| empty_bucket(&m.org, mode, minute));
         let compound = m.sentiment.compound;
         bucket.mention_count += 1;
         bucket.sentiment_sum += compound;
@@ -81,22 +89,25 @@ pub struct KpiStats {
     pub pending: std::sync::atomic::AtomicUsize,
 }
 
+/// A touched minute: organisation, data mode, start of the minute.
+pub type MinuteKey = (OrgId, DataMode, DateTime<Utc>);
+
 /// The set of minutes touched by committed mentions, and the task that writes their
 /// buckets.
 #[derive(Default)]
 pub struct KpiBuckets {
-    touched: Mutex<HashSet<(OrgId, DateTime<Utc>)>>,
+    touched: Mutex<HashSet<MinuteKey>>,
     stats: KpiStats,
 }
 
 impl CommitObserver for KpiBuckets {
-    fn committed(&self, mentions: &[ScoredMention], _: &[(OrgId, CampaignMetric)]) {
+    fn committed(&self, mode: DataMode, mentions: &[ScoredMention], _: &[(OrgId, CampaignMetric)]) {
         if mentions.is_empty() {
             return;
         }
         let mut touched = self.touched.lock();
         for m in mentions {
-            touched.insert((m.org.clone(), minute_of(m.mention.event_time)));
+            touched.insert((m.org.clone(), mode, minute_of(m.mention.event_time)));
         }
         self.stats
             .pending
@@ -111,11 +122,11 @@ impl KpiBuckets {
     }
 
     /// Takes the touched minutes that closed at least `settle` before `now`.
-    fn take_closed(&self, now: DateTime<Utc>, settle: TimeDelta) -> Vec<(OrgId, DateTime<Utc>)> {
+    fn take_closed(&self, now: DateTime<Utc>, settle: TimeDelta) -> Vec<MinuteKey> {
         let mut touched = self.touched.lock();
         let closed: Vec<_> = touched
             .iter()
-            .filter(|(_, minute)| *minute + TimeDelta::minutes(1) + settle <= now)
+            .filter(|(_, _, minute)| *minute + TimeDelta::minutes(1) + settle <= now)
             .cloned()
             .collect();
         for key in &closed {
@@ -124,7 +135,7 @@ impl KpiBuckets {
         closed
     }
 
-    fn put_back(&self, keys: Vec<(OrgId, DateTime<Utc>)>) {
+    fn put_back(&self, keys: Vec<MinuteKey>) {
         self.touched.lock().extend(keys);
     }
 
@@ -174,22 +185,20 @@ impl KpiBuckets {
     }
 }
 
-/// Recomputes the given minutes from the stored mentions and upserts their buckets.
+/// Recomputes the given minutes from the stored mentions of their mode and upserts
+/// their buckets.
 ///
 /// The database does the counting ([`Store::mention_totals`]): reading every mention
 /// back to count it cost the engine a core-second per 200,000 mentions, in a burst each
 /// time a busy minute closed.
-pub async fn write_minutes(
-    store: &dyn Store,
-    keys: &[(OrgId, DateTime<Utc>)],
-) -> Result<u64, String> {
+pub async fn write_minutes(store: &dyn Store, keys: &[MinuteKey]) -> Result<u64, String> {
     let mut buckets = Vec::with_capacity(keys.len());
-    for (org, minute) in keys {
+    for (org, mode, minute) in keys {
         let totals = store
-            .mention_totals(org, *minute, *minute + TimeDelta::minutes(1))
+            .mention_totals(org, *mode, *minute, *minute + TimeDelta::minutes(1))
             .await
             .map_err(|e| format!("counting mentions of {org}: {e}"))?;
-        if let Some(bucket) = bucket_of_totals(org, *minute, &totals) {
+        if let Some(bucket) = bucket_of_totals(org, *mode, *minute, &totals) {
             buckets.push(bucket);
         }
     }
@@ -205,13 +214,14 @@ pub async fn write_minutes(
 /// The bucket of one minute from its per-source totals; `None` when it has no mentions.
 pub fn bucket_of_totals(
     org: &OrgId,
+    mode: DataMode,
     minute: DateTime<Utc>,
     totals: &[SourceAggregate],
 ) -> Option<KpiBucket> {
     if totals.is_empty() {
         return None;
     }
-    let mut bucket = empty_bucket(org, minute);
+    let mut bucket = empty_bucket(org, mode, minute);
     for t in totals {
         bucket.mention_count += t.count;
         bucket.sentiment_sum += t.sentiment_sum;
@@ -227,9 +237,10 @@ pub fn bucket_of_totals(
     Some(bucket)
 }
 
-fn empty_bucket(org: &OrgId, minute: DateTime<Utc>) -> KpiBucket {
+fn empty_bucket(org: &OrgId, mode: DataMode, minute: DateTime<Utc>) -> KpiBucket {
     KpiBucket {
         org: org.clone(),
+        data_mode: mode,
         minute,
         mention_count: 0,
         sentiment_sum: 0.0,
@@ -281,7 +292,7 @@ mod tests {
             scored("a", "2024-05-01T10:01:00Z", Source::Twitter, 0.0),
             scored("b", "2024-05-01T10:00:30Z", Source::Twitter, 0.0),
         ];
-        let buckets = buckets_of(&rows);
+        let buckets = buckets_of(DataMode::Mock, &rows);
         assert_eq!(buckets.len(), 3);
         let first = &buckets[&(OrgId::new("a"), "2024-05-01T10:00:00Z".parse().unwrap())];
         assert_eq!(first.mention_count, 2);
@@ -300,7 +311,7 @@ mod tests {
             scored("a", "2024-05-01T10:00:30Z", Source::Reddit, -0.3),
         ];
         let minute: DateTime<Utc> = "2024-05-01T10:00:00Z".parse().unwrap();
-        let counted = &buckets_of(&rows)[&(OrgId::new("a"), minute)];
+        let counted = &buckets_of(DataMode::Live, &rows)[&(OrgId::new("a"), minute)];
         // What `Store::mention_totals` returns for these rows.
         let totals = [
             SourceAggregate {
@@ -320,7 +331,9 @@ mod tests {
                 strongly_negative: 1,
             },
         ];
-        let from_totals = bucket_of_totals(&OrgId::new("a"), minute, &totals).unwrap();
+        let from_totals =
+            bucket_of_totals(&OrgId::new("a"), DataMode::Live, minute, &totals).unwrap();
+        assert_eq!(from_totals.data_mode, DataMode::Live);
         assert_eq!(from_totals.mention_count, counted.mention_count);
         assert_eq!(
             (
@@ -337,7 +350,7 @@ mod tests {
             counted.by_source.keys().collect::<Vec<_>>()
         );
         assert_eq!(from_totals.by_source[&Source::Reddit].count, 2);
-        assert!(bucket_of_totals(&OrgId::new("a"), minute, &[]).is_none());
+        assert!(bucket_of_totals(&OrgId::new("a"), DataMode::Live, minute, &[]).is_none());
     }
 
     #[test]
@@ -347,12 +360,16 @@ mod tests {
             scored("a", "2024-05-01T10:00:05Z", Source::Twitter, 0.5),
             scored("a", "2024-05-01T10:01:05Z", Source::Twitter, 0.5),
         ];
-        kpi.committed(&rows, &[]);
+        kpi.committed(DataMode::Mock, &rows, &[]);
         let now: DateTime<Utc> = "2024-05-01T10:01:20Z".parse().unwrap();
         let taken = kpi.take_closed(now, TimeDelta::seconds(10));
         assert_eq!(
             taken,
-            vec![(OrgId::new("a"), "2024-05-01T10:00:00Z".parse().unwrap())]
+            vec![(
+                OrgId::new("a"),
+                DataMode::Mock,
+                "2024-05-01T10:00:00Z".parse().unwrap()
+            )]
         );
         assert_eq!(kpi.touched.lock().len(), 1, "the open minute waits");
     }

@@ -285,7 +285,7 @@ impl OrgState {
             clock: args.clock,
             pending: args.pending,
             // A new epoch per actor life: after a restart old sequence numbers mean nothing.
-            epoch: Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            epoch: new_epoch(),
             seq: 0,
             ring: VecDeque::with_capacity(args.push.ring_capacity.min(4096)),
             ring_capacity: args.push.ring_capacity,
@@ -402,6 +402,52 @@ impl OrgState {
                 self.emit(events::CAMPAIGN_UPDATE, None, &campaigns);
             }
             OrgUpdate::Crisis(signal) => self.apply_crisis(signal),
+            OrgUpdate::Reset { data_mode } => self.reset_for_mode(data_mode),
+        }
+    }
+
+    /// The data mode changed (the dataflow reset this organisation's windows): nothing
+    /// of the previous mode may reach a dashboard afterwards. Open crises are resolved
+    /// with resolution `data_mode_change` (their evidence belongs to the old mode, and
+    /// the detectors that would clear them were reset); the recent mentions, the
+    /// snapshots and the resume ring are dropped and a new epoch starts, so a resume
+    /// from before the switch answers `recovered: false` (refetch). Then
+    /// `system:data-mode-change` is pushed: it is the first frame of the new epoch, and
+    /// every later frame belongs to the new mode.
+    fn reset_for_mode(&mut self, data_mode: Option<warroom_engine::DataMode>) {
+        let now = self.clock.now();
+        let open: Vec<usize> = self
+            .crises
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.status != CrisisStatus::Resolved)
+            .map(|(i, _)| i)
+            .collect();
+        for index in open {
+            let crisis = &mut self.crises[index];
+            crisis.status = CrisisStatus::Resolved;
+            crisis.resolved_at = Some(now);
+            crisis.resolution = Some(DATA_MODE_CHANGE_RESOLUTION.to_owned());
+            let crisis = crisis.clone();
+            tracing::info!(org = %self.org.id, id = %crisis.id, "crisis closed by a data-mode change");
+            self.persist_crisis(&crisis);
+            self.notify_webhooks("crisis:resolved", &crisis);
+            // Still in the old epoch: a connected client learns the crisis ended.
+            self.emit(events::CRISIS_RESOLVED, None, &resolved_payload(&crisis));
+        }
+        self.recent.clear();
+        self.kpis = None;
+        self.counters = StreamCounters::default();
+        self.campaigns.clear();
+        self.latest_kpi_frame = None;
+        self.latest_campaign_frame = None;
+        self.ring.clear();
+        self.ring_bytes = 0;
+        self.epoch = new_epoch();
+        self.dashboard_cache.clear();
+        if let Some(mode) = data_mode {
+            let data = serde_json::Value::String(mode.as_str().to_owned());
+            self.emit(events::DATA_MODE_CHANGE, None, &data);
         }
     }
 
@@ -781,6 +827,14 @@ impl OrgState {
     }
 }
 
+/// The resolution of a crisis closed because the data mode changed.
+pub const DATA_MODE_CHANGE_RESOLUTION: &str = "data_mode_change";
+
+/// A fresh stream epoch (12 hex digits).
+fn new_epoch() -> String {
+    Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
 fn resolved_payload(crisis: &CrisisEvent) -> serde_json::Value {
     // The seed names `{ id, resolvedAt }`; the full crisis rides along.
     serde_json::json!({ "id": crisis.id, "resolvedAt": crisis.resolved_at, "crisis": crisis })
@@ -878,5 +932,193 @@ impl Actor for OrgActor {
         }
         tracing::debug!(org = %state.id(), "organisation actor stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warroom_engine::clock::SystemClock;
+    use warroom_engine::model::{Author, CrisisEvidence, Mention, SentimentScores};
+    use warroom_engine::DataMode;
+
+    fn open_crisis(org: &OrgId) -> CrisisEvent {
+        CrisisEvent {
+            id: Uuid::new_v4(),
+            org: org.clone(),
+            kind: CrisisKind::NegativeSurge,
+            severity: 3,
+            status: CrisisStatus::Active,
+            detected_at: Utc::now(),
+            acknowledged_at: None,
+            resolved_at: None,
+            resolution: None,
+            metadata: CrisisEvidence {
+                strongly_negative_15m: 30,
+                threshold: 20,
+                mentions_15m: 100,
+                baseline_per_minute: 1.0,
+                observed_per_minute: 7.0,
+                z_score: 5.0,
+                avg_sentiment_15m: Some(-0.7),
+                top_sources: vec![Source::Twitter],
+                top_terms: vec!["outage".to_owned()],
+                sample_external_ids: vec!["m-1".to_owned()],
+            },
+        }
+    }
+
+    fn scored(org: &OrgId, id: &str) -> ScoredMention {
+        ScoredMention {
+            org: org.clone(),
+            mention: Mention {
+                external_id: id.to_owned(),
+                source: Source::Twitter,
+                content: "a text".into(),
+                author: Author::default(),
+                country: None,
+                region: None,
+                language: None,
+                hashtags: vec![],
+                url: None,
+                event_time: Utc::now(),
+                source_sentiment: None,
+            },
+            sentiment: SentimentScores::default(),
+            ingested_at_us: 0,
+        }
+    }
+
+    fn events_of(outbox: &Outbox) -> Vec<serde_json::Value> {
+        outbox
+            .take(usize::MAX)
+            .frames
+            .iter()
+            .map(|bytes| {
+                // Skip the server frame's header (unmasked text frame).
+                let header = match bytes[1] {
+                    126 => 4,
+                    127 => 10,
+                    _ => 2,
+                };
+                serde_json::from_slice(&bytes[header..]).unwrap()
+            })
+            .collect()
+    }
+
+    /// At a data-mode switch the actor keeps nothing of the old mode: recent mentions,
+    /// snapshots and the resume ring are gone (a resume from before answers
+    /// `recovered: false`), an open crisis is resolved as `data_mode_change`, and
+    /// `system:data-mode-change` opens the new epoch.
+    #[tokio::test]
+    async fn a_mode_reset_drops_old_mode_state_and_closes_open_crises() {
+        let org = OrgId::new("acme");
+        let crisis = open_crisis(&org);
+        let pending = Arc::new(AtomicUsize::new(0));
+        let args = OrgArgs {
+            org: Organization {
+                id: org.clone(),
+                name: "Acme".into(),
+            },
+            push: warroom_engine::Config::defaults().push,
+            recent_capacity: 100,
+            clock: Arc::new(SystemClock),
+            pending: Arc::clone(&pending),
+            store: None,
+            crises: vec![crisis.clone()],
+            dashboard: Arc::new(DashboardCache::default()),
+            webhooks: None,
+            metrics: Arc::default(),
+        };
+        let (actor, handle) = Actor::spawn(None, OrgActor, args).await.unwrap();
+        let limits = crate::outbox::OutboxLimits {
+            max_frames: 1000,
+            max_bytes: 1 << 24,
+        };
+        let live = Arc::new(Outbox::new(limits));
+        let subscribe = |outbox: Arc<Outbox>, resume| {
+            let actor = actor.clone();
+            async move {
+                ractor::call!(
+                    actor,
+                    OrgMsg::Subscribe,
+                    SubscribeRequest {
+                        session_id: 1,
+                        outbox,
+                        channels: vec![],
+                        resume,
+                    }
+                )
+                .unwrap()
+            }
+        };
+        let before = subscribe(Arc::clone(&live), None).await;
+        pending.fetch_add(1, Ordering::AcqRel);
+        actor
+            .send_message(OrgMsg::Update(OrgUpdate::Mentions(vec![scored(
+                &org, "mock-1",
+            )])))
+            .unwrap();
+        let old = ractor::call!(actor, OrgMsg::Mentions, MentionQuery::default()).unwrap();
+        assert_eq!(old.items.len(), 1);
+        let seq_before_reset = old_seq(&actor).await;
+        events_of(&live);
+
+        pending.fetch_add(1, Ordering::AcqRel);
+        actor
+            .send_message(OrgMsg::Update(OrgUpdate::Reset {
+                data_mode: Some(DataMode::Live),
+            }))
+            .unwrap();
+        let page = ractor::call!(actor, OrgMsg::Mentions, MentionQuery::default()).unwrap();
+        assert!(page.items.is_empty(), "old-mode mentions still listed");
+        assert_eq!(page.retained, 0);
+        let alerts = ractor::call!(actor, OrgMsg::Alerts, AlertQuery::default()).unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].status, CrisisStatus::Resolved);
+        assert_eq!(
+            alerts[0].resolution.as_deref(),
+            Some(DATA_MODE_CHANGE_RESOLUTION)
+        );
+        assert!(alerts[0].resolved_at.is_some());
+        // The connected client saw the crisis end, then the switch.
+        let frames = events_of(&live);
+        let names: Vec<&str> = frames.iter().filter_map(|f| f["event"].as_str()).collect();
+        assert_eq!(names, ["crisis:resolved", "system:data-mode-change"]);
+        assert_eq!(frames[1]["data"], "LIVE");
+        assert_eq!(frames[1]["seq"], seq_before_reset + 2);
+
+        // A resume from before the switch: new epoch, nothing replayed, refetch.
+        let resumed = subscribe(
+            Arc::new(Outbox::new(limits)),
+            Some((Some(before.epoch.clone()), before.seq)),
+        )
+        .await;
+        assert_ne!(resumed.epoch, before.epoch);
+        assert!(!resumed.recovered);
+        assert_eq!(resumed.replayed, 0);
+        // A resume within the new epoch from its first frame replays nothing of the old
+        // mode: the ring starts with the switch.
+        let fresh = Arc::new(Outbox::new(limits));
+        let within = subscribe(
+            Arc::clone(&fresh),
+            Some((Some(resumed.epoch.clone()), seq_before_reset + 1)),
+        )
+        .await;
+        assert!(within.recovered);
+        let replayed = events_of(&fresh);
+        let names: Vec<&str> = replayed
+            .iter()
+            .filter_map(|f| f["event"].as_str())
+            .collect();
+        assert_eq!(names, ["subscribed", "system:data-mode-change"]);
+        actor.stop(None);
+        handle.await.unwrap();
+    }
+
+    async fn old_seq(actor: &ActorRef<OrgMsg>) -> u64 {
+        let view = ractor::call!(actor, OrgMsg::Dashboard, Window::H1).unwrap();
+        let view: serde_json::Value = serde_json::from_slice(&view).unwrap();
+        view["seq"].as_u64().unwrap()
     }
 }

@@ -15,13 +15,17 @@
 //! When the store is slow or down the queue fills (`max_queued` records); then
 //! [`Persister::reserve`] refuses and the API answers 503 with Retry-After. A batch that
 //! fails is retried with backoff while it holds its place; health reports the store down.
+//!
+//! Every request carries the data mode its records were admitted under; a batch that
+//! spans a mode switch is written as one store call per mode, so each stored record says
+//! which mode it belongs to (recovery rebuilds only the current mode's windows).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use warroom_engine::{CampaignMetric, Mention, OrgId, ScoredMention};
+use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, ScoredMention};
 
 use crate::kpi::CommitObserver;
 
@@ -37,11 +41,12 @@ pub struct BatchError {
 /// Where batches are written. Implemented over the storage layer's store.
 #[async_trait::async_trait]
 pub trait BatchStore: Send + Sync + 'static {
-    /// Writes a batch; duplicates (by their unique keys) are ignored. All or nothing is
-    /// not required: the whole batch is retried on a transient error, and writes are
-    /// idempotent.
+    /// Writes a batch of records of data mode `mode`; duplicates (by their unique keys)
+    /// are ignored. All or nothing is not required: the whole batch is retried on a
+    /// transient error, and writes are idempotent.
     async fn write_batch(
         &self,
+        mode: DataMode,
         mentions: &[ScoredMention],
         campaigns: &[(OrgId, CampaignMetric)],
     ) -> Result<(), BatchError>;
@@ -100,6 +105,7 @@ pub struct PersistStats {
 }
 
 struct Job {
+    mode: DataMode,
     mentions: Vec<(OrgId, Mention, i64)>,
     campaigns: Vec<(OrgId, CampaignMetric)>,
     done: oneshot::Sender<Result<(), String>>,
@@ -167,15 +173,18 @@ impl Persister {
         })
     }
 
-    /// Submits records under a reservation; the receiver completes when they are committed.
+    /// Submits records of data mode `mode` under a reservation; the receiver completes
+    /// when they are committed.
     pub fn submit(
         &self,
         reservation: PersistReservation,
+        mode: DataMode,
         mentions: Vec<(OrgId, Mention, i64)>,
         campaigns: Vec<(OrgId, CampaignMetric)>,
     ) -> Result<oneshot::Receiver<Result<(), String>>, PersistError> {
         let (done, committed) = oneshot::channel();
         let job = Job {
+            mode,
             mentions,
             campaigns,
             done,
@@ -228,65 +237,109 @@ async fn write_loop(
                 Ok(None) | Err(_) => break,
             }
         }
-        let (mentions, campaigns) = score_batch(&jobs).await;
-        let mut backoff = Duration::from_millis(50);
-        let outcome = loop {
-            let started = std::time::Instant::now();
-            let attempt = tokio::time::timeout(
-                config.write_timeout,
-                store.write_batch(&mentions, &campaigns),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(BatchError {
-                    message: format!(
-                        "the write did not complete within {:?}",
-                        config.write_timeout
-                    ),
-                    transient: true,
-                })
-            });
-            match attempt {
-                Ok(()) => {
-                    stats.commit_latency.observe(started.elapsed());
-                    if stats.failing.swap(false, Ordering::AcqRel) {
-                        tracing::info!("storage writes recovered");
-                    }
-                    stats.committed.fetch_add(records as u64, Ordering::Relaxed);
-                    stats.batches.fetch_add(1, Ordering::Relaxed);
-                    break Ok(());
-                }
-                Err(error) if !error.transient => {
-                    // Retrying data the database refuses would block every later write:
-                    // fail these requests (nothing of them is acknowledged) and go on.
-                    stats.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %error.message, records, "storage refused a batch; its requests fail");
-                    break Err(error.message);
-                }
-                Err(error) => {
-                    stats.failures.fetch_add(1, Ordering::Relaxed);
-                    if !stats.failing.swap(true, Ordering::AcqRel) {
-                        tracing::error!(error = %error.message, "storage write failed; retrying with backoff");
-                    }
-                    *stats.last_error.lock() = Some(error.message);
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+        // One store call per data mode (a batch spans modes only around a switch).
+        let mut modes: Vec<DataMode> = Vec::with_capacity(1);
+        for job in &jobs {
+            if !modes.contains(&job.mode) {
+                modes.push(job.mode);
             }
-        };
+        }
+        let mut written = Vec::with_capacity(modes.len());
+        for mode in modes {
+            let group: Vec<&Job> = jobs.iter().filter(|j| j.mode == mode).collect();
+            let group_records: usize = group.iter().map(|j| j.len()).sum();
+            let (mentions, campaigns) = score_batch(&group).await;
+            let outcome = write_with_retry(
+                store.as_ref(),
+                &stats,
+                &config,
+                mode,
+                &mentions,
+                &campaigns,
+                group_records,
+            )
+            .await;
+            written.push((mode, outcome, mentions, campaigns));
+        }
         stats.queued.fetch_sub(records, Ordering::AcqRel);
         for job in jobs.drain(..) {
-            let _ = job.done.send(outcome.clone());
+            let outcome = written
+                .iter()
+                .find(|(mode, ..)| *mode == job.mode)
+                .map_or(Ok(()), |(_, outcome, ..)| outcome.clone());
+            let _ = job.done.send(outcome);
         }
-        if let (Ok(()), Some(observer)) = (&outcome, &observer) {
-            observer.committed(&mentions, &campaigns);
+        if let Some(observer) = &observer {
+            for (mode, outcome, mentions, campaigns) in &written {
+                if outcome.is_ok() {
+                    observer.committed(*mode, mentions, campaigns);
+                }
+            }
+        }
+    }
+}
+
+/// Writes one mode's part of a batch, retrying transient failures with backoff until it
+/// is committed; a permanent refusal fails it (`records` is for the log).
+async fn write_with_retry(
+    store: &dyn BatchStore,
+    stats: &PersistStats,
+    config: &PersistConfig,
+    mode: DataMode,
+    mentions: &[ScoredMention],
+    campaigns: &[(OrgId, CampaignMetric)],
+    records: usize,
+) -> Result<(), String> {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let started = std::time::Instant::now();
+        let attempt = tokio::time::timeout(
+            config.write_timeout,
+            store.write_batch(mode, mentions, campaigns),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(BatchError {
+                message: format!(
+                    "the write did not complete within {:?}",
+                    config.write_timeout
+                ),
+                transient: true,
+            })
+        });
+        match attempt {
+            Ok(()) => {
+                stats.commit_latency.observe(started.elapsed());
+                if stats.failing.swap(false, Ordering::AcqRel) {
+                    tracing::info!("storage writes recovered");
+                }
+                stats.committed.fetch_add(records as u64, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Err(error) if !error.transient => {
+                // Retrying data the database refuses would block every later write:
+                // fail these requests (nothing of them is acknowledged) and go on.
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %error.message, records, "storage refused a batch; its requests fail");
+                return Err(error.message);
+            }
+            Err(error) => {
+                stats.failures.fetch_add(1, Ordering::Relaxed);
+                if !stats.failing.swap(true, Ordering::AcqRel) {
+                    tracing::error!(error = %error.message, "storage write failed; retrying with backoff");
+                }
+                *stats.last_error.lock() = Some(error.message);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
         }
     }
 }
 
 /// Scores the batch's mentions (VADER) off the async threads. The dataflow scores them
 /// too, with the same deterministic function, so stored and pushed scores are equal.
-async fn score_batch(jobs: &[Job]) -> (Vec<ScoredMention>, Vec<(OrgId, CampaignMetric)>) {
+async fn score_batch(jobs: &[&Job]) -> (Vec<ScoredMention>, Vec<(OrgId, CampaignMetric)>) {
     let raw: Vec<(OrgId, Mention, i64)> = jobs
         .iter()
         .flat_map(|j| j.mentions.iter().cloned())
@@ -330,6 +383,7 @@ mod tests {
     impl BatchStore for FlakyStore {
         async fn write_batch(
             &self,
+            _: DataMode,
             mentions: &[ScoredMention],
             _: &[(OrgId, CampaignMetric)],
         ) -> Result<(), BatchError> {
@@ -394,6 +448,7 @@ mod tests {
                 persister
                     .submit(
                         reservation,
+                        DataMode::Mock,
                         vec![mention(&format!("a{i}")), mention(&format!("b{i}"))],
                         vec![],
                     )
@@ -418,6 +473,7 @@ mod tests {
         let mut ack = persister
             .submit(
                 reservation,
+                DataMode::Mock,
                 (0..8).map(|i| mention(&format!("m{i}"))).collect(),
                 vec![],
             )
@@ -454,7 +510,7 @@ mod tests {
         let persister = Persister::start(store.clone(), config);
         let reservation = persister.reserve(1).unwrap();
         let ack = persister
-            .submit(reservation, vec![mention("h")], vec![])
+            .submit(reservation, DataMode::Mock, vec![mention("h")], vec![])
             .unwrap();
         // Without the timeout the writer would wait forever and health would say nothing.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -482,7 +538,7 @@ mod tests {
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
         let reservation = persister.reserve(10).unwrap();
         let ack = persister
-            .submit(reservation, vec![mention("x")], vec![])
+            .submit(reservation, DataMode::Mock, vec![mention("x")], vec![])
             .unwrap();
         ack.await.unwrap().unwrap();
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
@@ -494,7 +550,7 @@ mod tests {
         let persister = Persister::start(store.clone(), CONFIG);
         let reservation = persister.reserve(1).unwrap();
         let refused = persister
-            .submit(reservation, vec![mention("poison")], vec![])
+            .submit(reservation, DataMode::Mock, vec![mention("poison")], vec![])
             .unwrap();
         assert!(
             refused.await.unwrap().is_err(),
@@ -502,10 +558,72 @@ mod tests {
         );
         let reservation = persister.reserve(1).unwrap();
         let fine = persister
-            .submit(reservation, vec![mention("fine")], vec![])
+            .submit(reservation, DataMode::Mock, vec![mention("fine")], vec![])
             .unwrap();
         fine.await.unwrap().unwrap();
         assert_eq!(store.committed.lock().as_slice(), ["fine".to_string()]);
+        assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
+    }
+
+    /// Records which mode each write was for.
+    #[derive(Default)]
+    struct ModeRecorder(Mutex<Vec<(DataMode, Vec<String>)>>);
+
+    #[async_trait::async_trait]
+    impl BatchStore for ModeRecorder {
+        async fn write_batch(
+            &self,
+            mode: DataMode,
+            mentions: &[ScoredMention],
+            _: &[(OrgId, CampaignMetric)],
+        ) -> Result<(), BatchError> {
+            let ids = mentions
+                .iter()
+                .map(|m| m.mention.external_id.clone())
+                .collect();
+            self.0.lock().push((mode, ids));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_spanning_a_mode_switch_is_written_once_per_mode() {
+        let store = Arc::new(ModeRecorder::default());
+        let persister = Persister::start(store.clone(), CONFIG);
+        let mut acks = Vec::new();
+        for (mode, id) in [
+            (DataMode::Mock, "m1"),
+            (DataMode::Live, "l1"),
+            (DataMode::Mock, "m2"),
+        ] {
+            let reservation = persister.reserve(1).unwrap();
+            acks.push(
+                persister
+                    .submit(reservation, mode, vec![mention(id)], vec![])
+                    .unwrap(),
+            );
+        }
+        for ack in acks {
+            ack.await.unwrap().unwrap();
+        }
+        // However the requests were grouped, no write mixes the modes, and each record
+        // was written under its own.
+        let writes = store.0.lock().clone();
+        let mut by_mode: Vec<(DataMode, String)> = Vec::new();
+        for (mode, ids) in writes {
+            for id in ids {
+                by_mode.push((mode, id));
+            }
+        }
+        by_mode.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            by_mode,
+            vec![
+                (DataMode::Live, "l1".to_owned()),
+                (DataMode::Mock, "m1".to_owned()),
+                (DataMode::Mock, "m2".to_owned()),
+            ]
+        );
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
     }
 }

@@ -12,7 +12,6 @@ use ractor::{Actor, ActorRef};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use warroom_engine::clock::SharedClock;
-use warroom_engine::wire::events;
 use warroom_engine::{Config, DataMode, HealthStatus, OrgId, Organization};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
 
@@ -32,7 +31,7 @@ use crate::health::EventLoopLag;
 use crate::ingest::Ingestor;
 use crate::kpi::{CommitObserver, KpiBuckets};
 use crate::metrics::EngineMetrics;
-use crate::org::{OrgActor, OrgArgs, OrgMsg};
+use crate::org::{OrgActor, OrgArgs};
 use crate::persist::{PersistConfig, Persister};
 use crate::source::{MockSource, MockSourceArgs, SourceKind};
 use crate::store::{recover_org, StoreBatches};
@@ -247,7 +246,7 @@ impl Runtime {
                 .unwrap_or_else(|_| chrono::Duration::days(7));
         let handle = dataflow.handle();
         for org in &org_ids {
-            let recovered = recover_org(store.as_ref(), &handle, org, since, |e| {
+            let recovered = recover_org(store.as_ref(), &handle, org, data_mode, since, |e| {
                 ingestor.mark_seen(e)
             })
             .await?;
@@ -372,16 +371,14 @@ impl Runtime {
         );
         // Refuse the old mode's records first: a batch its sources are submitting right
         // now is either in before this returns or refused (and never acknowledged).
+        // This also resets every organisation's windows (a new dataflow generation); each
+        // organisation actor then drops what it holds of the old mode and pushes
+        // `system:data-mode-change`, in order with the stream (see `OrgUpdate::Reset`).
         self.ingestor.set_mode(mode);
         self.stop_sources().await;
         if let Err(error) = self.start_sources(mode).await {
             tracing::error!(%error, mode = mode.as_str(), "sources did not start");
         }
-        let data = serde_json::Value::String(mode.as_str().to_owned());
-        self.directory.broadcast(|| OrgMsg::System {
-            event: events::DATA_MODE_CHANGE,
-            data: data.clone(),
-        });
         true
     }
 
@@ -1029,7 +1026,8 @@ fn org_child_spec(
 }
 
 /// Forgets incoming webhook receipts older than twice the timestamp tolerance, every
-/// tolerance: an older delivery is refused by its timestamp before its id matters.
+/// tolerance (an older delivery is refused by its timestamp before its id matters), and
+/// outgoing deliveries finished more than a day ago.
 async fn prune_webhook_receipts(
     store: Arc<dyn warroom_storage::Store>,
     clock: SharedClock,
@@ -1044,6 +1042,15 @@ async fn prune_webhook_receipts(
                 .unwrap_or_else(|_| chrono::Duration::days(1));
         if let Err(error) = store.webhooks().prune_receipts(before).await {
             tracing::debug!(%error, "webhook receipts not pruned");
+        }
+        // Finished outgoing deliveries stay a day for inspection; their attempts stay in
+        // the delivery log.
+        if let Err(error) = store
+            .webhooks()
+            .prune_outbox(clock.now() - chrono::Duration::days(1))
+            .await
+        {
+            tracing::debug!(%error, "finished webhook deliveries not pruned");
         }
     }
 }

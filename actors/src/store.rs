@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use warroom_engine::{CampaignMetric, Event, OrgId, ScoredMention};
+use warroom_engine::{CampaignMetric, DataMode, Event, OrgId, ScoredMention};
 use warroom_storage::sql::MentionPage;
 use warroom_storage::Store;
 use warroom_streams::dataflow::{IngestError, IngestHandle};
@@ -18,6 +18,7 @@ pub struct StoreBatches(pub Arc<dyn Store>);
 impl BatchStore for StoreBatches {
     async fn write_batch(
         &self,
+        mode: DataMode,
         mentions: &[ScoredMention],
         campaigns: &[(OrgId, CampaignMetric)],
     ) -> Result<(), BatchError> {
@@ -26,11 +27,14 @@ impl BatchStore for StoreBatches {
             message: e.to_string(),
         };
         if !mentions.is_empty() {
-            self.0.insert_mentions(mentions).await.map_err(failed)?;
+            self.0
+                .insert_mentions(mode, mentions)
+                .await
+                .map_err(failed)?;
         }
         if !campaigns.is_empty() {
             self.0
-                .insert_campaign_metrics(campaigns)
+                .insert_campaign_metrics(mode, campaigns)
                 .await
                 .map_err(failed)?;
         }
@@ -76,13 +80,15 @@ async fn feed(handle: &IngestHandle, events: Vec<Event>) -> Result<(), String> {
 }
 
 /// Replays one organisation's stored mentions (event time within `window` of now) and
-/// campaign reports into the dataflow, so windows, campaign aggregates, the recent list
-/// and the ring buffer come back as they were. Calls `seen` with each replayed record's
+/// campaign reports of data mode `mode` (the current one) into the dataflow, so windows,
+/// campaign aggregates, the recent list and the ring buffer come back as they were, and
+/// records of the other mode stay out of them. Calls `seen` with each replayed record's
 /// de-duplication identity so re-sent records stay off the push path.
 pub async fn recover_org(
     store: &dyn Store,
     handle: &IngestHandle,
     org: &OrgId,
+    mode: DataMode,
     since: chrono::DateTime<chrono::Utc>,
     mut seen: impl FnMut(&Event),
 ) -> Result<Recovered, String> {
@@ -94,11 +100,11 @@ pub async fn recover_org(
             mentions: items,
             next,
         } = store
-            .mentions_since(org, since, after, RECOVERY_PAGE)
+            .mentions_since(org, mode, since, after, RECOVERY_PAGE)
             .await
             .map_err(|e| format!("reading mentions of {org}: {e}"))?;
         recovered.mentions += items.len() as u64;
-        crate::kpi::add_to(&mut buckets, &items);
+        crate::kpi::add_to(&mut buckets, mode, &items);
         let events: Vec<Event> = items
             .into_iter()
             .map(|m| Event::Mention {
@@ -129,7 +135,7 @@ pub async fn recover_org(
     }
     recovered.kpi_buckets = rebuilt.len() as u64;
     let metrics = store
-        .campaign_metrics(org)
+        .campaign_metrics(org, mode)
         .await
         .map_err(|e| format!("reading campaign metrics of {org}: {e}"))?;
     recovered.campaign_reports = metrics.len() as u64;

@@ -1231,3 +1231,161 @@ async fn a_crashed_connector_is_restarted_and_keeps_its_cursor() {
     assert_eq!(runtime.store().count_mentions(&acme).await.unwrap(), 1);
     runtime.shutdown().await;
 }
+
+/// Mentions of `mode` stored for `org`, by external id.
+async fn stored_ids(
+    store: &dyn warroom_storage::Store,
+    org: &OrgId,
+    mode: DataMode,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .mentions_since(org, mode, chrono::DateTime::UNIX_EPOCH, after, 5_000)
+            .await
+            .unwrap();
+        ids.extend(page.mentions.into_iter().map(|m| m.mention.external_id));
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+/// Waits until the 7-day window holds exactly `count` mentions, all from `sources`.
+async fn wait_for_window(
+    runtime: &Runtime,
+    org: &OrgId,
+    count: u64,
+    sources: impl Fn(&[warroom_engine::Source]) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let kpis = kpis_7d(runtime, org).await;
+        if kpis.mention_count == count && sources(&sources_of(&kpis)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the 7d window holds {} mentions from {:?}, not {count}",
+            kpis.mention_count,
+            sources_of(&kpis)
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Recovery rebuilds only the current mode's windows: MOCK, then LIVE, restart → only
+/// the LIVE mentions; back to MOCK, restart → only the MOCK ones. The KPI buckets are
+/// kept per mode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_rebuilds_only_the_current_modes_windows() {
+    let (fake, base) = Fake::start().await;
+    fake.on("/ml/v2/auth/refresh", vec![TOKEN_OK("t")]);
+    let now = Utc::now();
+    let live: Vec<Value> = (0..3)
+        .map(|i| {
+            mention(
+                &format!("live-{i}"),
+                &(now - chrono::Duration::minutes(5 - i)).to_rfc3339(),
+                "live text",
+            )
+        })
+        .collect();
+    fake.on_request("/ml/v2/mentions", move |seen| {
+        let page: usize = seen
+            .query
+            .get("page_no")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        ok(json!({"mentions": live.iter().skip(page * 2).take(2).cloned().collect::<Vec<_>>()}))
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("w.db");
+    let acme = OrgId::new("acme");
+    let runtime = Runtime::start(
+        engine_config(
+            &base,
+            &db,
+            vec![org("acme", 200.0, mentionlytics_only())],
+            DataMode::Mock,
+        ),
+        Arc::new(SystemClock),
+    )
+    .await
+    .unwrap();
+    let store = Arc::clone(runtime.store());
+    wait_for_async("mock mentions", || {
+        let store = Arc::clone(&store);
+        let acme = acme.clone();
+        async move { store.count_mentions(&acme).await.unwrap() > 50 }
+    })
+    .await;
+    assert!(runtime.set_data_mode(DataMode::Live).await.unwrap());
+    wait_for_async("3 live mentions stored", || {
+        let store = Arc::clone(&store);
+        let acme = acme.clone();
+        async move {
+            stored_ids(store.as_ref(), &acme, DataMode::Live)
+                .await
+                .len()
+                == 3
+        }
+    })
+    .await;
+    runtime.shutdown().await;
+
+    // Restarts produce nothing new (no mock generator, no connector): the windows hold
+    // exactly what recovery replayed.
+    let quiet = || {
+        let mut config = engine_config(
+            &base,
+            &db,
+            vec![org("acme", 0.0, OrgConnectors::default())],
+            DataMode::Mock,
+        );
+        config.mock.enabled = false;
+        config
+    };
+    let runtime = Runtime::start(quiet(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    assert_eq!(
+        runtime.data_mode(),
+        DataMode::Live,
+        "the persisted mode wins"
+    );
+    let store = Arc::clone(runtime.store());
+    let live_ids = stored_ids(store.as_ref(), &acme, DataMode::Live).await;
+    assert!(
+        live_ids.iter().all(|id| id.starts_with("live-")),
+        "{live_ids:?}"
+    );
+    let mock_ids = stored_ids(store.as_ref(), &acme, DataMode::Mock).await;
+    assert!(mock_ids.len() > 50);
+    assert!(mock_ids.iter().all(|id| !id.starts_with("live-")));
+    // The fake vendor sends no channel (`other`), which the mock generator never uses.
+    wait_for_window(&runtime, &acme, 3, |s| s == [warroom_engine::Source::Other]).await;
+    let live_buckets = store
+        .kpi_buckets_since(&acme, DataMode::Live, now - chrono::Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        live_buckets.iter().map(|b| b.mention_count).sum::<u64>(),
+        3,
+        "recovery wrote the LIVE buckets from the LIVE mentions only"
+    );
+    assert!(runtime.set_data_mode(DataMode::Mock).await.unwrap());
+    runtime.shutdown().await;
+
+    let runtime = Runtime::start(quiet(), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    assert_eq!(runtime.data_mode(), DataMode::Mock);
+    wait_for_window(&runtime, &acme, mock_ids.len() as u64, |s| {
+        !s.is_empty() && !s.contains(&warroom_engine::Source::Other)
+    })
+    .await;
+    runtime.shutdown().await;
+}

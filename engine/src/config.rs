@@ -503,6 +503,10 @@ pub struct WebhooksConfig {
     /// Longest delay between retries.
     #[serde(with = "humantime_serde")]
     pub max_backoff: Duration,
+    /// Longest delay a receiver's `Retry-After` can ask for (it is a floor on the next
+    /// delay up to this).
+    #[serde(with = "humantime_serde")]
+    pub max_retry_after: Duration,
     /// Timeout of one outgoing request.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,

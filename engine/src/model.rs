@@ -751,6 +751,13 @@ pub enum OrgUpdate {
     Campaigns(Vec<CampaignAggregate>),
     /// A crisis detector changed state.
     Crisis(CrisisSignal),
+    /// The organisation's windows, detectors and campaign book were reset for a new data
+    /// mode (a new dataflow generation): every update before this one belongs to the
+    /// previous mode, every update after it to `data_mode`.
+    Reset {
+        /// The mode of the new generation, when the dataflow knows it.
+        data_mode: Option<DataMode>,
+    },
 }
 
 /// Where the dataflow delivers what it computes. Implemented by the actor layer.

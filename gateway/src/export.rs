@@ -170,6 +170,7 @@ pub async fn export(
             Some(query.table.to_string()),
             serde_json::json!({
                 "format": format.extension(),
+                "data_mode": state.runtime.data_mode().as_str(),
                 "from": query.from,
                 "to": query.to,
             }),
@@ -177,7 +178,8 @@ pub async fn export(
         .await;
     let store = Arc::clone(state.runtime.store());
     let page_rows = state.runtime.config().export.page_rows;
-    let mut rows = StoreRows::new(store, query.clone(), page_rows)
+    // Only the current data mode's rows: an export never mixes mock and live records.
+    let mut rows = StoreRows::new(store, query.clone(), state.runtime.data_mode(), page_rows)
         .map_err(|e| ApiError::bad_request("invalid_export", e.to_string()))?;
     let first = rows.next_page().await.map_err(|e| {
         if e.is_transient() {

@@ -12,7 +12,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use warroom_engine::model::{CampaignMetric, ScoredMention, Source};
+use warroom_engine::model::{CampaignMetric, DataMode, ScoredMention, Source};
 
 use crate::archive::{ArchiveError, ExportFormat, ExportQuery, ExportStats, ExportWriter};
 use crate::archive::{KpiBucketRow, Table};
@@ -96,7 +96,9 @@ enum Cursor {
     Done,
 }
 
-/// Reads the rows of an [`ExportQuery`] from the store, a page at a time.
+/// Reads the rows of an [`ExportQuery`] from the store, a page at a time: only rows of
+/// one data mode (the engine's current mode, for the REST API and the CLI), so an export
+/// never mixes mock and live records.
 ///
 /// Mentions are paged by `(event_time, id)` from `from` and stop at the first one at or
 /// after `to`. Campaign reports (the latest report per platform, campaign and day, whose
@@ -105,15 +107,18 @@ enum Cursor {
 pub struct StoreRows {
     store: Arc<dyn Store>,
     query: ExportQuery,
+    mode: DataMode,
     page_rows: u32,
     cursor: Cursor,
 }
 
 impl StoreRows {
-    /// A reader of `query`; checks the organisation id and the range first.
+    /// A reader of `query`'s rows of data mode `mode`; checks the organisation id and
+    /// the range first.
     pub fn new(
         store: Arc<dyn Store>,
         query: ExportQuery,
+        mode: DataMode,
         page_rows: u32,
     ) -> Result<Self, StoreExportError> {
         if warroom_engine::model::OrgId::parse(query.org.as_str()).is_err() {
@@ -133,6 +138,7 @@ impl StoreRows {
         Ok(Self {
             store,
             query,
+            mode,
             page_rows: page_rows.max(1),
             cursor,
         })
@@ -151,7 +157,7 @@ impl StoreRows {
             Cursor::Mentions(after) => {
                 let page = self
                     .store
-                    .mentions_since(&q.org, q.from, after, self.page_rows)
+                    .mentions_since(&q.org, self.mode, q.from, after, self.page_rows)
                     .await?;
                 let mut rows = page.mentions;
                 let full = rows.len();
@@ -169,12 +175,15 @@ impl StoreRows {
                         let first = q.from.date_naive();
                         let last: NaiveDate =
                             (q.to - chrono::TimeDelta::microseconds(1)).date_naive();
-                        let mut rows = self.store.campaign_metrics(&q.org).await?;
+                        let mut rows = self.store.campaign_metrics(&q.org, self.mode).await?;
                         rows.retain(|m| m.date >= first && m.date <= last);
                         Ok(Some(RowPage::Campaign(rows)))
                     }
                     _ => {
-                        let buckets = self.store.kpi_buckets_since(&q.org, q.from).await?;
+                        let buckets = self
+                            .store
+                            .kpi_buckets_since(&q.org, self.mode, q.from)
+                            .await?;
                         let rows = buckets
                             .iter()
                             .filter(|b| b.minute < q.to)

@@ -12,7 +12,9 @@ use warroom_storage::accounts::{
     AuditEntry, AuditFilter, NewApiKey, NewRefreshToken, NewUser, RefreshOutcome, Replacement,
 };
 use warroom_storage::sql::Store;
-use warroom_storage::webhooks::{DeliveryOutcome, DeliveryRecord, WebhookRecord};
+use warroom_storage::webhooks::{
+    DeliveryOutcome, DeliveryRecord, OutboxEntry, OutboxStatus, WebhookRecord,
+};
 
 #[macro_use]
 mod harness;
@@ -25,6 +27,7 @@ conformance!(
     api_keys_are_found_by_hash_listed_per_org_and_revoked,
     audit_rows_read_back_filtered_and_paged,
     webhooks_are_scoped_logged_and_receipts_are_idempotent,
+    webhook_outbox_keeps_pending_deliveries_until_finished,
 );
 
 fn now() -> DateTime<Utc> {
@@ -589,4 +592,101 @@ async fn webhooks_are_scoped_logged_and_receipts_are_idempotent(store: Arc<dyn S
         .remember_receipt(&alpha, "generic", "d-1", t)
         .await
         .unwrap());
+}
+
+/// The outbox: entries are written once, read back across organisations while pending,
+/// updated per attempt, never reopened once finished, scoped by organisation for reads,
+/// pruned when finished, and removed with their endpoint.
+async fn webhook_outbox_keeps_pending_deliveries_until_finished(store: Arc<dyn Store>) {
+    let (alpha, beta) = orgs(&store).await;
+    let hooks = store.webhooks();
+    let endpoint = |org: &OrgId| WebhookRecord {
+        id: Uuid::new_v4(),
+        org: org.clone(),
+        url: "http://127.0.0.1:9/hook".into(),
+        events: vec!["crisis:detected".into()],
+        secret: "whsec_test".into(),
+        created_by: None,
+        created_at: now(),
+    };
+    let (hook_a, hook_b) = (endpoint(&alpha), endpoint(&beta));
+    hooks.create_webhook(&hook_a).await.unwrap();
+    hooks.create_webhook(&hook_b).await.unwrap();
+    let entry = |hook: &WebhookRecord, due: DateTime<Utc>| OutboxEntry {
+        id: Uuid::new_v4(),
+        webhook_id: hook.id,
+        org: hook.org.clone(),
+        event: "crisis:detected".into(),
+        body: r#"{"event":"crisis:detected"}"#.into(),
+        attempts: 0,
+        status: OutboxStatus::Pending,
+        next_attempt_at: due,
+        created_at: now(),
+    };
+    let later = entry(&hook_a, now() + Duration::seconds(30));
+    let sooner = entry(&hook_b, now());
+    hooks
+        .enqueue_deliveries(&[later.clone(), sooner.clone()])
+        .await
+        .unwrap();
+    // Writing the same entry again changes nothing.
+    hooks.enqueue_deliveries(&[later.clone()]).await.unwrap();
+    assert_eq!(
+        hooks.pending_deliveries(100).await.unwrap(),
+        vec![sooner.clone(), later.clone()],
+        "every organisation's pending entries, earliest first"
+    );
+    assert_eq!(
+        hooks.outbox_entry(&alpha, later.id).await.unwrap(),
+        Some(later.clone())
+    );
+    assert_eq!(hooks.outbox_entry(&beta, later.id).await.unwrap(), None);
+    assert_eq!(
+        hooks.outbox(&alpha, hook_a.id, 10).await.unwrap(),
+        vec![later.clone()]
+    );
+    assert!(hooks.outbox(&beta, hook_a.id, 10).await.unwrap().is_empty());
+
+    // An attempt failed: still pending, one attempt made, due later.
+    let retry_at = now() + Duration::seconds(60);
+    assert!(hooks
+        .update_delivery(sooner.id, 1, OutboxStatus::Pending, retry_at)
+        .await
+        .unwrap());
+    let got = hooks.outbox_entry(&beta, sooner.id).await.unwrap().unwrap();
+    assert_eq!((got.attempts, got.status), (1, OutboxStatus::Pending));
+    assert_eq!(got.next_attempt_at, retry_at);
+    // Delivered: no longer pending, and never reopened.
+    assert!(hooks
+        .update_delivery(sooner.id, 2, OutboxStatus::Delivered, retry_at)
+        .await
+        .unwrap());
+    assert!(!hooks
+        .update_delivery(sooner.id, 3, OutboxStatus::Pending, retry_at)
+        .await
+        .unwrap());
+    let got = hooks.outbox_entry(&beta, sooner.id).await.unwrap().unwrap();
+    assert_eq!((got.attempts, got.status), (2, OutboxStatus::Delivered));
+    assert_eq!(
+        hooks.pending_deliveries(100).await.unwrap(),
+        vec![later.clone()]
+    );
+
+    // Pruning forgets finished entries only.
+    assert_eq!(
+        hooks
+            .prune_outbox(now() + Duration::hours(1))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(hooks.outbox_entry(&beta, sooner.id).await.unwrap(), None);
+    assert!(hooks
+        .outbox_entry(&alpha, later.id)
+        .await
+        .unwrap()
+        .is_some());
+    // Deleting the endpoint removes its entries.
+    assert!(hooks.delete_webhook(&alpha, hook_a.id).await.unwrap());
+    assert!(hooks.pending_deliveries(100).await.unwrap().is_empty());
 }

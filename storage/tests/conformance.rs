@@ -14,8 +14,8 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use sqlx::Connection;
 use uuid::Uuid;
 use warroom_engine::model::{
-    Author, CampaignMetric, CrisisEvent, CrisisEvidence, CrisisKind, CrisisStatus, Mention, OrgId,
-    Organization, Platform, ScoredMention, SentimentClass, SentimentScores, Source,
+    Author, CampaignMetric, CrisisEvent, CrisisEvidence, CrisisKind, CrisisStatus, DataMode,
+    Mention, OrgId, Organization, Platform, ScoredMention, SentimentClass, SentimentScores, Source,
 };
 use warroom_storage::open_store;
 use warroom_storage::sql::{
@@ -46,6 +46,7 @@ conformance!(
     archive_tails_every_table_by_sequence,
     archive_kpi_rewrites_take_a_new_number_only_when_counts_change,
     archive_high_water_never_skips_rows_of_concurrent_writers,
+    data_modes_never_mix_in_reads,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -207,6 +208,7 @@ fn bucket(org: &OrgId, minute: DateTime<Utc>, count: u64) -> KpiBucket {
     );
     KpiBucket {
         org: org.clone(),
+        data_mode: DataMode::Mock,
         minute,
         mention_count: count,
         sentiment_sum: -0.25,
@@ -231,7 +233,13 @@ async fn migrations_apply_and_reapply(store: Arc<dyn Store>) {
     // The harness migrated once; applying again must be a no-op that keeps the data.
     let a = one_org(&*store, "acme").await;
     let m = mention(&a, "m1", Source::Twitter, 0.5, t0());
-    assert_eq!(store.insert_mentions(&[m]).await.expect("insert"), 1);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &[m])
+            .await
+            .expect("insert"),
+        1
+    );
     store.migrate().await.expect("re-apply migrations");
     store.migrate().await.expect("re-apply migrations again");
     assert_eq!(store.count_mentions(&a).await.expect("count"), 1);
@@ -242,12 +250,12 @@ async fn migrations_apply_and_reapply(store: Arc<dyn Store>) {
         .expect("crisis_events")
         .is_empty());
     assert!(store
-        .campaign_metrics(&a)
+        .campaign_metrics(&a, DataMode::Mock)
         .await
         .expect("campaign_data")
         .is_empty());
     assert!(store
-        .kpi_buckets_since(&a, t0())
+        .kpi_buckets_since(&a, DataMode::Mock, t0())
         .await
         .expect("kpi buckets")
         .is_empty());
@@ -304,7 +312,7 @@ async fn mentions_round_trip_exactly(store: Arc<dyn Store>) {
     let bare = bare_mention(&a, "bare", t0() + Duration::seconds(1));
     assert_eq!(
         store
-            .insert_mentions(&[full.clone(), bare.clone()])
+            .insert_mentions(DataMode::Mock, &[full.clone(), bare.clone()])
             .await
             .expect("insert"),
         2
@@ -329,8 +337,20 @@ async fn reinserting_mentions_is_idempotent(store: Arc<dyn Store>) {
             )
         })
         .collect();
-    assert_eq!(store.insert_mentions(&first).await.expect("insert"), 100);
-    assert_eq!(store.insert_mentions(&first).await.expect("re-insert"), 0);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &first)
+            .await
+            .expect("insert"),
+        100
+    );
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &first)
+            .await
+            .expect("re-insert"),
+        0
+    );
     // Half old, half new, and a duplicate inside the batch.
     let mut mixed: Vec<_> = (50..150)
         .map(|i| {
@@ -344,15 +364,30 @@ async fn reinserting_mentions_is_idempotent(store: Arc<dyn Store>) {
         })
         .collect();
     mixed.push(mixed[60].clone());
-    assert_eq!(store.insert_mentions(&mixed).await.expect("mixed"), 50);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &mixed)
+            .await
+            .expect("mixed"),
+        50
+    );
     // Same external id on another source is another mention.
     let other = mention(&a, "m1", Source::Facebook, 0.1, t0());
     assert_eq!(
-        store.insert_mentions(&[other]).await.expect("other source"),
+        store
+            .insert_mentions(DataMode::Mock, &[other])
+            .await
+            .expect("other source"),
         1
     );
     assert_eq!(store.count_mentions(&a).await.expect("count"), 151);
-    assert_eq!(store.insert_mentions(&[]).await.expect("empty"), 0);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &[])
+            .await
+            .expect("empty"),
+        0
+    );
 }
 
 async fn large_batches_are_atomic(store: Arc<dyn Store>) {
@@ -366,7 +401,7 @@ async fn large_batches_are_atomic(store: Arc<dyn Store>) {
     let mut poisoned = batch.clone();
     poisoned.push(bare_mention(&OrgId::new("ghost"), "x", t0()));
     let err = store
-        .insert_mentions(&poisoned)
+        .insert_mentions(DataMode::Mock, &poisoned)
         .await
         .expect_err("FK violation");
     assert!(
@@ -378,8 +413,20 @@ async fn large_batches_are_atomic(store: Arc<dyn Store>) {
         0,
         "nothing half-applied"
     );
-    assert_eq!(store.insert_mentions(&batch).await.expect("insert"), 12_001);
-    assert_eq!(store.insert_mentions(&batch).await.expect("re-insert"), 0);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &batch)
+            .await
+            .expect("insert"),
+        12_001
+    );
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &batch)
+            .await
+            .expect("re-insert"),
+        0
+    );
     assert_eq!(store.count_mentions(&a).await.expect("count"), 12_001);
 }
 
@@ -389,13 +436,16 @@ async fn invalid_records_are_permanent_errors(store: Arc<dyn Store>) {
     nan.sentiment.compound = f64::NAN;
     let ok = mention(&a, "ok", Source::News, 0.0, t0());
     let err = store
-        .insert_mentions(&[ok.clone(), nan])
+        .insert_mentions(DataMode::Mock, &[ok.clone(), nan])
         .await
         .expect_err("NaN");
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     let mut huge = ok.clone();
     huge.mention.author.followers = u64::MAX;
-    let err = store.insert_mentions(&[huge]).await.expect_err("u64::MAX");
+    let err = store
+        .insert_mentions(DataMode::Mock, &[huge])
+        .await
+        .expect_err("u64::MAX");
     assert!(matches!(err, StoreError::Invalid(_)) && !err.is_transient());
     assert_eq!(store.count_mentions(&a).await.expect("count"), 0);
     let err = store
@@ -441,7 +491,13 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
         })
         .collect();
     let mixed: Vec<_> = ma.iter().chain(&mb).cloned().collect();
-    assert_eq!(store.insert_mentions(&mixed).await.expect("insert"), 8);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &mixed)
+            .await
+            .expect("insert"),
+        8
+    );
     assert_eq!(store.count_mentions(&a).await.expect("count a"), 5);
     assert_eq!(store.count_mentions(&b).await.expect("count b"), 3);
     let only = |ms: &[ScoredMention], org: &OrgId| ms.iter().all(|m| &m.org == org);
@@ -456,7 +512,7 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
     assert_eq!(page.mentions.len(), 3);
     assert!(only(&page.mentions, &b));
     let since = store
-        .mentions_since(&b, t0(), None, 100)
+        .mentions_since(&b, DataMode::Mock, t0(), None, 100)
         .await
         .expect("since");
     assert_eq!(since.mentions.len(), 3);
@@ -475,11 +531,14 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
 
     let day = NaiveDate::from_ymd_opt(2025, 3, 1).expect("date");
     store
-        .insert_campaign_metrics(&[(a.clone(), metric("c1", day, t0(), 1000))])
+        .insert_campaign_metrics(
+            DataMode::Mock,
+            &[(a.clone(), metric("c1", day, t0(), 1000))],
+        )
         .await
         .expect("metrics");
     assert!(store
-        .campaign_metrics(&b)
+        .campaign_metrics(&b, DataMode::Mock)
         .await
         .expect("b metrics")
         .is_empty());
@@ -500,7 +559,7 @@ async fn tenants_never_see_each_other(store: Arc<dyn Store>) {
         .await
         .expect("bucket");
     assert!(store
-        .kpi_buckets_since(&b, t0() - Duration::days(1))
+        .kpi_buckets_since(&b, DataMode::Mock, t0() - Duration::days(1))
         .await
         .expect("b")
         .is_empty());
@@ -525,23 +584,32 @@ async fn campaign_restatements_replace_earlier_reports(store: Arc<dyn Store>) {
         (a.clone(), google.clone()),
     ];
     assert_eq!(
-        store.insert_campaign_metrics(&batch).await.expect("insert"),
+        store
+            .insert_campaign_metrics(DataMode::Mock, &batch)
+            .await
+            .expect("insert"),
         4
     );
     assert_eq!(
-        store.insert_campaign_metrics(&batch).await.expect("resend"),
+        store
+            .insert_campaign_metrics(DataMode::Mock, &batch)
+            .await
+            .expect("resend"),
         0
     );
     // A report older than the stored restatement, arriving late, does not win.
     let stale = metric("c1", d1, t0() + Duration::hours(1), 9_999);
     assert_eq!(
         store
-            .insert_campaign_metrics(&[(a.clone(), stale)])
+            .insert_campaign_metrics(DataMode::Mock, &[(a.clone(), stale)])
             .await
             .expect("stale"),
         1
     );
-    let got = store.campaign_metrics(&a).await.expect("read");
+    let got = store
+        .campaign_metrics(&a, DataMode::Mock)
+        .await
+        .expect("read");
     assert_eq!(
         got,
         vec![google, restated, next_day],
@@ -612,14 +680,20 @@ async fn kpi_buckets_upsert_and_read(store: Arc<dyn Store>) {
     ];
     assert_eq!(store.upsert_kpi_buckets(&buckets).await.expect("upsert"), 3);
     assert_eq!(
-        store.kpi_buckets_since(&a, m(0)).await.expect("read"),
+        store
+            .kpi_buckets_since(&a, DataMode::Mock, m(0))
+            .await
+            .expect("read"),
         buckets
     );
     // Rewriting replaces; within one batch the last row for a minute wins.
     let replaced = bucket(&a, m(1), 70);
     let batch = vec![bucket(&a, m(1), 50), replaced.clone(), bucket(&a, m(3), 3)];
     assert_eq!(store.upsert_kpi_buckets(&batch).await.expect("upsert"), 2);
-    let got = store.kpi_buckets_since(&a, m(1)).await.expect("read");
+    let got = store
+        .kpi_buckets_since(&a, DataMode::Mock, m(1))
+        .await
+        .expect("read");
     assert_eq!(got, vec![replaced, buckets[2].clone(), bucket(&a, m(3), 3)]);
     assert_eq!(store.upsert_kpi_buckets(&[]).await.expect("empty"), 0);
 }
@@ -633,11 +707,17 @@ async fn archive_tails_every_table_by_sequence(store: Arc<dyn Store>) {
     let first: Vec<_> = (0..5)
         .map(|i| mention(&orgs[i % 2], &format!("m{i}"), Source::Twitter, 0.5, t0()))
         .collect();
-    store.insert_mentions(&first).await.expect("insert");
+    store
+        .insert_mentions(DataMode::Mock, &first)
+        .await
+        .expect("insert");
     let second: Vec<_> = (5..8)
         .map(|i| mention(&orgs[i % 2], &format!("m{i}"), Source::News, -0.5, t0()))
         .collect();
-    store.insert_mentions(&second).await.expect("insert");
+    store
+        .insert_mentions(DataMode::Mock, &second)
+        .await
+        .expect("insert");
     let high = store.archive_high_water().await.expect("high water");
     // Pages by sequence, across organisations, in commit order.
     let mut seen = Vec::new();
@@ -661,7 +741,10 @@ async fn archive_tails_every_table_by_sequence(store: Arc<dyn Store>) {
     assert_eq!(seen[0].row, first[0], "rows round-trip");
     assert_eq!(seen.last().map(|s| s.seq), Some(high.mentions));
     // A re-sent batch adds nothing; `up_to` bounds the page.
-    store.insert_mentions(&first).await.expect("re-insert");
+    store
+        .insert_mentions(DataMode::Mock, &first)
+        .await
+        .expect("re-insert");
     assert!(store.archive_high_water().await.expect("high").mentions >= high.mentions);
     assert!(store
         .archive_mentions(high.mentions, i64::MAX, 100)
@@ -681,7 +764,7 @@ async fn archive_tails_every_table_by_sequence(store: Arc<dyn Store>) {
         (orgs[1].clone(), metric("c2", day, t0(), 2_000)),
     ];
     store
-        .insert_campaign_metrics(&reports)
+        .insert_campaign_metrics(DataMode::Mock, &reports)
         .await
         .expect("insert");
     let restated = vec![(
@@ -689,11 +772,11 @@ async fn archive_tails_every_table_by_sequence(store: Arc<dyn Store>) {
         metric("c1", day, t0() + Duration::hours(1), 1_500),
     )];
     store
-        .insert_campaign_metrics(&restated)
+        .insert_campaign_metrics(DataMode::Mock, &restated)
         .await
         .expect("restate");
     store
-        .insert_campaign_metrics(&reports)
+        .insert_campaign_metrics(DataMode::Mock, &reports)
         .await
         .expect("again");
     let high = store.archive_high_water().await.expect("high");
@@ -777,7 +860,10 @@ async fn archive_high_water_never_skips_rows_of_concurrent_writers(store: Arc<dy
                 let batch: Vec<_> = (0..20)
                     .map(|i| bare_mention(&a, &format!("w{w}-b{b}-{i}"), t0()))
                     .collect();
-                store.insert_mentions(&batch).await.expect("insert");
+                store
+                    .insert_mentions(DataMode::Mock, &batch)
+                    .await
+                    .expect("insert");
             }
         }));
     }
@@ -857,7 +943,13 @@ async fn mentions_page_filters_and_pages(store: Arc<dyn Store>) {
         }
         all.push(m);
     }
-    assert_eq!(store.insert_mentions(&all).await.expect("insert"), 25);
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &all)
+            .await
+            .expect("insert"),
+        25
+    );
 
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -976,13 +1068,16 @@ async fn mentions_since_pages_oldest_first(store: Arc<dyn Store>) {
     let all: Vec<_> = (0..30)
         .map(|i| bare_mention(&a, &format!("s{i}"), t0() + Duration::seconds(i / 3)))
         .collect();
-    store.insert_mentions(&all).await.expect("insert");
+    store
+        .insert_mentions(DataMode::Mock, &all)
+        .await
+        .expect("insert");
     let since = t0() + Duration::seconds(2);
     let mut got = Vec::new();
     let mut after = None;
     loop {
         let page = store
-            .mentions_since(&a, since, after, 7)
+            .mentions_since(&a, DataMode::Mock, since, after, 7)
             .await
             .expect("page");
         assert!(page.mentions.len() <= 7);
@@ -1038,9 +1133,21 @@ async fn mention_totals_count_like_the_engine(store: Arc<dyn Store>) {
         t0() - Duration::microseconds(1),
     ));
     all.push(mention(b, "other-org", Source::Twitter, -0.9, t0()));
-    store.insert_mentions(&all).await.expect("insert");
+    store
+        .insert_mentions(DataMode::Mock, &all)
+        .await
+        .expect("insert");
+    // The other data mode's mentions of the same minute: never counted with these.
+    let live = [mention(a, "live", Source::Twitter, -0.9, t0())];
+    store
+        .insert_mentions(DataMode::Live, &live)
+        .await
+        .expect("insert live");
 
-    let got = store.mention_totals(a, t0(), end).await.expect("totals");
+    let got = store
+        .mention_totals(a, DataMode::Mock, t0(), end)
+        .await
+        .expect("totals");
     let mut expected: BTreeMap<Source, SourceAggregate> = BTreeMap::new();
     for m in &inside {
         let c = m.sentiment.compound;
@@ -1088,16 +1195,25 @@ async fn mention_totals_count_like_the_engine(store: Arc<dyn Store>) {
         );
     }
     assert!(store
-        .mention_totals(a, end, end + Duration::minutes(1))
+        .mention_totals(a, DataMode::Mock, end, end + Duration::minutes(1))
         .await
         .expect("next minute")
         .iter()
         .all(|t| t.count == 1));
     assert!(store
-        .mention_totals(b, t0() - Duration::hours(1), t0())
+        .mention_totals(b, DataMode::Mock, t0() - Duration::hours(1), t0())
         .await
         .expect("empty range")
         .is_empty());
+    let live_totals = store
+        .mention_totals(a, DataMode::Live, t0(), end)
+        .await
+        .expect("live totals");
+    assert_eq!(live_totals.len(), 1);
+    assert_eq!(
+        (live_totals[0].count, live_totals[0].strongly_negative),
+        (1, 1)
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1114,7 +1230,10 @@ async fn sqlite_file_is_in_wal_mode_and_survives_reopen() {
     store.migrate().await.expect("migrate");
     let a = one_org(&*store, "acme").await;
     store
-        .insert_mentions(&[mention(&a, "durable", Source::Blog, 0.3, t0())])
+        .insert_mentions(
+            DataMode::Mock,
+            &[mention(&a, "durable", Source::Blog, 0.3, t0())],
+        )
         .await
         .expect("insert");
     store.close().await;
@@ -1256,7 +1375,10 @@ async fn measure(store: Arc<dyn Store>, label: &str, batch: usize, total: usize)
     let started = Instant::now();
     let mut inserted = 0;
     for chunk in data.chunks(batch) {
-        inserted += store.insert_mentions(chunk).await.expect("insert");
+        inserted += store
+            .insert_mentions(DataMode::Mock, chunk)
+            .await
+            .expect("insert");
     }
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(inserted, u64::try_from(total).expect("fits"));
@@ -1280,4 +1402,105 @@ async fn insert_rate_postgres() {
     for (batch, total) in [(500, 100_000), (5_000, 200_000)] {
         on_postgres(|s| measure(s, "postgres", batch, total)).await;
     }
+}
+
+/// Mentions, campaign reports and KPI buckets of one data mode are invisible to reads of
+/// the other (recovery, bucket recomputation and exports read one mode).
+async fn data_modes_never_mix_in_reads(store: Arc<dyn Store>) {
+    let a = one_org(&*store, "acme").await;
+    let mock: Vec<_> = (0..3)
+        .map(|i| bare_mention(&a, &format!("mock-{i}"), t0() + Duration::seconds(i)))
+        .collect();
+    let live: Vec<_> = (0..2)
+        .map(|i| bare_mention(&a, &format!("live-{i}"), t0() + Duration::seconds(i)))
+        .collect();
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Mock, &mock)
+            .await
+            .expect("mock"),
+        3
+    );
+    assert_eq!(
+        store
+            .insert_mentions(DataMode::Live, &live)
+            .await
+            .expect("live"),
+        2
+    );
+    let ids = |page: warroom_storage::sql::MentionPage| -> Vec<String> {
+        page.mentions
+            .into_iter()
+            .map(|m| m.mention.external_id)
+            .collect()
+    };
+    let read = |mode| store.mentions_since(&a, mode, t0(), None, 100);
+    assert_eq!(
+        ids(read(DataMode::Live).await.expect("live")),
+        ["live-0", "live-1"]
+    );
+    assert_eq!(
+        ids(read(DataMode::Mock).await.expect("mock")),
+        ["mock-0", "mock-1", "mock-2"]
+    );
+    assert_eq!(store.count_mentions(&a).await.expect("count"), 5);
+
+    let day = t0().date_naive();
+    store
+        .insert_campaign_metrics(DataMode::Mock, &[(a.clone(), metric("c1", day, t0(), 100))])
+        .await
+        .expect("mock report");
+    store
+        .insert_campaign_metrics(DataMode::Live, &[(a.clone(), metric("c2", day, t0(), 200))])
+        .await
+        .expect("live report");
+    let campaigns = |reports: Vec<CampaignMetric>| -> Vec<String> {
+        reports.into_iter().map(|m| m.campaign_id).collect()
+    };
+    assert_eq!(
+        campaigns(
+            store
+                .campaign_metrics(&a, DataMode::Mock)
+                .await
+                .expect("mock")
+        ),
+        ["c1"]
+    );
+    assert_eq!(
+        campaigns(
+            store
+                .campaign_metrics(&a, DataMode::Live)
+                .await
+                .expect("live")
+        ),
+        ["c2"]
+    );
+
+    // The same minute has one bucket per mode; writing one leaves the other alone.
+    let mock_bucket = bucket(&a, t0(), 5);
+    let live_bucket = KpiBucket {
+        data_mode: DataMode::Live,
+        ..bucket(&a, t0(), 9)
+    };
+    assert_eq!(
+        store
+            .upsert_kpi_buckets(&[mock_bucket.clone(), live_bucket.clone()])
+            .await
+            .expect("upsert"),
+        2
+    );
+    assert_eq!(
+        store
+            .kpi_buckets_since(&a, DataMode::Mock, t0())
+            .await
+            .expect("mock"),
+        vec![mock_bucket]
+    );
+    assert_eq!(
+        store
+            .kpi_buckets_since(&a, DataMode::Live, t0())
+            .await
+            .expect("live"),
+        vec![live_bucket]
+    );
 }

@@ -15,8 +15,8 @@ use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use warroom_engine::clock::{ManualClock, SharedClock};
 use warroom_engine::model::{
-    Author, CampaignMetric, Mention, OrgId, Organization, Platform, ScoredMention, SentimentScores,
-    Source,
+    Author, CampaignMetric, DataMode, Mention, OrgId, Organization, Platform, ScoredMention,
+    SentimentScores, Source,
 };
 use warroom_storage::archive::live::{file_seq_range, STATE_FILE};
 use warroom_storage::archive::{
@@ -111,6 +111,7 @@ fn report(n: i64, date: NaiveDate) -> CampaignMetric {
 fn bucket(org: &OrgId, minute: DateTime<Utc>, count: u64) -> KpiBucket {
     KpiBucket {
         org: org.clone(),
+        data_mode: DataMode::Mock,
         minute,
         mention_count: count,
         sentiment_sum: 0.5 * count as f64,
@@ -265,7 +266,10 @@ async fn insert(
     let batch: Vec<_> = range
         .map(|n| mention(&orgs[usize::from(n % 2 == 1)], n, at))
         .collect();
-    store.insert_mentions(&batch).await.expect("insert");
+    store
+        .insert_mentions(DataMode::Mock, &batch)
+        .await
+        .expect("insert");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -282,11 +286,14 @@ async fn archives_every_row_once_and_resumes_from_the_watermark(store: Arc<dyn S
     insert(&store, &orgs, 40..50, day(2)).await;
     let d1 = day(1).date_naive();
     store
-        .insert_campaign_metrics(&[
-            (orgs[0].clone(), report(1, d1)),
-            (orgs[1].clone(), report(2, d1)),
-            (orgs[0].clone(), report(3, day(2).date_naive())),
-        ])
+        .insert_campaign_metrics(
+            DataMode::Mock,
+            &[
+                (orgs[0].clone(), report(1, d1)),
+                (orgs[1].clone(), report(2, d1)),
+                (orgs[0].clone(), report(3, day(2).date_naive())),
+            ],
+        )
         .await
         .expect("campaign");
 
@@ -350,7 +357,7 @@ async fn late_rows_go_to_the_partition_of_their_day(store: Arc<dyn Store>) {
     archive.poll().await.expect("poll");
     // A mention of an earlier day committed later: its own day's folder, a new file.
     store
-        .insert_mentions(&[mention(&orgs[0], 100, day(3))])
+        .insert_mentions(DataMode::Mock, &[mention(&orgs[0], 100, day(3))])
         .await
         .expect("late");
     assert_eq!(archive.poll().await.expect("poll").appended, [1, 0, 0]);

@@ -37,7 +37,9 @@ use timely::scheduling::SyncActivator;
 use timely::WorkerConfig;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::config::{CrisisConfig, EngineConfig};
-use warroom_engine::{CampaignMetric, Event, OrgId, OrgUpdate, ScoredMention, UpdateSink, Window};
+use warroom_engine::{
+    CampaignMetric, DataMode, Event, OrgId, OrgUpdate, ScoredMention, UpdateSink, Window,
+};
 
 use crate::campaign::CampaignBook;
 use crate::crisis::{CrisisDetector, CrisisParams};
@@ -197,6 +199,33 @@ pub struct IngestHandle {
     stopped: Arc<AtomicBool>,
     /// The current generation: every record sent is stamped with it.
     generation: Arc<AtomicU64>,
+    /// The data mode of each recent generation (for the organisations' reset updates).
+    generation_modes: Arc<Mutex<GenerationModes>>,
+}
+
+/// Generations remembered with their data mode; older ones are forgotten (a generation
+/// whose mode is forgotten resets without naming it).
+const GENERATION_MODES_KEPT: usize = 64;
+
+/// The data mode of recent generations, oldest first.
+#[derive(Debug, Default)]
+struct GenerationModes(std::collections::VecDeque<(u64, DataMode)>);
+
+impl GenerationModes {
+    fn insert(&mut self, generation: u64, mode: DataMode) {
+        if self.0.len() == GENERATION_MODES_KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back((generation, mode));
+    }
+
+    fn get(&self, generation: u64) -> Option<DataMode> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(g, _)| *g == generation)
+            .map(|(_, m)| *m)
+    }
 }
 
 impl IngestHandle {
@@ -205,8 +234,15 @@ impl IngestHandle {
     /// that reach an organisation after its reset are counted and left out, whatever
     /// worker they travelled through, so the two generations never share a window.
     /// The caller serialises this with every send (the ingestor's mode lock), so that a
-    /// record is stamped with the generation of the mode it was admitted under.
-    pub fn start_generation(&self, orgs: Vec<OrgId>) -> u64 {
+    /// record is stamped with the generation of the mode it was admitted under. Each
+    /// organisation's sink receives [`OrgUpdate::Reset`] (naming `mode`) when its state
+    /// is reset, in order with its other updates.
+    pub fn start_generation(&self, orgs: Vec<OrgId>, mode: DataMode) -> u64 {
+        let next = self.generation.load(Ordering::Acquire) + 1;
+        // Known before any record or marker of the generation can reach an operator.
+        if let Ok(mut modes) = self.generation_modes.lock() {
+            modes.insert(next, mode);
+        }
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         self.push(Inbound::Reset(generation, orgs));
         generation
@@ -310,7 +346,9 @@ impl Dataflow {
             max_in_flight: config.max_in_flight,
             stopped: Arc::clone(&stopped),
             generation: Arc::new(AtomicU64::new(0)),
+            generation_modes: Arc::new(Mutex::new(GenerationModes::default())),
         };
+        let generation_modes = Arc::clone(&handle.generation_modes);
 
         let timely_config = timely::Config {
             communication: timely::CommunicationConfig::Process(workers),
@@ -335,6 +373,7 @@ impl Dataflow {
                 Arc::clone(&stats),
                 Arc::clone(&clock),
                 Arc::clone(&sink),
+                Arc::clone(&generation_modes),
                 &probe,
             );
             if let Ok(tx) = ready_tx.lock() {
@@ -494,6 +533,7 @@ fn build_worker_dataflow(
     stats: Arc<DataflowStats>,
     clock: SharedClock,
     sink: Arc<dyn UpdateSink>,
+    generation_modes: Arc<Mutex<GenerationModes>>,
     probe: &ProbeHandle<u64>,
 ) {
     let epoch_tick = config.epoch_tick;
@@ -594,6 +634,13 @@ fn build_worker_dataflow(
                                     // Mentions of the earlier generation taken in this
                                     // round stay off the push path too.
                                     batches.remove(&org);
+                                    // The organisation actor drops what it holds of the
+                                    // earlier mode, in order with every other update.
+                                    let data_mode = generation_modes
+                                        .lock()
+                                        .ok()
+                                        .and_then(|m| m.get(state.generation));
+                                    sink.publish(&org, OrgUpdate::Reset { data_mode });
                                 }
                                 match record {
                                     Scored::Mention(mention) => {
@@ -705,14 +752,18 @@ mod tests {
 
     /// Keeps the last 7-day mention count published per organisation.
     #[derive(Default)]
-    struct LastCount(Mutex<Option<u64>>);
+    struct LastCount(Mutex<Option<u64>>, Mutex<Vec<Option<DataMode>>>);
 
     impl UpdateSink for LastCount {
         fn publish(&self, _org: &OrgId, update: OrgUpdate) {
-            if let OrgUpdate::Kpis { windows, .. } = update {
-                if let Some(d7) = windows.iter().find(|w| w.window == Window::D7) {
-                    *self.0.lock().unwrap() = Some(d7.mention_count);
+            match update {
+                OrgUpdate::Kpis { windows, .. } => {
+                    if let Some(d7) = windows.iter().find(|w| w.window == Window::D7) {
+                        *self.0.lock().unwrap() = Some(d7.mention_count);
+                    }
                 }
+                OrgUpdate::Reset { data_mode } => self.1.lock().unwrap().push(data_mode),
+                _ => {}
             }
         }
     }
@@ -765,7 +816,10 @@ mod tests {
             *sink.0.lock().unwrap() == Some(2)
         });
 
-        assert_eq!(handle.start_generation(vec![org.clone()]), 1);
+        assert_eq!(
+            handle.start_generation(vec![org.clone()], DataMode::Live),
+            1
+        );
         // A record admitted under generation 0 that reaches the operator after the reset.
         handle.stats.in_flight.fetch_add(1, Ordering::AcqRel);
         handle.push(Inbound::Events(0, vec![mention(&org, "old-straggler")]));
@@ -779,6 +833,8 @@ mod tests {
         });
         assert_eq!(stats.resets.load(Ordering::Relaxed), 1);
         assert_eq!(stats.mentions_applied.load(Ordering::Relaxed), 3);
+        // The sink heard of the reset once, with the new generation's mode.
+        assert_eq!(*sink.1.lock().unwrap(), vec![Some(DataMode::Live)]);
         dataflow.shutdown();
     }
 }

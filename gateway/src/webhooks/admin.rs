@@ -2,7 +2,6 @@
 //! secret that signs deliveries is shown once, in the answer to the creation; changes are
 //! audited.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 use warroom_actors::webhook::outgoing::WEBHOOK_EVENTS;
+use warroom_actors::webhook::target::{self, SystemResolver};
 use warroom_storage::webhooks::{DeliveryRecord, WebhookRecord};
 
 use crate::admin::AdminScope;
@@ -51,30 +51,10 @@ fn invalid_url(message: &str) -> ApiError {
     ApiError::bad_request("invalid_url", message.to_owned())
 }
 
-/// Whether an address is one an admin must not make the server call by default.
-fn is_private(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT.
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                // fc00::/7 unique local, fe80::/10 link local.
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
-    }
-}
-
-fn check_url(url: &str, allow_private: bool) -> Result<String, ApiError> {
+/// Checks an endpoint URL: absolute http(s), no credentials, and a host that resolves
+/// to public addresses only unless `allow_private` (the same rule is applied again before
+/// every delivery, see `warroom_actors::webhook::target`).
+async fn check_url(url: &str, allow_private: bool) -> Result<String, ApiError> {
     let url = url.trim();
     if url.chars().count() > MAX_URL_CHARS {
         return Err(invalid_url("URLs are at most 2048 characters"));
@@ -91,22 +71,9 @@ fn check_url(url: &str, allow_private: bool) -> Result<String, ApiError> {
         .host_str()
         .filter(|h| !h.is_empty())
         .ok_or_else(|| invalid_url("url must name a host"))?;
-    let private = match host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>()
-    {
-        Ok(ip) => is_private(ip),
-        Err(_) => {
-            let name = host.trim_end_matches('.').to_ascii_lowercase();
-            name == "localhost" || name.ends_with(".localhost")
-        }
-    };
-    if private && !allow_private {
-        return Err(invalid_url(
-            "loopback, private and link-local addresses are refused (webhooks.allow_private_targets)",
-        ));
-    }
+    target::check_host(&SystemResolver, host, allow_private)
+        .await
+        .map_err(|refusal| invalid_url(&refusal.to_string()))?;
     Ok(parsed.to_string())
 }
 
@@ -183,7 +150,7 @@ pub async fn create(
     let request: CreateWebhook = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
     let config = &state.runtime.config().webhooks;
-    let url = check_url(&request.url, config.allow_private_targets)?;
+    let url = check_url(&request.url, config.allow_private_targets).await?;
     let events = check_events(request.events)?;
     let store = state.runtime.store().webhooks();
     let existing = store.webhooks(&org).await.map_err(ApiError::from_store)?;
@@ -329,9 +296,12 @@ pub async fn deliveries(
 mod tests {
     use super::*;
 
-    #[test]
-    fn urls_are_checked() {
-        assert!(check_url("https://hooks.example.org/warroom", false).is_ok());
+    #[tokio::test]
+    async fn urls_are_checked() {
+        // A public literal needs no lookup (names need DNS, which tests cannot rely on).
+        assert!(check_url("https://93.184.216.34/warroom", false)
+            .await
+            .is_ok());
         for bad in [
             "ftp://example.org/",
             "not a url",
@@ -341,11 +311,16 @@ mod tests {
             "http://169.254.169.254/latest/meta-data",
             "http://[::1]/",
             "http://[fd00::1]/",
+            // A name is resolved: localhost is loopback.
             "http://localhost:9000/",
         ] {
-            assert!(check_url(bad, false).is_err(), "{bad}");
+            assert!(check_url(bad, false).await.is_err(), "{bad}");
         }
-        assert!(check_url("http://127.0.0.1:8080/", true).is_ok());
+        assert!(check_url("http://127.0.0.1:8080/", true).await.is_ok());
+        let refused = check_url("http://localhost:9000/", false)
+            .await
+            .unwrap_err();
+        assert!(format!("{refused:?}").contains("127.0.0.1"), "{refused:?}");
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use warroom_engine::model::{
-    CampaignMetric, CrisisEvent, CrisisKind, CrisisStatus, OrgId, Platform, ScoredMention, Source,
+    CampaignMetric, CrisisEvent, CrisisKind, CrisisStatus, DataMode, OrgId, Platform,
+    ScoredMention, Source,
 };
 
 use super::{KpiBucket, StoreError, StoreResult};
@@ -185,10 +186,10 @@ pub(crate) fn bucket_columns(b: &KpiBucket) -> StoreResult<BucketColumns> {
 /// first-seen order. Postgres refuses an `ON CONFLICT DO UPDATE` that touches the same row
 /// twice in one statement.
 pub(crate) fn last_bucket_per_key(buckets: &[KpiBucket]) -> Vec<&KpiBucket> {
-    let mut index: HashMap<(&OrgId, i64), usize> = HashMap::with_capacity(buckets.len());
+    let mut index: HashMap<(&OrgId, DataMode, i64), usize> = HashMap::with_capacity(buckets.len());
     let mut out: Vec<&KpiBucket> = Vec::with_capacity(buckets.len());
     for b in buckets {
-        match index.entry((&b.org, b.minute.timestamp_micros())) {
+        match index.entry((&b.org, b.data_mode, b.minute.timestamp_micros())) {
             std::collections::hash_map::Entry::Occupied(slot) => out[*slot.get()] = b,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(out.len());
@@ -281,4 +282,10 @@ mod tests {
             assert_eq!(parse_crisis_kind(k.as_str()).ok(), Some(k));
         }
     }
+}
+
+/// A stored `data_mode` column (`MOCK` or `LIVE`).
+pub(crate) fn data_mode_from_str(stored: &str) -> StoreResult<DataMode> {
+    DataMode::parse(stored)
+        .ok_or_else(|| StoreError::Invalid(format!("stored data mode {stored:?}")))
 }

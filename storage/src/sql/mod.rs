@@ -34,6 +34,10 @@
 //!   database is unavailable" (connection refused, pool timeout, shutdown, disk full,
 //!   lock timeouts): the caller keeps the batch and retries, applying backpressure. Every
 //!   other error is permanent (bad data, a bug): retrying the same batch cannot help.
+//! - **Data modes.** Mentions, campaign reports and KPI buckets carry the data mode
+//!   (`MOCK`/`LIVE`) they were ingested under (`data_mode` column, migration 0004; rows
+//!   stored before it are `MOCK`). Every read that feeds windows or KPIs takes the mode
+//!   and returns only its rows, so the two never mix after a restart.
 //! - **Tenancy.** Every read takes an [`OrgId`] and filters by it in SQL; no method returns
 //!   rows of more than one organisation. Writes carry the organisation in each record.
 //!   An organisation must exist ([`Store::upsert_organization`]) before rows that refer to
@@ -61,7 +65,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warroom_engine::model::{
-    sentiment_class, CampaignMetric, CrisisEvent, OrgId, Organization, ScoredMention,
+    sentiment_class, CampaignMetric, CrisisEvent, DataMode, OrgId, Organization, ScoredMention,
     SentimentClass, Source,
 };
 
@@ -253,6 +257,8 @@ where
 pub struct KpiBucket {
     /// Owner.
     pub org: OrgId,
+    /// The data mode of the mentions it counts (a minute has one bucket per mode).
+    pub data_mode: DataMode,
     /// Start of the minute (seconds and fraction zero).
     pub minute: DateTime<Utc>,
     /// Mentions in the minute.
@@ -325,10 +331,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every organisation, by id.
     async fn organizations(&self) -> StoreResult<Vec<Organization>>;
 
-    /// Inserts scored mentions (any organisations) in one transaction; returns how many
-    /// were new. A mention whose `(org, source, external_id)` is already stored, or
-    /// repeated within the batch, is skipped.
-    async fn insert_mentions(&self, mentions: &[ScoredMention]) -> StoreResult<u64>;
+    /// Inserts scored mentions (any organisations) ingested under data mode `mode` in one
+    /// transaction; returns how many were new. A mention whose
+    /// `(org, source, external_id)` is already stored, or repeated within the batch, is
+    /// skipped (whatever mode it was stored under).
+    async fn insert_mentions(&self, mode: DataMode, mentions: &[ScoredMention])
+        -> StoreResult<u64>;
 
     /// How many mentions an organisation has.
     async fn count_mentions(&self, org: &OrgId) -> StoreResult<u64>;
@@ -337,22 +345,24 @@ pub trait Store: Send + Sync + 'static {
     /// to push them into a ring buffer).
     async fn recent_mentions(&self, org: &OrgId, limit: u32) -> StoreResult<Vec<ScoredMention>>;
 
-    /// Totals of the organisation's stored mentions with event time in `[from, to)`, one
-    /// per source that has any. KPI minute buckets are recomputed from these: the
-    /// database aggregates where reading every row back cost a core-second per 200,000
-    /// mentions (the fanout profile in `docs/benchmarks.md`).
+    /// Totals of the organisation's stored mentions of data mode `mode` with event time
+    /// in `[from, to)`, one per source that has any. KPI minute buckets are recomputed
+    /// from these: the database aggregates where reading every row back cost a
+    /// core-second per 200,000 mentions (the fanout profile in `docs/benchmarks.md`).
     async fn mention_totals(
         &self,
         org: &OrgId,
+        mode: DataMode,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<SourceAggregate>>;
 
-    /// Mentions with event time at or after `since`, oldest first, a page at a time:
-    /// `after` is the previous page's [`MentionPage::next`].
+    /// Mentions of data mode `mode` with event time at or after `since`, oldest first, a
+    /// page at a time: `after` is the previous page's [`MentionPage::next`].
     async fn mentions_since(
         &self,
         org: &OrgId,
+        mode: DataMode,
         since: DateTime<Utc>,
         after: Option<MentionCursor>,
         limit: u32,
@@ -368,17 +378,23 @@ pub trait Store: Send + Sync + 'static {
         cursor: Option<MentionCursor>,
     ) -> StoreResult<MentionPage>;
 
-    /// Stores campaign reports in one transaction and refreshes the `campaigns` rows;
-    /// returns how many reports were new. The same report sent again is skipped.
+    /// Stores campaign reports ingested under data mode `mode` in one transaction and
+    /// refreshes the `campaigns` rows (names are shared by both modes); returns how many
+    /// reports were new. The same report sent again is skipped.
     async fn insert_campaign_metrics(
         &self,
+        mode: DataMode,
         metrics: &[(OrgId, CampaignMetric)],
     ) -> StoreResult<u64>;
 
-    /// The organisation's campaign metrics: for each `(platform, campaign, date)` the
-    /// report with the latest `reported_at` (restatements replace earlier reports),
-    /// ordered by platform, campaign and date.
-    async fn campaign_metrics(&self, org: &OrgId) -> StoreResult<Vec<CampaignMetric>>;
+    /// The organisation's campaign metrics of data mode `mode`: for each
+    /// `(platform, campaign, date)` the report with the latest `reported_at` (restatements
+    /// replace earlier reports), ordered by platform, campaign and date.
+    async fn campaign_metrics(
+        &self,
+        org: &OrgId,
+        mode: DataMode,
+    ) -> StoreResult<Vec<CampaignMetric>>;
 
     /// Inserts a crisis or updates it by id. The status only moves forward
     /// (active → acknowledged → resolved): a stale write cannot reopen a crisis, but its
@@ -395,14 +411,15 @@ pub trait Store: Send + Sync + 'static {
     async fn crises(&self, org: &OrgId, active_only: bool) -> StoreResult<Vec<CrisisEvent>>;
 
     /// Writes KPI minute buckets in one transaction, replacing stored rows of the same
-    /// `(org, minute)` (the last one wins within a batch); returns how many rows were
-    /// written.
+    /// `(org, data_mode, minute)` (the last one wins within a batch); returns how many
+    /// rows were written.
     async fn upsert_kpi_buckets(&self, buckets: &[KpiBucket]) -> StoreResult<u64>;
 
-    /// The organisation's buckets with `minute >= since`, oldest first.
+    /// The organisation's buckets of data mode `mode` with `minute >= since`, oldest first.
     async fn kpi_buckets_since(
         &self,
         org: &OrgId,
+        mode: DataMode,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<KpiBucket>>;
 

@@ -17,7 +17,7 @@ use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 use warroom_engine::model::{
-    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, Mention, OrgId,
+    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, DataMode, Mention, OrgId,
     Organization, ScoredMention, SentimentClass, SentimentScores,
 };
 
@@ -40,10 +40,10 @@ const INSERT_MENTIONS: &str = "WITH archive_lock AS MATERIALIZED \
     INSERT INTO mentions (org_id, source, external_id, content, \
     author_handle, author_name, author_followers, author_reach, country, region, language, \
     hashtags, url, sentiment_score, sentiment_pos, sentiment_neu, sentiment_neg, \
-    source_sentiment, event_time, ingested_at) \
+    source_sentiment, event_time, ingested_at, data_mode) \
     SELECT org_id, source, external_id, content, author_handle, author_name, \
     author_followers, author_reach, country, region, language, hashtags::jsonb, url, \
-    compound, pos, neu, neg, source_sentiment, event_time, ingested_at \
+    compound, pos, neu, neg, source_sentiment, event_time, ingested_at, $21 \
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
     $7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], \
     $14::float8[], $15::float8[], $16::float8[], $17::float8[], $18::float8[], \
@@ -66,10 +66,10 @@ const INSERT_CAMPAIGN_DATA: &str = "WITH archive_lock AS MATERIALIZED \
     (SELECT pg_advisory_xact_lock_shared(6287397068257316145)) \
     INSERT INTO campaign_data (org_id, platform, campaign_id, \
     campaign_name, date_recorded, impressions, clicks, spend_micros, conversions, reach, \
-    daily_budget_micros, currency, reported_at, metrics) \
+    daily_budget_micros, currency, reported_at, metrics, data_mode) \
     SELECT org_id, platform, campaign_id, campaign_name, date_recorded, impressions, clicks, \
     spend_micros, conversions, reach, daily_budget_micros, currency, reported_at, \
-    metrics::jsonb \
+    metrics::jsonb, $15 \
     FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::int8[], \
     $7::int8[], $8::int8[], $9::float8[], $10::int8[], $11::int8[], $12::text[], \
     $13::timestamptz[], $14::text[]) \
@@ -82,7 +82,7 @@ const SELECT_CAMPAIGN_METRICS: &str = "SELECT platform, campaign_id, campaign_na
     date_recorded, impressions, clicks, spend_micros, conversions, reach, \
     daily_budget_micros, currency, reported_at \
     FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY platform, campaign_id, date_recorded \
-    ORDER BY reported_at DESC) AS rn FROM campaign_data WHERE org_id = $1) latest \
+    ORDER BY reported_at DESC) AS rn FROM campaign_data WHERE org_id = $1 AND data_mode = $2) latest \
     WHERE rn = 1 ORDER BY platform, campaign_id, date_recorded";
 
 // The status CASE expressions are `codec::status_rank_sql`, written out so the statement
@@ -107,14 +107,15 @@ const CRISIS_COLUMNS: &str = "id, org_id, kind, severity, status, detected_at, \
 const UPSERT_BUCKETS: &str = "WITH archive_lock AS MATERIALIZED \
     (SELECT pg_advisory_xact_lock_shared(6287397068257316145)) \
     INSERT INTO kpi_minute_buckets (org_id, minute, mention_count, \
-    sentiment_sum, positive, neutral, negative, strongly_negative, by_source, sketches) \
+    sentiment_sum, positive, neutral, negative, strongly_negative, by_source, sketches, \
+    data_mode) \
     SELECT org_id, minute, mention_count, sentiment_sum, positive, neutral, negative, \
-    strongly_negative, by_source::jsonb, sketches::jsonb \
+    strongly_negative, by_source::jsonb, sketches::jsonb, data_mode \
     FROM UNNEST($1::text[], $2::timestamptz[], $3::int8[], $4::float8[], $5::int8[], \
-    $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::text[]) \
+    $6::int8[], $7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[]) \
     AS u(org_id, minute, mention_count, sentiment_sum, positive, neutral, negative, \
-    strongly_negative, by_source, sketches) CROSS JOIN archive_lock \
-    ON CONFLICT (org_id, minute) DO UPDATE SET mention_count = EXCLUDED.mention_count, \
+    strongly_negative, by_source, sketches, data_mode) CROSS JOIN archive_lock \
+    ON CONFLICT (org_id, data_mode, minute) DO UPDATE SET mention_count = EXCLUDED.mention_count, \
     sentiment_sum = EXCLUDED.sentiment_sum, positive = EXCLUDED.positive, \
     neutral = EXCLUDED.neutral, negative = EXCLUDED.negative, \
     strongly_negative = EXCLUDED.strongly_negative, by_source = EXCLUDED.by_source, \
@@ -243,6 +244,7 @@ fn bucket_from_row(row: &PgRow) -> StoreResult<KpiBucket> {
     let Json(sketches) = row.try_get("sketches")?;
     Ok(KpiBucket {
         org: OrgId::new(row.try_get::<&str, _>("org_id")?),
+        data_mode: codec::data_mode_from_str(row.try_get("data_mode")?)?,
         minute: row.try_get("minute")?,
         mention_count: codec::count_from_i64(row.try_get("mention_count")?, "mention_count")?,
         sentiment_sum: row.try_get("sentiment_sum")?,
@@ -302,6 +304,7 @@ impl PgStore {
     async fn insert_mention_chunk<'e, E>(
         &self,
         executor: E,
+        mode: DataMode,
         chunk: &[ScoredMention],
     ) -> StoreResult<u64>
     where
@@ -373,6 +376,7 @@ impl PgStore {
             .bind(&source_sentiment)
             .bind(&event_time)
             .bind(&ingested_at)
+            .bind(mode.as_str())
             .execute(executor)
             .await?;
         Ok(done.rows_affected())
@@ -434,17 +438,21 @@ impl Store for PgStore {
             .collect()
     }
 
-    async fn insert_mentions(&self, mentions: &[ScoredMention]) -> StoreResult<u64> {
+    async fn insert_mentions(
+        &self,
+        mode: DataMode,
+        mentions: &[ScoredMention],
+    ) -> StoreResult<u64> {
         match mentions.len() {
             0 => Ok(0),
             n if n <= PG_ROWS_PER_STATEMENT => {
-                self.insert_mention_chunk(&self.pool, mentions).await
+                self.insert_mention_chunk(&self.pool, mode, mentions).await
             }
             _ => {
                 let mut tx = self.pool.begin().await?;
                 let mut inserted = 0;
                 for chunk in mentions.chunks(PG_ROWS_PER_STATEMENT) {
-                    inserted += self.insert_mention_chunk(&mut *tx, chunk).await?;
+                    inserted += self.insert_mention_chunk(&mut *tx, mode, chunk).await?;
                 }
                 tx.commit().await?;
                 Ok(inserted)
@@ -479,6 +487,7 @@ impl Store for PgStore {
     async fn mention_totals(
         &self,
         org: &OrgId,
+        mode: DataMode,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<SourceAggregate>> {
@@ -487,6 +496,8 @@ impl Store for PgStore {
             super::mention_totals_columns()
         ));
         qb.push_bind(org.as_str())
+            .push(" AND data_mode = ")
+            .push_bind(mode.as_str())
             .push(" AND event_time >= ")
             .push_bind(from)
             .push(" AND event_time < ")
@@ -499,6 +510,7 @@ impl Store for PgStore {
     async fn mentions_since(
         &self,
         org: &OrgId,
+        mode: DataMode,
         since: DateTime<Utc>,
         after: Option<MentionCursor>,
         limit: u32,
@@ -508,6 +520,8 @@ impl Store for PgStore {
             "SELECT {MENTION_COLUMNS} FROM mentions WHERE org_id = "
         ));
         qb.push_bind(org.as_str())
+            .push(" AND data_mode = ")
+            .push_bind(mode.as_str())
             .push(" AND event_time >= ")
             .push_bind(since);
         if let Some(c) = after {
@@ -576,6 +590,7 @@ impl Store for PgStore {
 
     async fn insert_campaign_metrics(
         &self,
+        mode: DataMode,
         metrics: &[(OrgId, CampaignMetric)],
     ) -> StoreResult<u64> {
         if metrics.is_empty() {
@@ -658,6 +673,7 @@ impl Store for PgStore {
                 .bind(&currency)
                 .bind(&reported_at)
                 .bind(&json)
+                .bind(mode.as_str())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -666,9 +682,14 @@ impl Store for PgStore {
         Ok(inserted)
     }
 
-    async fn campaign_metrics(&self, org: &OrgId) -> StoreResult<Vec<CampaignMetric>> {
+    async fn campaign_metrics(
+        &self,
+        org: &OrgId,
+        mode: DataMode,
+    ) -> StoreResult<Vec<CampaignMetric>> {
         let rows = sqlx::query(SELECT_CAMPAIGN_METRICS)
             .bind(org.as_str())
+            .bind(mode.as_str())
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(metric_from_row).collect()
@@ -733,6 +754,7 @@ impl Store for PgStore {
             let mut strongly = Vec::with_capacity(n);
             let mut by_source = Vec::with_capacity(n);
             let mut sketches = Vec::with_capacity(n);
+            let mut mode = Vec::with_capacity(n);
             for b in chunk {
                 let cols = codec::bucket_columns(b)?;
                 org.push(b.org.as_str());
@@ -745,6 +767,7 @@ impl Store for PgStore {
                 strongly.push(cols.strongly_negative);
                 by_source.push(cols.by_source);
                 sketches.push(cols.sketches);
+                mode.push(b.data_mode.as_str());
             }
             written += sqlx::query(UPSERT_BUCKETS)
                 .bind(&org)
@@ -757,6 +780,7 @@ impl Store for PgStore {
                 .bind(&strongly)
                 .bind(&by_source)
                 .bind(&sketches)
+                .bind(&mode)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -768,14 +792,16 @@ impl Store for PgStore {
     async fn kpi_buckets_since(
         &self,
         org: &OrgId,
+        mode: DataMode,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<KpiBucket>> {
         let rows = sqlx::query(
-            "SELECT org_id, minute, mention_count, sentiment_sum, positive, neutral, negative, \
-             strongly_negative, by_source, sketches FROM kpi_minute_buckets \
-             WHERE org_id = $1 AND minute >= $2 ORDER BY minute",
+            "SELECT org_id, data_mode, minute, mention_count, sentiment_sum, positive, neutral, \
+             negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
+             WHERE org_id = $1 AND data_mode = $2 AND minute >= $3 ORDER BY minute",
         )
         .bind(org.as_str())
+        .bind(mode.as_str())
         .bind(since)
         .fetch_all(&self.pool)
         .await?;
@@ -885,8 +911,8 @@ impl Store for PgStore {
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<KpiBucket>>> {
         let rows = sqlx::query(
-            "SELECT seq, org_id, minute, mention_count, sentiment_sum, positive, neutral, \
-             negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
+            "SELECT seq, org_id, data_mode, minute, mention_count, sentiment_sum, positive, \
+             neutral, negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
              WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
         )
         .bind(after)

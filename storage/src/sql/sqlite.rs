@@ -24,7 +24,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Row, Sqlite};
 use uuid::Uuid;
 use warroom_engine::model::{
-    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, Mention, OrgId,
+    sentiment_class, Author, CampaignMetric, CrisisEvent, CrisisEvidence, DataMode, Mention, OrgId,
     Organization, ScoredMention, SentimentClass, SentimentScores,
 };
 
@@ -77,7 +77,7 @@ const SELECT_CAMPAIGN_METRICS: &str = "SELECT platform, campaign_id, campaign_na
     date_recorded, impressions, clicks, spend_micros, conversions, reach, \
     daily_budget_micros, currency, reported_at \
     FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY platform, campaign_id, date_recorded \
-    ORDER BY reported_at DESC) AS rn FROM campaign_data WHERE org_id = ?) latest \
+    ORDER BY reported_at DESC) AS rn FROM campaign_data WHERE org_id = ? AND data_mode = ?) latest \
     WHERE rn = 1 ORDER BY platform, campaign_id, date_recorded";
 
 /// Rows per statement for a table of `columns` bound columns.
@@ -247,6 +247,7 @@ fn crisis_from_row(row: &SqliteRow) -> StoreResult<CrisisEvent> {
 fn bucket_from_row(row: &SqliteRow) -> StoreResult<KpiBucket> {
     Ok(KpiBucket {
         org: OrgId::new(row.try_get::<&str, _>("org_id")?),
+        data_mode: codec::data_mode_from_str(row.try_get("data_mode")?)?,
         minute: codec::time_from_us(row.try_get("minute")?)?,
         mention_count: codec::count_from_i64(row.try_get("mention_count")?, "mention_count")?,
         sentiment_sum: row.try_get("sentiment_sum")?,
@@ -357,7 +358,11 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn insert_mentions(&self, mentions: &[ScoredMention]) -> StoreResult<u64> {
+    async fn insert_mentions(
+        &self,
+        mode: DataMode,
+        mentions: &[ScoredMention],
+    ) -> StoreResult<u64> {
         if mentions.is_empty() {
             return Ok(0);
         }
@@ -369,12 +374,12 @@ impl Store for SqliteStore {
         }
         let mut tx = self.writer.begin().await?;
         let mut inserted = 0;
-        for chunk in prepared.chunks(rows_per_statement(20)) {
+        for chunk in prepared.chunks(rows_per_statement(21)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO mentions (org_id, source, external_id, content, author_handle, \
                  author_name, author_followers, author_reach, country, region, language, \
                  hashtags, url, sentiment_score, sentiment_pos, sentiment_neu, sentiment_neg, \
-                 source_sentiment, event_time, ingested_at) ",
+                 source_sentiment, event_time, ingested_at, data_mode) ",
             );
             qb.push_values(chunk, |mut row, (m, numbers, hashtags)| {
                 let mention = &m.mention;
@@ -397,7 +402,8 @@ impl Store for SqliteStore {
                     .push_bind(m.sentiment.neg)
                     .push_bind(mention.source_sentiment)
                     .push_bind(mention.event_time.timestamp_micros())
-                    .push_bind(m.ingested_at_us);
+                    .push_bind(m.ingested_at_us)
+                    .push_bind(mode.as_str());
             });
             qb.push(" ON CONFLICT (org_id, source, external_id) DO NOTHING");
             inserted += qb.build().execute(&mut *tx).await?.rows_affected();
@@ -433,6 +439,7 @@ impl Store for SqliteStore {
     async fn mention_totals(
         &self,
         org: &OrgId,
+        mode: DataMode,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> StoreResult<Vec<SourceAggregate>> {
@@ -441,6 +448,8 @@ impl Store for SqliteStore {
             super::mention_totals_columns()
         ));
         qb.push_bind(org.as_str())
+            .push(" AND data_mode = ")
+            .push_bind(mode.as_str())
             .push(" AND event_time >= ")
             .push_bind(from.timestamp_micros())
             .push(" AND event_time < ")
@@ -453,6 +462,7 @@ impl Store for SqliteStore {
     async fn mentions_since(
         &self,
         org: &OrgId,
+        mode: DataMode,
         since: DateTime<Utc>,
         after: Option<MentionCursor>,
         limit: u32,
@@ -462,6 +472,8 @@ impl Store for SqliteStore {
             "SELECT {MENTION_COLUMNS} FROM mentions WHERE org_id = "
         ));
         qb.push_bind(org.as_str())
+            .push(" AND data_mode = ")
+            .push_bind(mode.as_str())
             .push(" AND event_time >= ")
             .push_bind(since.timestamp_micros());
         if let Some(c) = after {
@@ -531,6 +543,7 @@ impl Store for SqliteStore {
 
     async fn insert_campaign_metrics(
         &self,
+        mode: DataMode,
         metrics: &[(OrgId, CampaignMetric)],
     ) -> StoreResult<u64> {
         if metrics.is_empty() {
@@ -567,11 +580,11 @@ impl Store for SqliteStore {
             qb.build().execute(&mut *tx).await?;
         }
         let mut inserted = 0;
-        for chunk in prepared.chunks(rows_per_statement(15)) {
+        for chunk in prepared.chunks(rows_per_statement(16)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO campaign_data (id, org_id, platform, campaign_id, campaign_name, \
                  date_recorded, impressions, clicks, spend_micros, conversions, reach, \
-                 daily_budget_micros, currency, reported_at, metrics) ",
+                 daily_budget_micros, currency, reported_at, metrics, data_mode) ",
             );
             qb.push_values(chunk, |mut row, (org, m, numbers, json)| {
                 row.push_bind(Uuid::new_v4().to_string())
@@ -588,7 +601,8 @@ impl Store for SqliteStore {
                     .push_bind(m.daily_budget_micros)
                     .push_bind(m.currency.as_str())
                     .push_bind(m.reported_at.timestamp_micros())
-                    .push_bind(json.as_str());
+                    .push_bind(json.as_str())
+                    .push_bind(mode.as_str());
             });
             qb.push(
                 " ON CONFLICT (org_id, platform, campaign_id, date_recorded, reported_at) \
@@ -600,9 +614,14 @@ impl Store for SqliteStore {
         Ok(inserted)
     }
 
-    async fn campaign_metrics(&self, org: &OrgId) -> StoreResult<Vec<CampaignMetric>> {
+    async fn campaign_metrics(
+        &self,
+        org: &OrgId,
+        mode: DataMode,
+    ) -> StoreResult<Vec<CampaignMetric>> {
         let rows = sqlx::query(SELECT_CAMPAIGN_METRICS)
             .bind(org.as_str())
+            .bind(mode.as_str())
             .fetch_all(&self.readers)
             .await?;
         rows.iter().map(metric_from_row).collect()
@@ -661,13 +680,15 @@ impl Store for SqliteStore {
         }
         let mut tx = self.writer.begin().await?;
         let mut written = 0;
-        for chunk in prepared.chunks(rows_per_statement(10)) {
+        for chunk in prepared.chunks(rows_per_statement(11)) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO kpi_minute_buckets (org_id, minute, mention_count, sentiment_sum, \
-                 positive, neutral, negative, strongly_negative, by_source, sketches) ",
+                "INSERT INTO kpi_minute_buckets (org_id, data_mode, minute, mention_count, \
+                 sentiment_sum, positive, neutral, negative, strongly_negative, by_source, \
+                 sketches) ",
             );
             qb.push_values(chunk, |mut row, (b, cols)| {
                 row.push_bind(b.org.as_str())
+                    .push_bind(b.data_mode.as_str())
                     .push_bind(b.minute.timestamp_micros())
                     .push_bind(cols.mention_count)
                     .push_bind(b.sentiment_sum)
@@ -679,7 +700,7 @@ impl Store for SqliteStore {
                     .push_bind(cols.sketches.as_str());
             });
             qb.push(
-                " ON CONFLICT (org_id, minute) DO UPDATE SET \
+                " ON CONFLICT (org_id, data_mode, minute) DO UPDATE SET \
                  mention_count = excluded.mention_count, sentiment_sum = excluded.sentiment_sum, \
                  positive = excluded.positive, neutral = excluded.neutral, \
                  negative = excluded.negative, strongly_negative = excluded.strongly_negative, \
@@ -695,14 +716,16 @@ impl Store for SqliteStore {
     async fn kpi_buckets_since(
         &self,
         org: &OrgId,
+        mode: DataMode,
         since: DateTime<Utc>,
     ) -> StoreResult<Vec<KpiBucket>> {
         let rows = sqlx::query(
-            "SELECT org_id, minute, mention_count, sentiment_sum, positive, neutral, negative, \
-             strongly_negative, by_source, sketches FROM kpi_minute_buckets \
-             WHERE org_id = ? AND minute >= ? ORDER BY minute",
+            "SELECT org_id, data_mode, minute, mention_count, sentiment_sum, positive, neutral, \
+             negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
+             WHERE org_id = ? AND data_mode = ? AND minute >= ? ORDER BY minute",
         )
         .bind(org.as_str())
+        .bind(mode.as_str())
         .bind(since.timestamp_micros())
         .fetch_all(&self.readers)
         .await?;
@@ -805,8 +828,8 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<KpiBucket>>> {
         let rows = sqlx::query(
-            "SELECT seq, org_id, minute, mention_count, sentiment_sum, positive, neutral, \
-             negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
+            "SELECT seq, org_id, data_mode, minute, mention_count, sentiment_sum, positive, \
+             neutral, negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
              WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
         )
         .bind(after)

@@ -9,6 +9,11 @@
 //!   hash could not sign); [`WebhookRecord`] never serialises it.
 //! - **Idempotency.** [`WebhookStore::remember_receipt`] inserts
 //!   `(org, service, delivery id)` once; the second insert reports a replay.
+//! - **Outbox.** Outgoing deliveries not finished yet are rows of `webhook_outbox`
+//!   ([`OutboxEntry`]): written before the first attempt, updated after every attempt,
+//!   and marked delivered or abandoned at the end, so a restart re-delivers what was
+//!   pending ([`WebhookStore::pending_deliveries`], the one read across organisations:
+//!   it belongs to the engine's dispatcher, never to a tenant's request).
 
 mod postgres;
 mod sqlite;
@@ -103,6 +108,66 @@ pub struct DeliveryRecord {
     pub attempted_at: DateTime<Utc>,
 }
 
+/// Where an outbox entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// Attempts used up, or refused (a private target): never retried.
+    Abandoned,
+}
+
+impl OutboxStatus {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Delivered => "delivered",
+            OutboxStatus::Abandoned => "abandoned",
+        }
+    }
+
+    fn parse(name: &str) -> StoreResult<Self> {
+        match name {
+            "pending" => Ok(OutboxStatus::Pending),
+            "delivered" => Ok(OutboxStatus::Delivered),
+            "abandoned" => Ok(OutboxStatus::Abandoned),
+            other => Err(crate::StoreError::Invalid(format!(
+                "stored outbox status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// One outgoing delivery in the outbox: one event for one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxEntry {
+    /// The delivery id (`X-Warroom-Delivery`, the same for every attempt).
+    pub id: Uuid,
+    /// The endpoint.
+    pub webhook_id: Uuid,
+    /// Owner.
+    pub org: OrgId,
+    /// Event name.
+    pub event: String,
+    /// The exact JSON body sent on every attempt.
+    pub body: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Where it stands.
+    pub status: OutboxStatus,
+    /// Not before this instant (backoff or the receiver's `Retry-After`).
+    pub next_attempt_at: DateTime<Utc>,
+    /// When the event was queued.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Most outbox entries one read of pending deliveries returns.
+pub const MAX_OUTBOX_PAGE: u32 = 10_000;
+
 /// Webhook endpoints, delivery log and incoming receipts.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -142,4 +207,39 @@ pub trait WebhookStore: Send + Sync {
 
     /// Forgets receipts older than `before`; returns how many.
     async fn prune_receipts(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Adds deliveries to the outbox in one transaction; an id already there is left as
+    /// it is (so writing the same entries again is harmless).
+    async fn enqueue_deliveries(&self, entries: &[OutboxEntry]) -> StoreResult<()>;
+
+    /// Pending deliveries of every organisation, earliest `next_attempt_at` first, at
+    /// most `limit` (capped at [`MAX_OUTBOX_PAGE`]).
+    async fn pending_deliveries(&self, limit: u32) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Records an attempt's result: attempts made, the new status and the earliest next
+    /// attempt. A finished entry (delivered, abandoned) is never reopened; returns
+    /// `false` when the entry was not pending (or is gone).
+    async fn update_delivery(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        status: OutboxStatus,
+        next_attempt_at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// One outbox entry of the organisation.
+    async fn outbox_entry(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<OutboxEntry>>;
+
+    /// The organisation's outbox entries for one endpoint, newest first, at most `limit`
+    /// (capped at [`MAX_DELIVERY_PAGE`]).
+    async fn outbox(
+        &self,
+        org: &OrgId,
+        webhook_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEntry>>;
+
+    /// Forgets finished entries (delivered or abandoned) last updated before `before`;
+    /// returns how many. The delivery log keeps their attempts.
+    async fn prune_outbox(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -8,7 +8,10 @@ use sqlx::Row;
 use uuid::Uuid;
 use warroom_engine::OrgId;
 
-use super::{DeliveryOutcome, DeliveryRecord, WebhookRecord, WebhookStore, MAX_DELIVERY_PAGE};
+use super::{
+    DeliveryOutcome, DeliveryRecord, OutboxEntry, OutboxStatus, WebhookRecord, WebhookStore,
+    MAX_DELIVERY_PAGE, MAX_OUTBOX_PAGE,
+};
 use crate::sql::{SqliteStore, StoreError, StoreResult};
 
 const SELECT_HOOK: &str =
@@ -52,6 +55,27 @@ fn delivery_from_row(row: &SqliteRow) -> StoreResult<DeliveryRecord> {
         response_status: status.and_then(|s| u16::try_from(s).ok()),
         error: row.try_get("error")?,
         attempted_at: time(row.try_get("attempted_at")?)?,
+    })
+}
+
+const SELECT_OUTBOX: &str = "SELECT id, webhook_id, org_id, event, body, attempts, status, \
+    next_attempt_at, created_at FROM webhook_outbox";
+
+fn attempts_from_i64(n: i64) -> StoreResult<u32> {
+    u32::try_from(n).map_err(|_| StoreError::Invalid(format!("stored attempts {n}")))
+}
+
+fn outbox_from_row(row: &SqliteRow) -> StoreResult<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: uuid(row.try_get("id")?)?,
+        webhook_id: uuid(row.try_get("webhook_id")?)?,
+        org: OrgId::new(row.try_get::<String, _>("org_id")?),
+        event: row.try_get("event")?,
+        body: row.try_get("body")?,
+        attempts: attempts_from_i64(row.try_get("attempts")?)?,
+        status: OutboxStatus::parse(row.try_get("status")?)?,
+        next_attempt_at: time(row.try_get("next_attempt_at")?)?,
+        created_at: time(row.try_get("created_at")?)?,
     })
 }
 
@@ -170,6 +194,103 @@ impl WebhookStore for SqliteStore {
             .bind(before.timestamp_micros())
             .execute(&self.writer)
             .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn enqueue_deliveries(&self, entries: &[OutboxEntry]) -> StoreResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.writer.begin().await?;
+        for e in entries {
+            sqlx::query(
+                "INSERT INTO webhook_outbox (id, webhook_id, org_id, event, body, attempts, \
+                 status, next_attempt_at, created_at, updated_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(e.id.to_string())
+            .bind(e.webhook_id.to_string())
+            .bind(e.org.as_str())
+            .bind(&e.event)
+            .bind(&e.body)
+            .bind(i64::from(e.attempts))
+            .bind(e.status.as_str())
+            .bind(e.next_attempt_at.timestamp_micros())
+            .bind(e.created_at.timestamp_micros())
+            .bind(e.created_at.timestamp_micros())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pending_deliveries(&self, limit: u32) -> StoreResult<Vec<OutboxEntry>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_OUTBOX} WHERE status = 'pending' ORDER BY next_attempt_at, id LIMIT ?"
+        )))
+        .bind(i64::from(limit.clamp(1, MAX_OUTBOX_PAGE)))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn update_delivery(
+        &self,
+        id: Uuid,
+        attempts: u32,
+        status: OutboxStatus,
+        next_attempt_at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE webhook_outbox SET attempts = ?, status = ?, next_attempt_at = ?, \
+             updated_at = CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER) \
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(i64::from(attempts))
+        .bind(status.as_str())
+        .bind(next_attempt_at.timestamp_micros())
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn outbox_entry(&self, org: &OrgId, id: Uuid) -> StoreResult<Option<OutboxEntry>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_OUTBOX} WHERE org_id = ? AND id = ?"
+        )))
+        .bind(org.as_str())
+        .bind(id.to_string())
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(outbox_from_row).transpose()
+    }
+
+    async fn outbox(
+        &self,
+        org: &OrgId,
+        webhook_id: Uuid,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxEntry>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{SELECT_OUTBOX} WHERE org_id = ? AND webhook_id = ? \
+             ORDER BY created_at DESC, id LIMIT ?"
+        )))
+        .bind(org.as_str())
+        .bind(webhook_id.to_string())
+        .bind(i64::from(limit.clamp(1, MAX_DELIVERY_PAGE)))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
+    async fn prune_outbox(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let done =
+            sqlx::query("DELETE FROM webhook_outbox WHERE status <> 'pending' AND updated_at < ?")
+                .bind(before.timestamp_micros())
+                .execute(&self.writer)
+                .await?;
         Ok(done.rows_affected())
     }
 }
