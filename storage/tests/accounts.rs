@@ -630,7 +630,10 @@ async fn webhook_outbox_keeps_pending_deliveries_until_finished(store: Arc<dyn S
         .await
         .unwrap();
     // Writing the same entry again changes nothing.
-    hooks.enqueue_deliveries(&[later.clone()]).await.unwrap();
+    hooks
+        .enqueue_deliveries(std::slice::from_ref(&later))
+        .await
+        .unwrap();
     assert_eq!(
         hooks.pending_deliveries(100).await.unwrap(),
         vec![sooner.clone(), later.clone()],

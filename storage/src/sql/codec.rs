@@ -248,6 +248,12 @@ pub(crate) fn like_contains(text: &str) -> String {
     out
 }
 
+/// A stored `data_mode` column (`MOCK` or `LIVE`).
+pub(crate) fn data_mode_from_str(stored: &str) -> StoreResult<DataMode> {
+    DataMode::parse(stored)
+        .ok_or_else(|| StoreError::Invalid(format!("stored data mode {stored:?}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,10 +288,4 @@ mod tests {
             assert_eq!(parse_crisis_kind(k.as_str()).ok(), Some(k));
         }
     }
-}
-
-/// A stored `data_mode` column (`MOCK` or `LIVE`).
-pub(crate) fn data_mode_from_str(stored: &str) -> StoreResult<DataMode> {
-    DataMode::parse(stored)
-        .ok_or_else(|| StoreError::Invalid(format!("stored data mode {stored:?}")))
 }
