@@ -20,7 +20,7 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use warroom_actors::mock::MentionGenerator;
-use warroom_engine::{OrgId, Organization, ScoredMention, SystemClock};
+use warroom_engine::{DataMode, OrgId, Organization, ScoredMention, SystemClock};
 use warroom_storage::archive::{
     export, ArchiveConfig, ArchiveWriter, ExportFormat, ExportQuery, LiveArchive,
     LiveArchiveOptions, LiveArchiveStats, Table,
@@ -169,7 +169,10 @@ async fn fill(store: &Arc<dyn Store>, rows: &[ScoredMention]) {
         store.upsert_organization(&org).await.expect("org");
     }
     for chunk in rows.chunks(5_000) {
-        store.insert_mentions(chunk).await.expect("insert");
+        store
+            .insert_mentions(DataMode::Mock, chunk)
+            .await
+            .expect("insert");
     }
 }
 
