@@ -3,7 +3,6 @@
 //! 2xx is in the database exactly once.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,16 +28,7 @@ fn spawn_server(database_url: &str) -> (Child, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("warroom serve runs");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server prints its address").unwrap();
-        if let Some(rest) = line.strip_prefix("War Room listening on http://") {
-            break rest.trim().to_owned();
-        }
-    };
-    // Keep draining stderr so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let addr = common::listen_address(&mut child);
     (child, addr)
 }
 

@@ -11,7 +11,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::mention;
 use warroom::App;
-use warroom_engine::config::OrgConfig;
 use warroom_engine::Config;
 
 fn config(dir: &std::path::Path) -> Config {
@@ -19,17 +18,7 @@ fn config(dir: &std::path::Path) -> Config {
     config.auth.jwt_secret = common::SECRET.into();
     config.server.bind = "127.0.0.1:0".parse().unwrap();
     config.mock.enabled = false;
-    config.orgs = ["quiet", "other"]
-        .into_iter()
-        .map(|id| OrgConfig {
-            id: id.into(),
-            name: format!("{id} campaign"),
-            mentions_per_second: 0.0,
-            negative_threshold: None,
-            crises: Vec::new(),
-            connectors: Default::default(),
-        })
-        .collect();
+    config.orgs = ["quiet", "other"].map(common::quiet_org).to_vec();
     config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
     config.export.max_range = Duration::from_secs(2 * 86_400);
     config

@@ -8,7 +8,6 @@ mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
@@ -22,7 +21,6 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
 use support::PgDatabase;
 use warroom::App;
-use warroom_engine::config::OrgConfig;
 use warroom_engine::Config;
 use warroom_storage::archive::{LiveArchiveStats, Table};
 
@@ -33,17 +31,7 @@ fn config(database_url: String, root: &Path) -> Config {
     config.auth.jwt_secret = common::SECRET.into();
     config.server.bind = "127.0.0.1:0".parse().unwrap();
     config.mock.enabled = false;
-    config.orgs = ["quiet", "other"]
-        .into_iter()
-        .map(|id| OrgConfig {
-            id: id.into(),
-            name: format!("{id} campaign"),
-            mentions_per_second: 0.0,
-            negative_threshold: None,
-            crises: Vec::new(),
-            connectors: Default::default(),
-        })
-        .collect();
+    config.orgs = ["quiet", "other"].map(common::quiet_org).to_vec();
     config.database.url = database_url;
     // KPI minutes are written (and final for the archive) a fraction of a second after
     // they close.
@@ -391,15 +379,7 @@ fn spawn_server(database_url: &str, root: &Path) -> (Server, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("warroom serve runs");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server prints its address").unwrap();
-        if let Some(rest) = line.strip_prefix("War Room listening on http://") {
-            break rest.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
+    let addr = common::listen_address(&mut child);
     (Server(child), addr)
 }
 

@@ -53,3 +53,32 @@ pub fn ws_request_for(
     );
     request
 }
+
+/// An organisation with no mock feed and the default crisis rule.
+pub fn quiet_org(id: &str) -> warroom_engine::config::OrgConfig {
+    warroom_engine::config::OrgConfig {
+        id: id.into(),
+        name: format!("{id} campaign"),
+        mentions_per_second: 0.0,
+        negative_threshold: None,
+        crises: Vec::new(),
+        connectors: Default::default(),
+    }
+}
+
+/// Reads a `warroom serve` child's stderr until it prints where it listens, returns that
+/// `host:port`, and keeps draining stderr on a thread so the server never blocks on a
+/// full pipe.
+pub fn listen_address(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("server prints its address").unwrap();
+        if let Some(rest) = line.strip_prefix("War Room listening on http://") {
+            break rest.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    addr
+}
