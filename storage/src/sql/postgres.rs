@@ -383,6 +383,31 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// The archive's tail read: rows of `table` whose `seq_column` is in `(after, up_to]`,
+    /// in that order, at most `limit` (and [`MAX_PAGE_SIZE`]). The names are constants
+    /// of this module, never input.
+    async fn rows_by_sequence(
+        &self,
+        columns: &str,
+        table: &str,
+        seq_column: &str,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<PgRow>> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {columns} FROM {table} WHERE {seq_column} > $1 AND {seq_column} <= $2 \
+             ORDER BY {seq_column} LIMIT $3"
+        )))
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> Backend {
@@ -860,15 +885,9 @@ impl Store for PgStore {
         up_to: i64,
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<ScoredMention>>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MENTION_COLUMNS} FROM mentions WHERE id > $1 AND id <= $2 \
-             ORDER BY id LIMIT $3"
-        )))
-        .bind(after)
-        .bind(up_to)
-        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .rows_by_sequence(MENTION_COLUMNS, "mentions", "id", after, up_to, limit)
+            .await?;
         rows.iter()
             .map(|row| mention_from_row(row).map(|(seq, row)| Sequenced { seq, row }))
             .collect()
@@ -880,17 +899,18 @@ impl Store for PgStore {
         up_to: i64,
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<(OrgId, CampaignMetric)>>> {
-        let rows = sqlx::query(
-            "SELECT seq, org_id, platform, campaign_id, campaign_name, date_recorded, \
-             impressions, clicks, spend_micros, conversions, reach, daily_budget_micros, \
-             currency, reported_at FROM campaign_data WHERE seq > $1 AND seq <= $2 \
-             ORDER BY seq LIMIT $3",
-        )
-        .bind(after)
-        .bind(up_to)
-        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .rows_by_sequence(
+                "seq, org_id, platform, campaign_id, campaign_name, date_recorded, \
+                 impressions, clicks, spend_micros, conversions, reach, daily_budget_micros, \
+                 currency, reported_at",
+                "campaign_data",
+                "seq",
+                after,
+                up_to,
+                limit,
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(Sequenced {
@@ -910,16 +930,17 @@ impl Store for PgStore {
         up_to: i64,
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<KpiBucket>>> {
-        let rows = sqlx::query(
-            "SELECT seq, org_id, data_mode, minute, mention_count, sentiment_sum, positive, \
-             neutral, negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
-             WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(after)
-        .bind(up_to)
-        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self
+            .rows_by_sequence(
+                "seq, org_id, data_mode, minute, mention_count, sentiment_sum, positive, \
+                 neutral, negative, strongly_negative, by_source, sketches",
+                "kpi_minute_buckets",
+                "seq",
+                after,
+                up_to,
+                limit,
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(Sequenced {

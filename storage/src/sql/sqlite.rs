@@ -302,6 +302,31 @@ fn push_sentiment(qb: &mut QueryBuilder<Sqlite>, class: SentimentClass) {
     }
 }
 
+impl SqliteStore {
+    /// The archive's tail read: rows of `table` whose `seq_column` is in `(after, up_to]`,
+    /// in that order, at most `limit` (and [`MAX_PAGE_SIZE`]). The names are constants
+    /// of this module, never input.
+    async fn rows_by_sequence(
+        &self,
+        columns: &str,
+        table: &str,
+        seq_column: &str,
+        after: i64,
+        up_to: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<SqliteRow>> {
+        Ok(sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {columns} FROM {table} WHERE {seq_column} > ? AND {seq_column} <= ? \
+             ORDER BY {seq_column} LIMIT ?"
+        )))
+        .bind(after)
+        .bind(up_to)
+        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
+        .fetch_all(&self.readers)
+        .await?)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn backend(&self) -> Backend {
@@ -777,15 +802,9 @@ impl Store for SqliteStore {
         up_to: i64,
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<ScoredMention>>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {MENTION_COLUMNS} FROM mentions WHERE id > ? AND id <= ? \
-             ORDER BY id LIMIT ?"
-        )))
-        .bind(after)
-        .bind(up_to)
-        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
-        .fetch_all(&self.readers)
-        .await?;
+        let rows = self
+            .rows_by_sequence(MENTION_COLUMNS, "mentions", "id", after, up_to, limit)
+            .await?;
         rows.iter()
             .map(|row| mention_from_row(row).map(|(seq, row)| Sequenced { seq, row }))
             .collect()
@@ -797,17 +816,18 @@ impl Store for SqliteStore {
         up_to: i64,
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<(OrgId, CampaignMetric)>>> {
-        let rows = sqlx::query(
-            "SELECT seq, org_id, platform, campaign_id, campaign_name, date_recorded, \
-             impressions, clicks, spend_micros, conversions, reach, daily_budget_micros, \
-             currency, reported_at FROM campaign_data WHERE seq > ? AND seq <= ? \
-             ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(up_to)
-        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
-        .fetch_all(&self.readers)
-        .await?;
+        let rows = self
+            .rows_by_sequence(
+                "seq, org_id, platform, campaign_id, campaign_name, date_recorded, \
+                 impressions, clicks, spend_micros, conversions, reach, daily_budget_micros, \
+                 currency, reported_at",
+                "campaign_data",
+                "seq",
+                after,
+                up_to,
+                limit,
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(Sequenced {
@@ -827,16 +847,17 @@ impl Store for SqliteStore {
         up_to: i64,
         limit: u32,
     ) -> StoreResult<Vec<Sequenced<KpiBucket>>> {
-        let rows = sqlx::query(
-            "SELECT seq, org_id, data_mode, minute, mention_count, sentiment_sum, positive, \
-             neutral, negative, strongly_negative, by_source, sketches FROM kpi_minute_buckets \
-             WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-        )
-        .bind(after)
-        .bind(up_to)
-        .bind(i64::from(limit.min(MAX_PAGE_SIZE)))
-        .fetch_all(&self.readers)
-        .await?;
+        let rows = self
+            .rows_by_sequence(
+                "seq, org_id, data_mode, minute, mention_count, sentiment_sum, positive, \
+                 neutral, negative, strongly_negative, by_source, sketches",
+                "kpi_minute_buckets",
+                "seq",
+                after,
+                up_to,
+                limit,
+            )
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(Sequenced {
