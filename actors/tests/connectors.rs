@@ -1008,17 +1008,15 @@ async fn bad_responses_are_counted_open_the_breaker_and_degrade_health_only() {
     runtime.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn switching_mock_live_mock_under_load_loses_nothing_and_mixes_nothing() {
-    let (fake, base) = Fake::start().await;
-    fake.on("/ml/v2/auth/refresh", vec![TOKEN_OK("t")]);
-    // The vendor serves 6 live mentions over 3 pages, all recent.
+/// The fake Mentionlytics serves `n` live mentions (`live-0`…), two per page, the
+/// `i`-th from `back - i` minutes ago.
+fn serve_live_mentions(fake: &Fake, n: i64, back: i64) {
     let now = Utc::now();
-    let live: Vec<Value> = (0..6)
+    let live: Vec<Value> = (0..n)
         .map(|i| {
             mention(
                 &format!("live-{i}"),
-                &(now - chrono::Duration::minutes(10 - i)).to_rfc3339(),
+                &(now - chrono::Duration::minutes(back - i)).to_rfc3339(),
                 "live text",
             )
         })
@@ -1031,6 +1029,14 @@ async fn switching_mock_live_mock_under_load_loses_nothing_and_mixes_nothing() {
             .unwrap_or(0);
         ok(json!({"mentions": live.iter().skip(page * 2).take(2).cloned().collect::<Vec<_>>()}))
     });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switching_mock_live_mock_under_load_loses_nothing_and_mixes_nothing() {
+    let (fake, base) = Fake::start().await;
+    fake.on("/ml/v2/auth/refresh", vec![TOKEN_OK("t")]);
+    // The vendor serves 6 live mentions over 3 pages, all recent.
+    serve_live_mentions(&fake, 6, 10);
     let dir = tempfile::tempdir().unwrap();
     let config = engine_config(
         &base,
@@ -1284,23 +1290,7 @@ async fn a_restart_rebuilds_only_the_current_modes_windows() {
     let (fake, base) = Fake::start().await;
     fake.on("/ml/v2/auth/refresh", vec![TOKEN_OK("t")]);
     let now = Utc::now();
-    let live: Vec<Value> = (0..3)
-        .map(|i| {
-            mention(
-                &format!("live-{i}"),
-                &(now - chrono::Duration::minutes(5 - i)).to_rfc3339(),
-                "live text",
-            )
-        })
-        .collect();
-    fake.on_request("/ml/v2/mentions", move |seen| {
-        let page: usize = seen
-            .query
-            .get("page_no")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        ok(json!({"mentions": live.iter().skip(page * 2).take(2).cloned().collect::<Vec<_>>()}))
-    });
+    serve_live_mentions(&fake, 3, 5);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("w.db");
     let acme = OrgId::new("acme");
