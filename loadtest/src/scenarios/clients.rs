@@ -266,17 +266,87 @@ pub(crate) struct StormTally {
     pub(crate) gaps_at_drop: (u64, u64),
 }
 
+/// Ingest→client latency of every client, one pair of histograms per reading class
+/// (fast readers, slow readers) shared by the clients of that class.
+///
+/// One pair per client cost 430 KiB each: at 5,000 clients, 2 GiB zero-filled in the
+/// first second of measuring (every client's first frame allocated its pair), which
+/// stalled the load tester for about half a second and showed up as the run's tail
+/// latency. A lock per frame costs nothing in comparison.
+pub(crate) struct LatencyBook {
+    fast: Mutex<LatencyPair>,
+    slow: Mutex<LatencyPair>,
+}
+
+/// The latency of all mention-stream frames, and of the frames carrying this run's own
+/// mentions.
+#[derive(Clone)]
+pub(crate) struct LatencyPair {
+    /// All mention-stream frames.
+    pub(crate) all: Histogram<u64>,
+    /// Frames carrying at least one of this run's mentions.
+    pub(crate) own: Histogram<u64>,
+}
+
+impl LatencyPair {
+    fn new() -> Self {
+        Self {
+            all: latency_histogram(),
+            own: latency_histogram(),
+        }
+    }
+}
+
+impl LatencyBook {
+    /// Empty histograms for both classes.
+    pub(crate) fn new() -> Self {
+        Self {
+            fast: Mutex::new(LatencyPair::new()),
+            slow: Mutex::new(LatencyPair::new()),
+        }
+    }
+
+    fn record(&self, pace: Pace, latency_us: i64, own: bool) {
+        let class = if pace == Pace::Fast {
+            &self.fast
+        } else {
+            &self.slow
+        };
+        let mut pair = class
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        record(&mut pair.all, latency_us);
+        if own {
+            record(&mut pair.own, latency_us);
+        }
+    }
+
+    /// What the fast readers (`slow == false`) or the slow ones saw.
+    pub(crate) fn class(&self, slow: bool) -> LatencyPair {
+        let class = if slow { &self.slow } else { &self.fast };
+        class
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// What every client saw.
+    pub(crate) fn merged(&self) -> LatencyPair {
+        let mut merged = self.class(false);
+        let slow = self.class(true);
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = merged.all.add(&slow.all);
+        let _ = merged.own.add(&slow.own);
+        merged
+    }
+}
+
 /// What one client saw.
 pub(crate) struct ClientTally {
     /// Index into the run's organisations.
     pub(crate) org: usize,
     /// How it read.
     pub(crate) pace: Pace,
-    /// Ingest→client latency of all mention-stream frames (allocated on first use: an
-    /// idle run with 10,000 clients should not reserve 10,000 histograms).
-    pub(crate) latency_all: Option<Histogram<u64>>,
-    /// The same, frames carrying this run's mentions.
-    pub(crate) latency_own: Option<Histogram<u64>>,
     /// Frames and mentions.
     pub(crate) delivery: DeliveryFigures,
     /// Sequence checks.
@@ -298,8 +368,6 @@ impl ClientTally {
         Self {
             org,
             pace,
-            latency_all: None,
-            latency_own: None,
             delivery: DeliveryFigures::default(),
             seq: SeqCheck::default(),
             clients: ClientFigures::default(),
@@ -344,6 +412,8 @@ pub(crate) struct Shared {
     pub(crate) credentials: Arc<Credentials>,
     /// The run's organisations, by [`Spec::org`].
     pub(crate) orgs: Arc<[Arc<str>]>,
+    /// Every client's ingest→client latency.
+    pub(crate) latency: Arc<LatencyBook>,
 }
 
 /// One client's own settings.
@@ -657,16 +727,7 @@ impl Session<'_> {
                 let own = ctx.scanner.own_mentions(data);
                 if let Some(ingested) = frame.ingested_at_us {
                     let latency = received_us - ingested;
-                    record(
-                        tally.latency_all.get_or_insert_with(latency_histogram),
-                        latency,
-                    );
-                    if own > 0 {
-                        record(
-                            tally.latency_own.get_or_insert_with(latency_histogram),
-                            latency,
-                        );
-                    }
+                    ctx.latency.record(tally.pace, latency, own > 0);
                     ctx.live
                         .interval_max_latency_us
                         .fetch_max(u64::try_from(latency).unwrap_or(0), Ordering::Relaxed);
@@ -799,24 +860,6 @@ pub(crate) fn sequence_figures<'a>(
     }
     sequence.gaps_total = sequence.gap_frames + sequence.unannounced_skips;
     sequence
-}
-
-/// Merged latency histograms (all frames, own frames) of a set of tallies.
-pub(crate) fn latency_of<'a>(
-    tallies: impl IntoIterator<Item = &'a ClientTally>,
-) -> (Histogram<u64>, Histogram<u64>) {
-    let mut all = latency_histogram();
-    let mut own = latency_histogram();
-    for t in tallies {
-        // Same bounds everywhere, so adding cannot fail.
-        if let Some(h) = &t.latency_all {
-            let _ = all.add(h);
-        }
-        if let Some(h) = &t.latency_own {
-            let _ = own.add(h);
-        }
-    }
-    (all, own)
 }
 
 /// A 64-bit mix (splitmix64): deterministic per-client "random" offsets without a

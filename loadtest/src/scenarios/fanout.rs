@@ -85,6 +85,7 @@ pub async fn run(options: &RunOptions, params: &FanoutParams) -> anyhow::Result<
     let (server, loadtest) = harness.finish().await;
     let fanout = combine(
         &all,
+        &shared.latency.merged(),
         subscribed_at_start,
         &per_org_accepted,
         options.orgs.len(),
@@ -155,18 +156,18 @@ pub(crate) fn delivery_of(
 /// Merges the clients' tallies into the report figures.
 fn combine(
     all: &[ClientTally],
+    latency: &clients::LatencyPair,
     subscribed_at_start: u64,
     per_org_accepted: &[u64],
     orgs: usize,
     measured: Duration,
 ) -> FanoutFigures {
     let refs: Vec<&ClientTally> = all.iter().collect();
-    let (latency_all, latency_own) = clients::latency_of(all);
     let mut clients = clients::client_figures(all);
     clients.subscribed_at_start = subscribed_at_start;
     FanoutFigures {
-        latency_all_frames: LatencySummary::of(&latency_all),
-        latency_own_frames: LatencySummary::of(&latency_own),
+        latency_all_frames: LatencySummary::of(&latency.all),
+        latency_own_frames: LatencySummary::of(&latency.own),
         delivery: delivery_of(&refs, per_org_accepted, orgs, measured),
         sequence: clients::sequence_figures(all),
         clients,

@@ -88,6 +88,7 @@ impl RunOptions {
             kinds,
             credentials: Arc::clone(&self.credentials),
             orgs: self.orgs.iter().map(|o| Arc::from(o.as_str())).collect(),
+            latency: Arc::new(clients::LatencyBook::new()),
         };
         Ok((shared, phase_tx))
     }

@@ -193,12 +193,12 @@ pub async fn run(options: &RunOptions, params: &SlowParams) -> anyhow::Result<Re
             .iter()
             .filter(|t| (t.pace != Pace::Fast) == slow)
             .collect();
-        let (latency, latency_own) = clients::latency_of(members.iter().copied());
+        let latency = shared.latency.class(slow);
         let delivery = delivery_of(&members, &per_org_accepted, options.orgs.len(), measured);
         ClassFigures {
             clients: members.len() as u64,
-            latency: LatencySummary::of(&latency),
-            latency_own: LatencySummary::of(&latency_own),
+            latency: LatencySummary::of(&latency.all),
+            latency_own: LatencySummary::of(&latency.own),
             mention_frames: delivery.mention_frames,
             own_delivery_ratio: delivery.own_delivery_ratio,
             sequence: clients::sequence_figures(members.iter().copied()),
