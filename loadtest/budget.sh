@@ -39,6 +39,7 @@ tcp_counters() {
 }
 
 SERVER_PID=
+DATA_DIR=
 stop_server() {
     if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID"
@@ -47,10 +48,18 @@ stop_server() {
         kill -9 "$SERVER_PID" 2>/dev/null || true
     fi
     SERVER_PID=
+    if [[ -n $DATA_DIR ]]; then
+        rm -rf "$DATA_DIR"
+        DATA_DIR=
+    fi
 }
 trap stop_server EXIT
 
 start_server() {
+    # Every run gets a new database (and live archive beside it): a run must not pay for
+    # recovering, or archiving, what the runs before it stored.
+    DATA_DIR=$(mktemp -d "${TMPDIR:-/tmp}/warroom-budget-data.XXXXXX")
+    WARROOM__DATABASE__URL=sqlite://$DATA_DIR/warroom.db \
     WARROOM__SERVER__BIND=127.0.0.1:$PORT WARROOM__LOG__FILTER=warn \
         "$BIN/warroom" serve --config "${CONFIG:-loadtest/orgs-50.toml}" \
         >"$OUT/server-$1.log" 2>&1 &
