@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, ScoredMention};
+use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, ScoredMention, SentimentScores};
 
 use crate::kpi::CommitObserver;
 
@@ -248,17 +248,28 @@ async fn write_loop(
         for mode in modes {
             let group: Vec<&Job> = jobs.iter().filter(|j| j.mode == mode).collect();
             let group_records: usize = group.iter().map(|j| j.len()).sum();
-            let (mentions, campaigns) = score_batch(&group).await;
-            let outcome = write_with_retry(
-                store.as_ref(),
-                &stats,
-                &config,
-                mode,
-                &mentions,
-                &campaigns,
-                group_records,
-            )
-            .await;
+            let campaigns = campaigns_of(&group);
+            let (outcome, mentions) = match score_batch(&group, score_with_vader).await {
+                Ok(mentions) => {
+                    let outcome = write_with_retry(
+                        store.as_ref(),
+                        &stats,
+                        &config,
+                        mode,
+                        &mentions,
+                        &campaigns,
+                        group_records,
+                    )
+                    .await;
+                    (outcome, mentions)
+                }
+                // Nothing was written: the requests are refused, never acknowledged.
+                Err(message) => {
+                    stats.failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(records = group_records, %message, "batch not written");
+                    (Err(message), Vec::new())
+                }
+            };
             written.push((mode, outcome, mentions, campaigns));
         }
         stats.queued.fetch_sub(records, Ordering::AcqRel);
@@ -337,22 +348,34 @@ async fn write_with_retry(
     }
 }
 
-/// Scores the batch's mentions (VADER) off the async threads. The dataflow scores them
-/// too, with the same deterministic function, so stored and pushed scores are equal.
-async fn score_batch(jobs: &[&Job]) -> (Vec<ScoredMention>, Vec<(OrgId, CampaignMetric)>) {
+/// The campaign reports of `jobs`, in order.
+fn campaigns_of(jobs: &[&Job]) -> Vec<(OrgId, CampaignMetric)> {
+    jobs.iter()
+        .flat_map(|j| j.campaigns.iter().cloned())
+        .collect()
+}
+
+/// Scores one mention's text with VADER. The dataflow scores it too, with the same
+/// deterministic function, so stored and pushed scores are equal.
+fn score_with_vader(content: &str) -> SentimentScores {
+    warroom_streams::sentiment::analyzer().polarity_scores(content)
+}
+
+/// Scores the mentions of `jobs` with `score` on a blocking thread. A scorer that panics
+/// fails the whole batch (its requests are refused and retried by their senders); it
+/// must never turn into an empty batch that is then acknowledged.
+async fn score_batch(
+    jobs: &[&Job],
+    score: fn(&str) -> SentimentScores,
+) -> Result<Vec<ScoredMention>, String> {
     let raw: Vec<(OrgId, Mention, i64)> = jobs
         .iter()
         .flat_map(|j| j.mentions.iter().cloned())
         .collect();
-    let campaigns: Vec<(OrgId, CampaignMetric)> = jobs
-        .iter()
-        .flat_map(|j| j.campaigns.iter().cloned())
-        .collect();
-    let scored = tokio::task::spawn_blocking(move || {
-        let analyzer = warroom_streams::sentiment::analyzer();
+    tokio::task::spawn_blocking(move || {
         raw.into_iter()
             .map(|(org, mention, ingested_at_us)| ScoredMention {
-                sentiment: analyzer.polarity_scores(&mention.content),
+                sentiment: score(&mention.content),
                 org,
                 mention,
                 ingested_at_us,
@@ -360,8 +383,7 @@ async fn score_batch(jobs: &[&Job]) -> (Vec<ScoredMention>, Vec<(OrgId, Campaign
             .collect()
     })
     .await
-    .unwrap_or_default();
-    (scored, campaigns)
+    .map_err(|e| format!("scoring the batch failed: {e}"))
 }
 
 #[cfg(test)]
@@ -436,6 +458,32 @@ mod tests {
         commit_window: Duration::from_millis(5),
         write_timeout: Duration::from_secs(5),
     };
+
+    fn job_of(mentions: Vec<(OrgId, Mention, i64)>) -> Job {
+        Job {
+            mode: DataMode::Mock,
+            mentions,
+            campaigns: Vec::new(),
+            done: oneshot::channel().0,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_scorer_that_panics_fails_the_batch_instead_of_emptying_it() {
+        let job = job_of(vec![mention("a"), mention("b")]);
+        let scored = score_batch(&[&job], score_with_vader).await.unwrap();
+        assert_eq!(scored.len(), 2);
+        assert!(
+            scored[0].sentiment.compound > 0.0,
+            "\"good\" scores positive"
+        );
+
+        fn panics(_: &str) -> SentimentScores {
+            panic!("scorer bug")
+        }
+        let refused = score_batch(&[&job], panics).await.unwrap_err();
+        assert!(refused.contains("scoring the batch failed"), "{refused}");
+    }
 
     #[tokio::test]
     async fn acknowledgement_comes_after_commit_and_batches_group() {
