@@ -626,7 +626,7 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
     app.shutdown().await.unwrap();
     assert_eq!(seen.requests.lock().len(), 1, "nothing sent after shutdown");
 
-    let (app, _) = start(config).await;
+    let (app, base) = start(config).await;
     let store = Arc::clone(app.runtime().store());
     let delivered = until("the delivery after the restart", async || {
         let row = store
@@ -667,6 +667,18 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
             .resumed
             .load(Ordering::Relaxed),
         1
+    );
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "warroom_webhook_deliveries_resumed_total 1"),
+        "{metrics}"
     );
     // Nothing else goes out later (the row is finished).
     tokio::time::sleep(Duration::from_millis(300)).await;

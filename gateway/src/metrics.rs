@@ -384,6 +384,12 @@ pub fn render(state: &AppState) -> String {
         load(&hs.gave_up),
     );
     e.single(
+        "warroom_webhook_deliveries_resumed_total",
+        "counter",
+        "Pending outgoing deliveries taken over from the outbox at start.",
+        load(&hs.resumed),
+    );
+    e.single(
         "warroom_webhook_failed_attempts_total",
         "counter",
         "Outgoing delivery attempts that failed (each retry counts).",
