@@ -272,12 +272,7 @@ async fn archive_end_to_end(database_url: String) {
         .as_str()
         .unwrap()
         .contains("rows archived"));
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(&base).await;
     assert!(
         metrics.contains("warroom_archive_rows_total{table=\"mentions\"} 42"),
         "{metrics}"
@@ -456,12 +451,7 @@ async fn live_archive_survives_kill_9_exactly_once() {
     assert_eq!(response.status(), 202);
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let metrics = reqwest::get(format!("http://{addr}/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = common::metrics_text(&format!("http://{addr}")).await;
         let ids: HashSet<String> = archived_ids(&root).into_iter().collect();
         if metrics.contains("warroom_archive_lag_rows{table=\"mentions\"} 0\n")
             && (0..25).all(|i| ids.contains(&format!("after-{i}")))

@@ -668,12 +668,7 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
             .load(Ordering::Relaxed),
         1
     );
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::metrics_text(&base).await;
     assert!(
         metrics
             .lines()

@@ -82,3 +82,10 @@ pub fn listen_address(child: &mut std::process::Child) -> String {
     std::thread::spawn(move || for _ in lines {});
     addr
 }
+
+/// The Prometheus text of the server at `base` (`http://host:port`).
+pub async fn metrics_text(base: &str) -> String {
+    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200, "GET /metrics");
+    response.text().await.unwrap()
+}
