@@ -151,9 +151,26 @@ impl Persister {
         config: PersistConfig,
         observer: Option<Arc<dyn CommitObserver>>,
     ) -> Self {
+        Self::spawn(store, config, observer, score_with_vader)
+    }
+
+    /// Starts the writer task with the sentiment scorer `score` (tests give one that fails).
+    fn spawn(
+        store: Arc<dyn BatchStore>,
+        config: PersistConfig,
+        observer: Option<Arc<dyn CommitObserver>>,
+        score: Scorer,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(PersistStats::default());
-        tokio::spawn(write_loop(store, rx, Arc::clone(&stats), config, observer));
+        tokio::spawn(write_loop(
+            store,
+            rx,
+            Arc::clone(&stats),
+            config,
+            observer,
+            score,
+        ));
         Self { tx, stats, config }
     }
 
@@ -218,6 +235,7 @@ async fn write_loop(
     stats: Arc<PersistStats>,
     config: PersistConfig,
     observer: Option<Arc<dyn CommitObserver>>,
+    score: Scorer,
 ) {
     let mut jobs: Vec<Job> = Vec::new();
     loop {
@@ -249,7 +267,7 @@ async fn write_loop(
             let group: Vec<&Job> = jobs.iter().filter(|j| j.mode == mode).collect();
             let group_records: usize = group.iter().map(|j| j.len()).sum();
             let campaigns = campaigns_of(&group);
-            let (outcome, mentions) = match score_batch(&group, score_with_vader).await {
+            let (outcome, mentions) = match score_batch(&group, score).await {
                 Ok(mentions) => {
                     let outcome = write_with_retry(
                         store.as_ref(),
@@ -355,6 +373,9 @@ fn campaigns_of(jobs: &[&Job]) -> Vec<(OrgId, CampaignMetric)> {
         .collect()
 }
 
+/// Computes a mention's sentiment from its text.
+type Scorer = fn(&str) -> SentimentScores;
+
 /// Scores one mention's text with VADER. The dataflow scores it too, with the same
 /// deterministic function, so stored and pushed scores are equal.
 fn score_with_vader(content: &str) -> SentimentScores {
@@ -362,12 +383,9 @@ fn score_with_vader(content: &str) -> SentimentScores {
 }
 
 /// Scores the mentions of `jobs` with `score` on a blocking thread. A scorer that panics
-/// fails the whole batch (its requests are refused and retried by their senders); it
+/// fails the whole batch (its requests get an error, nothing is acknowledged); it
 /// must never turn into an empty batch that is then acknowledged.
-async fn score_batch(
-    jobs: &[&Job],
-    score: fn(&str) -> SentimentScores,
-) -> Result<Vec<ScoredMention>, String> {
+async fn score_batch(jobs: &[&Job], score: Scorer) -> Result<Vec<ScoredMention>, String> {
     let raw: Vec<(OrgId, Mention, i64)> = jobs
         .iter()
         .flat_map(|j| j.mentions.iter().cloned())
@@ -459,30 +477,40 @@ mod tests {
         write_timeout: Duration::from_secs(5),
     };
 
-    fn job_of(mentions: Vec<(OrgId, Mention, i64)>) -> Job {
-        Job {
-            mode: DataMode::Mock,
-            mentions,
-            campaigns: Vec::new(),
-            done: oneshot::channel().0,
-        }
+    /// VADER, except that it panics on the text "crash".
+    fn crashes_on_crash(text: &str) -> SentimentScores {
+        assert_ne!(text, "crash", "scorer bug");
+        score_with_vader(text)
     }
 
     #[tokio::test]
-    async fn a_scorer_that_panics_fails_the_batch_instead_of_emptying_it() {
-        let job = job_of(vec![mention("a"), mention("b")]);
-        let scored = score_batch(&[&job], score_with_vader).await.unwrap();
-        assert_eq!(scored.len(), 2);
-        assert!(
-            scored[0].sentiment.compound > 0.0,
-            "\"good\" scores positive"
-        );
+    async fn a_scorer_that_panics_fails_its_batch_instead_of_acknowledging_it_empty() {
+        let store = Arc::new(FlakyStore::default());
+        let persister = Persister::spawn(store.clone(), CONFIG, None, crashes_on_crash);
+        let mut crashing = mention("crashing");
+        crashing.1.content = "crash".into();
+        let reservation = persister.reserve(2).unwrap();
+        let refused = persister
+            .submit(
+                reservation,
+                DataMode::Mock,
+                vec![mention("beside"), crashing],
+                vec![],
+            )
+            .unwrap();
+        let refusal = refused.await.unwrap().unwrap_err();
+        assert!(refusal.contains("scoring the batch failed"), "{refusal}");
+        assert_eq!(store.batches.load(Ordering::SeqCst), 0, "nothing written");
+        assert_eq!(persister.stats().failures.load(Ordering::SeqCst), 1);
 
-        fn panics(_: &str) -> SentimentScores {
-            panic!("scorer bug")
-        }
-        let refused = score_batch(&[&job], panics).await.unwrap_err();
-        assert!(refused.contains("scoring the batch failed"), "{refused}");
+        // The writer goes on, and scores what it writes.
+        let reservation = persister.reserve(1).unwrap();
+        let fine = persister
+            .submit(reservation, DataMode::Mock, vec![mention("fine")], vec![])
+            .unwrap();
+        fine.await.unwrap().unwrap();
+        assert_eq!(store.committed.lock().as_slice(), ["fine".to_string()]);
+        assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]
