@@ -477,6 +477,14 @@ mod tests {
         write_timeout: Duration::from_secs(5),
     };
 
+    /// Submits one MOCK mention `id`; the receiver completes when it is committed.
+    fn submit_one(persister: &Persister, id: &str) -> oneshot::Receiver<Result<(), String>> {
+        let reservation = persister.reserve(1).unwrap();
+        persister
+            .submit(reservation, DataMode::Mock, vec![mention(id)], vec![])
+            .unwrap()
+    }
+
     /// VADER, except that it panics on the text "crash".
     fn crashes_on_crash(text: &str) -> SentimentScores {
         assert_ne!(text, "crash", "scorer bug");
@@ -504,10 +512,7 @@ mod tests {
         assert_eq!(persister.stats().failures.load(Ordering::SeqCst), 1);
 
         // The writer goes on, and scores what it writes.
-        let reservation = persister.reserve(1).unwrap();
-        let fine = persister
-            .submit(reservation, DataMode::Mock, vec![mention("fine")], vec![])
-            .unwrap();
+        let fine = submit_one(&persister, "fine");
         fine.await.unwrap().unwrap();
         assert_eq!(store.committed.lock().as_slice(), ["fine".to_string()]);
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
@@ -584,10 +589,7 @@ mod tests {
             ..CONFIG
         };
         let persister = Persister::start(store.clone(), config);
-        let reservation = persister.reserve(1).unwrap();
-        let ack = persister
-            .submit(reservation, DataMode::Mock, vec![mention("h")], vec![])
-            .unwrap();
+        let ack = submit_one(&persister, "h");
         // Without the timeout the writer would wait forever and health would say nothing.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !persister.stats().failing.load(Ordering::SeqCst) {
@@ -624,18 +626,12 @@ mod tests {
     async fn a_refused_batch_fails_its_requests_and_does_not_block_later_ones() {
         let store = Arc::new(FlakyStore::default());
         let persister = Persister::start(store.clone(), CONFIG);
-        let reservation = persister.reserve(1).unwrap();
-        let refused = persister
-            .submit(reservation, DataMode::Mock, vec![mention("poison")], vec![])
-            .unwrap();
+        let refused = submit_one(&persister, "poison");
         assert!(
             refused.await.unwrap().is_err(),
             "a refused batch is not acknowledged"
         );
-        let reservation = persister.reserve(1).unwrap();
-        let fine = persister
-            .submit(reservation, DataMode::Mock, vec![mention("fine")], vec![])
-            .unwrap();
+        let fine = submit_one(&persister, "fine");
         fine.await.unwrap().unwrap();
         assert_eq!(store.committed.lock().as_slice(), ["fine".to_string()]);
         assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
