@@ -97,6 +97,8 @@ fn payloads(org: &OrgId) -> (Vec<ScoredMention>, KpiUpdateData) {
         active_crises: 0,
         windows: figures,
         volume_1h: h1.volume.iter().map(|p| p.count).collect(),
+        volume_1h_negative: h1.volume.iter().map(|p| p.negative).collect(),
+        volume_1h_positive: h1.volume.iter().map(|p| p.positive).collect(),
         by_source_15m: snapshot(Window::M15).by_source,
         trending_1h: h1.trending,
         counters: windows.counters(),

@@ -1225,3 +1225,111 @@ async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
     next_frame(&mut socket, |f| f["event"] == "user:logout").await;
     app.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_overview_shows_every_organisation_to_the_platform_admin_only() {
+    let (app, base) = start(config()).await;
+    user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
+    user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
+    let token = |v: Value| v["access_token"].as_str().unwrap().to_owned();
+    let admin_token = token(login(&base, "boss@alpha.org").await);
+    let admin = bearer(&admin_token);
+    let platform = bearer(&token(login(&base, "root@platform.org").await));
+    let url = format!("{base}/admin/overview");
+
+    // Only the platform administrator: an organisation admin is refused, so is no one.
+    assert_eq!(status(&admin, "GET", url.clone(), None).await, 403);
+    assert_eq!(
+        status(&reqwest::Client::new(), "GET", url.clone(), None).await,
+        401
+    );
+
+    // Thirty mentions for alpha in the last minutes, and one socket following alpha.
+    let now = chrono::Utc::now();
+    let mentions: Vec<Value> = (0..30)
+        .map(|i| {
+            json!({"external_id": format!("ov-{i}"), "source": "twitter",
+                   "content": "the overview counts this",
+                   "event_time": (now - chrono::Duration::seconds(i)).to_rfc3339()})
+        })
+        .collect();
+    assert_eq!(
+        status(
+            &admin,
+            "POST",
+            format!("{base}/ingest/mentions"),
+            Some(json!(mentions))
+        )
+        .await,
+        202
+    );
+    let mut request = format!("ws://{}/api/v1/ws?org=alpha", app.addr())
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {admin_token}").parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    next_frame(&mut socket, |f| f["event"] == "subscribed").await;
+
+    let overview = || async {
+        let response = platform.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()
+    };
+    let row = |body: &Value, id: &str| {
+        body["orgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in {body}"))
+    };
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let body = loop {
+        let body = overview().await;
+        let alpha = row(&body, "alpha");
+        if alpha["mentions_24h"] == 30 && alpha["open_sockets"] == 1 {
+            break body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "alpha's figures never showed: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(body["orgs"].as_array().unwrap().len(), 2, "{body}");
+    let alpha = row(&body, "alpha");
+    assert_eq!(alpha["name"], "alpha campaign");
+    assert_eq!(alpha["mentions_per_minute"], 2.0, "30 in 15 min: {alpha}");
+    assert_eq!(alpha["active_crises"], 0);
+    assert_eq!(alpha["data_mode"], "MOCK");
+    let beta = row(&body, "beta");
+    for field in [
+        "name",
+        "mentions_per_minute",
+        "mentions_24h",
+        "active_crises",
+        "open_sockets",
+        "data_mode",
+    ] {
+        assert!(!beta[field].is_null(), "beta's {field}: {beta}");
+    }
+    assert_eq!(beta["mentions_24h"], 0);
+    assert_eq!(beta["mentions_per_minute"], 0.0);
+    assert_eq!(beta["open_sockets"], 0);
+
+    // A closed socket is no longer counted.
+    socket.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while row(&overview().await, "alpha")["open_sockets"] != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed socket is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.shutdown().await.unwrap();
+}

@@ -60,6 +60,9 @@ fn test_config() -> Config {
     config.engine.kpi_interval = Duration::from_millis(100);
     config.engine.epoch_tick = Duration::from_millis(20);
     config.mock.tick = Duration::from_millis(20);
+    // Live behaviour only: the history at first start is tested in tests/backfill.rs (it
+    // would write 100,000 mentions for `demo` in the background of every test here).
+    config.mock.backfill = Duration::ZERO;
     config.orgs = vec![org("demo", 50.0), org("quiet", 0.0)];
     config.auth.jwt_secret = SECRET.into();
     config
@@ -880,7 +883,12 @@ fn registered_routes() -> Vec<(String, String)> {
             .map(|(i, _)| i)
             .expect("a closed .route( call");
         let call = &args[..end];
-        let path = call.split('"').nth(1).expect("a path literal");
+        // axum's catch-all `{*rest}` is OpenAPI's plain `{rest}`.
+        let path = call
+            .split('"')
+            .nth(1)
+            .expect("a path literal")
+            .replace("{*", "{");
         let mut methods = 0;
         for method in ["get", "post", "put", "patch", "delete"] {
             let needle = format!("{method}(");

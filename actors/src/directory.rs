@@ -27,6 +27,8 @@ pub struct OrgEntry {
     pub pending: Arc<AtomicUsize>,
     /// Its rendered dashboard views, published by its actor.
     pub dashboard: Arc<DashboardCache>,
+    /// Sockets of this node subscribed to it now (see [`OrgEntry::count_socket`]).
+    sockets: Arc<AtomicUsize>,
 }
 
 impl OrgEntry {
@@ -40,6 +42,29 @@ impl OrgEntry {
         // Updates queued in a dead mailbox are gone with it.
         self.pending.store(0, Ordering::Release);
         *self.actor.write() = Some(actor);
+    }
+
+    /// Sockets of this node subscribed to the organisation now.
+    pub fn open_sockets(&self) -> usize {
+        self.sockets.load(Ordering::Relaxed)
+    }
+
+    /// Counts a subscribed socket until the guard is dropped (the session keeps it while
+    /// it is subscribed). Kept beside the actor rather than read from its subscriber list,
+    /// so reading it costs no call through the mailbox and survives actor restarts.
+    pub fn count_socket(&self) -> SocketCount {
+        self.sockets.fetch_add(1, Ordering::Relaxed);
+        SocketCount(Arc::clone(&self.sockets))
+    }
+}
+
+/// Keeps a socket counted in [`OrgEntry::open_sockets`] while it lives.
+#[derive(Debug)]
+pub struct SocketCount(Arc<AtomicUsize>);
+
+impl Drop for SocketCount {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -74,6 +99,7 @@ impl OrgDirectory {
                             actor: RwLock::new(None),
                             pending: Arc::new(AtomicUsize::new(0)),
                             dashboard: Arc::default(),
+                            sockets: Arc::default(),
                         },
                     )
                 })
@@ -140,5 +166,27 @@ impl UpdateSink for OrgDirectory {
             }
             None => tracing::warn!(%org, "organisation actor not running; update dropped"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockets_are_counted_while_their_guards_live() {
+        let directory = OrgDirectory::new([Organization {
+            id: OrgId::new("alpha"),
+            name: "Alpha".into(),
+        }]);
+        let entry = directory.get(&OrgId::new("alpha")).unwrap();
+        assert_eq!(entry.open_sockets(), 0);
+        let first = entry.count_socket();
+        let second = entry.count_socket();
+        assert_eq!(entry.open_sockets(), 2);
+        drop(first);
+        assert_eq!(entry.open_sockets(), 1);
+        drop(second);
+        assert_eq!(entry.open_sockets(), 0);
     }
 }

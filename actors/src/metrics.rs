@@ -113,6 +113,13 @@ pub struct EngineMetrics {
     pub webhooks_duplicate: AtomicU64,
     /// Incoming webhooks refused for their signature, timestamp or organisation (401).
     pub webhooks_unauthorized: AtomicU64,
+    /// Mock history backfills running now (first start in MOCK mode, `[mock] backfill`).
+    pub mock_backfills_running: AtomicUsize,
+    /// Mentions the mock history backfills had acknowledged (stored and applied; re-sent
+    /// duplicates are not counted).
+    pub mock_backfill_mentions: AtomicU64,
+    /// Campaign reports the mock history backfills had acknowledged.
+    pub mock_backfill_campaign_reports: AtomicU64,
 }
 
 impl EngineMetrics {

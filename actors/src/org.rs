@@ -31,6 +31,10 @@ use crate::outbox::Outbox;
 const MENTIONS_PER_FRAME: usize = 256;
 /// Crises remembered per organisation (resolved ones are forgotten oldest first).
 const CRISIS_HISTORY: usize = 1000;
+/// Mentions quoted as a crisis's evidence (`sample_external_ids`).
+const CRISIS_SAMPLES: usize = 5;
+/// How far back those samples are taken (the detectors' span).
+const CRISIS_SAMPLE_SPAN_MINUTES: i64 = 15;
 /// Largest page of `GET /mentions`.
 pub const MAX_PAGE: usize = 500;
 
@@ -478,9 +482,10 @@ impl OrgState {
             CrisisSignal::Raised {
                 kind,
                 severity,
-                evidence,
+                mut evidence,
                 at,
             } => {
+                evidence.sample_external_ids = self.crisis_samples(at);
                 // An incident of this kind is still open (e.g. recovered after a restart,
                 // whose detectors start afresh): it continues, it is not a new crisis.
                 if let Some(open) = self.active_crisis_mut(kind) {
@@ -513,8 +518,9 @@ impl OrgState {
             CrisisSignal::Escalated {
                 kind,
                 severity,
-                evidence,
+                mut evidence,
             } => {
+                evidence.sample_external_ids = self.crisis_samples(self.clock.now());
                 if let Some(crisis) = self.active_crisis_mut(kind) {
                     crisis.severity = crisis.severity.max(severity);
                     crisis.metadata = evidence;
@@ -537,6 +543,33 @@ impl OrgState {
                 }
             }
         }
+    }
+
+    /// A crisis's sample mentions: the most negative of the last 15 minutes that this
+    /// actor still holds, worst first, then by reach. The dataflow's windows keep no
+    /// mention, so the detectors leave the samples to the actor.
+    fn crisis_samples(&self, at: DateTime<Utc>) -> Vec<String> {
+        let since = at - chrono::Duration::minutes(CRISIS_SAMPLE_SPAN_MINUTES);
+        let mut negative: Vec<&ScoredMention> = self
+            .recent
+            .iter()
+            .map(|(_, m)| m)
+            .filter(|m| {
+                m.mention.event_time >= since
+                    && m.sentiment.compound <= warroom_engine::sentiment_class::NEGATIVE
+            })
+            .collect();
+        negative.sort_by(|a, b| {
+            a.sentiment
+                .compound
+                .total_cmp(&b.sentiment.compound)
+                .then(b.mention.author.reach.cmp(&a.mention.author.reach))
+        });
+        negative
+            .into_iter()
+            .take(CRISIS_SAMPLES)
+            .map(|m| m.mention.external_id.clone())
+            .collect()
     }
 
     /// Offers a crisis event to the outgoing webhooks (a `try_send`: never waits).
@@ -668,6 +701,8 @@ impl OrgState {
             active_crises: self.active_crises().len() as u64,
             windows,
             volume_1h: h1.volume.iter().map(|p| p.count).collect(),
+            volume_1h_negative: h1.volume.iter().map(|p| p.negative).collect(),
+            volume_1h_positive: h1.volume.iter().map(|p| p.positive).collect(),
             by_source_15m: m15.by_source,
             trending_1h: h1.trending,
             counters: self.counters,
@@ -1004,6 +1039,74 @@ mod tests {
                 serde_json::from_slice(&bytes[header..]).unwrap()
             })
             .collect()
+    }
+
+    fn scored_with(
+        org: &OrgId,
+        id: &str,
+        compound: f64,
+        reach: u64,
+        age_minutes: i64,
+    ) -> ScoredMention {
+        let mut m = scored(org, id);
+        m.sentiment.compound = compound;
+        m.mention.author.reach = reach;
+        m.mention.event_time = Utc::now() - chrono::Duration::minutes(age_minutes);
+        m
+    }
+
+    /// A raised crisis quotes the most negative recent mentions, worst first and then by
+    /// reach, leaving out positive ones and those older than the detectors' span.
+    #[tokio::test]
+    async fn a_raised_crisis_quotes_the_most_negative_recent_mentions() {
+        let org = OrgId::new("acme");
+        let pending = Arc::new(AtomicUsize::new(0));
+        let args = OrgArgs {
+            org: Organization {
+                id: org.clone(),
+                name: "Acme".into(),
+            },
+            push: warroom_engine::Config::defaults().push,
+            recent_capacity: 100,
+            clock: Arc::new(SystemClock),
+            pending: Arc::clone(&pending),
+            store: None,
+            crises: vec![],
+            dashboard: Arc::new(DashboardCache::default()),
+            webhooks: None,
+            metrics: Arc::default(),
+        };
+        let (actor, handle) = Actor::spawn(None, OrgActor, args).await.unwrap();
+        let mut mentions = vec![
+            scored_with(&org, "glad", 0.8, 1_000_000, 1),
+            scored_with(&org, "old-worst", -0.99, 10, 20),
+            scored_with(&org, "bad-small", -0.9, 10, 1),
+            scored_with(&org, "bad-big", -0.9, 5_000, 2),
+            scored_with(&org, "worst", -0.95, 1, 3),
+            scored_with(&org, "meh", -0.1, 1, 1),
+        ];
+        for i in 0..6 {
+            mentions.push(scored_with(&org, &format!("mild-{i}"), -0.06, 1, 1));
+        }
+        pending.fetch_add(2, Ordering::AcqRel);
+        actor
+            .send_message(OrgMsg::Update(OrgUpdate::Mentions(mentions)))
+            .unwrap();
+        actor
+            .send_message(OrgMsg::Update(OrgUpdate::Crisis(CrisisSignal::Raised {
+                kind: CrisisKind::NegativeSurge,
+                severity: 5,
+                evidence: CrisisEvidence::default(),
+                at: Utc::now(),
+            })))
+            .unwrap();
+        let alerts = ractor::call!(actor, OrgMsg::Alerts, AlertQuery::default()).unwrap();
+        assert_eq!(
+            alerts[0].metadata.sample_external_ids,
+            ["worst", "bad-big", "bad-small", "meh", "mild-0"]
+        );
+        actor.stop(None);
+        handle.await.unwrap();
     }
 
     /// At a data-mode switch the actor keeps nothing of the old mode: recent mentions,

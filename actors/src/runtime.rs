@@ -33,7 +33,7 @@ use crate::kpi::{CommitObserver, KpiBuckets};
 use crate::metrics::EngineMetrics;
 use crate::org::{OrgActor, OrgArgs};
 use crate::persist::{PersistConfig, Persister};
-use crate::source::{MockSource, MockSourceArgs, SourceKind};
+use crate::source::{backfill_history, BackfillArgs, MockSource, MockSourceArgs, SourceKind};
 use crate::store::{recover_org, StoreBatches};
 use crate::supervisor::{
     ChildRegistry, ChildSpec, ChildState, RestartPolicy, StartFn, Supervisor, SupervisorArgs,
@@ -112,6 +112,8 @@ pub struct Runtime {
     archive: ArchiveTask,
     /// The webhook dispatcher, the event-loop probe and the receipt pruner.
     background: parking_lot::Mutex<Vec<JoinHandle<()>>>,
+    /// Mock history backfills (stopped with the mock sources).
+    backfills: parking_lot::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Runtime {
@@ -290,6 +292,7 @@ impl Runtime {
             webhooks,
             archive,
             background: parking_lot::Mutex::new(vec![dispatcher, probe, pruner]),
+            backfills: parking_lot::Mutex::new(Vec::new()),
         });
         runtime.start_sources(runtime.data_mode()).await?;
         let task = tokio::spawn(crate::health::watch_health(
@@ -325,6 +328,9 @@ impl Runtime {
 
     /// Stops every source, mock or live (before the other mode's start).
     async fn stop_sources(&self) {
+        for task in self.backfills.lock().drain(..) {
+            task.abort();
+        }
         for org in &self.config.orgs {
             for kind in [
                 SourceKind::Mentions,
@@ -545,6 +551,9 @@ impl Runtime {
     }
 
     async fn start_mock_sources(&self) -> Result<(), String> {
+        // Decided before the live sources store anything: the history ends where they begin.
+        let end = self.clock.now();
+        let backfills = self.mock_backfills().await;
         for org in &self.config.orgs {
             let kinds = [
                 SourceKind::Mentions,
@@ -581,7 +590,72 @@ impl Runtime {
                 start_child(&self.supervisor, ChildSpec { name, start }).await?;
             }
         }
+        let mut tasks = self.backfills.lock();
+        tasks.retain(|task| !task.is_finished());
+        for (org, campaigns) in backfills {
+            let args = BackfillArgs {
+                org: OrgId::new(&org.id),
+                mentions_per_second: org.mentions_per_second,
+                mock: self.config.mock.clone(),
+                end,
+                campaigns,
+                ingestor: Arc::clone(&self.ingestor),
+                metrics: Arc::clone(&self.metrics),
+            };
+            // Counted from now on, not from the task's first poll.
+            let running = BackfillRunning::new(Arc::clone(&self.metrics));
+            tasks.push(tokio::spawn(async move {
+                let _running = running;
+                let org = args.org.clone();
+                if let Err(error) = backfill_history(args).await {
+                    tracing::warn!(%org, %error, "mock history backfill ended early");
+                }
+            }));
+        }
         Ok(())
+    }
+
+    /// The organisations whose mock history is to be backfilled, each with whether its
+    /// campaign reports are too: `[mock] backfill` and `backfill_max_mentions` non-zero, a
+    /// live mock rate above zero, and no MOCK mention stored for it yet (its first start; a
+    /// restart recovers the stored window instead). Campaign history also needs no MOCK
+    /// campaign report stored. An organisation whose store cannot be read is skipped.
+    async fn mock_backfills(&self) -> Vec<(&warroom_engine::config::OrgConfig, bool)> {
+        let mock = &self.config.mock;
+        if mock.backfill.is_zero() || mock.backfill_max_mentions == 0 {
+            return Vec::new();
+        }
+        let mut due = Vec::new();
+        for org in &self.config.orgs {
+            if !(org.mentions_per_second.is_finite() && org.mentions_per_second > 0.0) {
+                continue;
+            }
+            let id = OrgId::new(&org.id);
+            let stored = self
+                .store
+                .mentions_since(&id, DataMode::Mock, DateTime::UNIX_EPOCH, None, 1)
+                .await;
+            match stored {
+                Ok(page) if page.mentions.is_empty() => {}
+                Ok(_) => {
+                    tracing::debug!(org = %id, "mock history stored already; no backfill");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(org = %id, %error, "stored mentions not readable; no mock history backfill");
+                    continue;
+                }
+            }
+            let campaigns = match self.store.campaign_metrics(&id, DataMode::Mock).await {
+                Ok(reports) => reports.is_empty(),
+                Err(error) => {
+                    tracing::warn!(org = %id, %error, "stored campaign reports not readable; no campaign history");
+                    false
+                }
+            };
+            due.push((org, campaigns));
+        }
+        due
     }
 
     /// The configuration it runs with.
@@ -900,6 +974,9 @@ impl Runtime {
         for task in self.background.lock().drain(..) {
             task.abort();
         }
+        for task in self.backfills.lock().drain(..) {
+            task.abort();
+        }
         self.supervisor.stop_children(Some("shutdown".to_owned()));
         // The dataflow is dropped (and joined) by the owner of the last reference; the
         // organisation actors stop with the supervisor.
@@ -938,6 +1015,27 @@ impl Drop for Runtime {
         if let Some(dataflow) = self.dataflow.lock().take() {
             dataflow.shutdown();
         }
+    }
+}
+
+/// Counts a backfill in [`EngineMetrics::mock_backfills_running`] while it lives (an
+/// aborted one included).
+struct BackfillRunning(Arc<EngineMetrics>);
+
+impl BackfillRunning {
+    fn new(metrics: Arc<EngineMetrics>) -> Self {
+        metrics
+            .mock_backfills_running
+            .fetch_add(1, Ordering::Relaxed);
+        Self(metrics)
+    }
+}
+
+impl Drop for BackfillRunning {
+    fn drop(&mut self) {
+        self.0
+            .mock_backfills_running
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 

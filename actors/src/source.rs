@@ -5,10 +5,15 @@
 //! and submit through the shared [`Ingestor`], exactly as a live connector or an API
 //! client would, so de-duplication and backpressure apply to them too. A batch the
 //! operators refuse (saturated) is kept and retried on the next tick, up to a bound.
+//!
+//! At an organisation's first start in MOCK mode the runtime also runs
+//! [`backfill_history`] once, in the background: `[mock] backfill` of generated history
+//! (see [`crate::mock::history`]) submitted through the same [`Ingestor`].
 
 use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -17,9 +22,13 @@ use rand::SeedableRng;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::config::{CrisisScenario, MockConfig};
 use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, Platform};
+use warroom_streams::dataflow::IngestError;
 
 use crate::ingest::{IngestRefusal, Ingestor};
+use crate::metrics::EngineMetrics;
+use crate::mock::history::{event_times, HistoryPlan, Slot};
 use crate::mock::{poisson_count, CampaignGenerator, MentionGenerator};
+use crate::persist::PersistError;
 
 /// Records a source keeps for retry while the operators refuse them; beyond it the
 /// oldest generated (never acknowledged) records are discarded and counted.
@@ -246,5 +255,191 @@ impl Actor for MockSource {
                 "mock records discarded while the operators were saturated");
         }
         Ok(())
+    }
+}
+
+/// Mentions per backfill batch (one group commit at the default `database.max_batch`).
+const BACKFILL_BATCH: usize = 5_000;
+/// A backfill batch the database refuses this many times in a row ends the backfill.
+const BACKFILL_MAX_REJECTIONS: u32 = 5;
+/// How often a running backfill logs its progress.
+const BACKFILL_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// What a mock history backfill needs.
+#[derive(Clone)]
+pub struct BackfillArgs {
+    /// Organisation.
+    pub org: OrgId,
+    /// Its live mock rate (mentions per second): the recent tier's rate.
+    pub mentions_per_second: f64,
+    /// Generator settings, `backfill*` included.
+    pub mock: MockConfig,
+    /// The end of the history: when the live mock sources started.
+    pub end: DateTime<Utc>,
+    /// Also backfill the closing campaign reports of the past days.
+    pub campaigns: bool,
+    /// Where records go.
+    pub ingestor: Arc<Ingestor>,
+    /// Counts what it acknowledged.
+    pub metrics: Arc<EngineMetrics>,
+}
+
+/// What a backfill submitted and had acknowledged.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Backfilled {
+    /// Mentions stored and applied.
+    pub mentions: u64,
+    /// Mentions already known (a re-sent batch after a commit timeout).
+    pub duplicates: u64,
+    /// Campaign reports stored and applied.
+    pub campaign_reports: u64,
+}
+
+/// The generated history, batch by batch, oldest first.
+struct HistoryFeed {
+    generator: MentionGenerator,
+    rng: SmallRng,
+    slots: std::vec::IntoIter<Slot>,
+    times: VecDeque<DateTime<Utc>>,
+}
+
+impl HistoryFeed {
+    /// At most `max` mentions, in event-time order; empty once the history is exhausted.
+    fn next_batch(&mut self, max: usize) -> Vec<Mention> {
+        while self.times.len() < max {
+            let Some(slot) = self.slots.next() else { break };
+            self.times.extend(event_times(&slot, &mut self.rng));
+        }
+        let n = self.times.len().min(max);
+        let times: Vec<DateTime<Utc>> = self.times.drain(..n).collect();
+        self.generator.generate_at(&times)
+    }
+}
+
+/// Generates `[mock] backfill` of history for one organisation (see
+/// [`crate::mock::history`] for how dense) and submits it through the ingestor like live
+/// mock data: campaign reports closing each past day (when `campaigns`), then mentions in
+/// event-time order in batches of [`BACKFILL_BATCH`], the next batch generated while the
+/// previous one commits. A refused batch is retried (idempotent); the backfill ends early,
+/// with the refusal, when the organisation is unknown, the engine left MOCK mode, the
+/// engine is stopping, or the database refused one batch [`BACKFILL_MAX_REJECTIONS`]
+/// times.
+pub async fn backfill_history(args: BackfillArgs) -> Result<Backfilled, IngestRefusal> {
+    let started = Instant::now();
+    let org = args.org.clone();
+    let seed = args.mock.seed;
+    let mut done = Backfilled::default();
+    let plan = HistoryPlan::new(
+        args.end,
+        args.mock.backfill,
+        args.mock.backfill_full_rate,
+        args.mentions_per_second,
+        args.mock.backfill_max_mentions,
+    );
+    let mut rng = SmallRng::seed_from_u64(seed ^ org.route_hash() ^ 0x6261_636b_6669_6c6c);
+    let slots = plan.slots(&mut rng);
+    let planned: u64 = slots.iter().map(|s| u64::from(s.count)).sum();
+    tracing::info!(%org, mentions = planned, since = %plan.start(), full_rate_since = %plan.full_rate_since(),
+        older_sample = plan.sample(), "backfilling mock history");
+
+    if args.campaigns && !args.mock.backfill.is_zero() {
+        let days = args.mock.backfill.as_secs().div_ceil(86_400).clamp(1, 7) as u32;
+        let reports = CampaignGenerator::new(&org, seed).history(args.end, days);
+        let accepted = submit(&args.ingestor, &org, Records::Campaigns(reports)).await?;
+        done.campaign_reports += accepted.accepted as u64;
+        args.metrics
+            .mock_backfill_campaign_reports
+            .fetch_add(accepted.accepted as u64, Ordering::Relaxed);
+    }
+
+    let mut feed = HistoryFeed {
+        generator: MentionGenerator::for_history(&org, seed, args.end),
+        rng,
+        slots: slots.into_iter(),
+        times: VecDeque::new(),
+    };
+    let generate = |mut feed: HistoryFeed| {
+        tokio::task::spawn_blocking(move || {
+            let batch = feed.next_batch(BACKFILL_BATCH);
+            (feed, batch)
+        })
+    };
+    let stopped = || IngestRefusal::Unavailable(IngestError::Stopped);
+    let mut next = generate(feed);
+    let mut last_progress = Instant::now();
+    loop {
+        let batch;
+        (feed, batch) = next.await.map_err(|_| stopped())?;
+        if batch.is_empty() {
+            break;
+        }
+        next = generate(feed);
+        let accepted = submit(&args.ingestor, &org, Records::Mentions(batch)).await?;
+        done.mentions += accepted.accepted as u64;
+        done.duplicates += accepted.duplicates as u64;
+        args.metrics
+            .mock_backfill_mentions
+            .fetch_add(accepted.accepted as u64, Ordering::Relaxed);
+        if last_progress.elapsed() >= BACKFILL_PROGRESS_EVERY {
+            last_progress = Instant::now();
+            tracing::info!(%org, mentions = done.mentions, of = planned,
+                elapsed_ms = started.elapsed().as_millis() as u64, "backfilling mock history");
+        }
+    }
+    tracing::info!(%org, mentions = done.mentions, campaign_reports = done.campaign_reports,
+        elapsed_ms = started.elapsed().as_millis() as u64, "mock history backfilled");
+    Ok(done)
+}
+
+/// A batch of one kind.
+enum Records {
+    Mentions(Vec<Mention>),
+    Campaigns(Vec<CampaignMetric>),
+}
+
+/// Submits a backfill batch as MOCK records, retrying while the engine is saturated or the
+/// commit is slow (idempotent), and giving up on what retrying cannot fix.
+async fn submit(
+    ingestor: &Ingestor,
+    org: &OrgId,
+    records: Records,
+) -> Result<warroom_engine::wire::IngestAccepted, IngestRefusal> {
+    let mut rejections = 0;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let outcome = match &records {
+            Records::Mentions(batch) => {
+                ingestor
+                    .mentions_from(DataMode::Mock, org, batch.clone())
+                    .await
+            }
+            Records::Campaigns(batch) => {
+                ingestor
+                    .campaign_metrics_from(DataMode::Mock, org, batch.clone())
+                    .await
+            }
+        };
+        let error = match outcome {
+            Ok(accepted) => return Ok(accepted),
+            Err(e) => e,
+        };
+        match &error {
+            IngestRefusal::UnknownOrg(_)
+            | IngestRefusal::OtherMode { .. }
+            | IngestRefusal::Unavailable(IngestError::Stopped)
+            | IngestRefusal::Storage(PersistError::Stopped) => return Err(error),
+            IngestRefusal::Rejected(_) => {
+                rejections += 1;
+                if rejections >= BACKFILL_MAX_REJECTIONS {
+                    return Err(error);
+                }
+            }
+            IngestRefusal::Unavailable(_)
+            | IngestRefusal::Storage(_)
+            | IngestRefusal::CommitTimeout(_) => {}
+        }
+        tracing::debug!(%org, %error, "mock history batch not acknowledged; retrying");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }

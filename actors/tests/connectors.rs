@@ -802,6 +802,8 @@ fn engine_config(base: &str, db: &std::path::Path, orgs: Vec<OrgConfig>, mode: D
     config.engine.kpi_interval = Duration::from_millis(100);
     config.engine.epoch_tick = Duration::from_millis(20);
     config.mock.tick = Duration::from_millis(20);
+    // These tests count exact mentions: no mock history at first start.
+    config.mock.backfill = Duration::ZERO;
     config.data.mode = mode;
     config.database.url = format!("sqlite://{}", db.display());
     config.connectors = settings(base);

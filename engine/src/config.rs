@@ -429,7 +429,21 @@ pub struct MockConfig {
     /// Campaign restatement interval.
     #[serde(with = "humantime_serde")]
     pub campaign_interval: Duration,
+    /// History generated at an organisation's first start in MOCK mode (zero disables).
+    #[serde(with = "humantime_serde")]
+    pub backfill: Duration,
+    /// The most recent part of that history generated at the organisation's live rate.
+    #[serde(with = "humantime_serde")]
+    pub backfill_full_rate: Duration,
+    /// Mentions backfilled per organisation, at most (zero disables).
+    pub backfill_max_mentions: u64,
 }
+
+/// The longest `mock.backfill`: the windows' retention (an older mention is not applied).
+pub const MAX_MOCK_BACKFILL: Duration = Duration::from_secs(7 * 86_400);
+
+/// The largest `mock.backfill_max_mentions` (about 6 GB of SQLite at ~600 bytes a mention).
+pub const MAX_MOCK_BACKFILL_MENTIONS: u64 = 10_000_000;
 
 /// `[log]`
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -717,6 +731,15 @@ impl Config {
         if !(0.0..=1.0).contains(&self.mock.late_fraction) {
             return invalid("mock.late_fraction", "must be in [0, 1]");
         }
+        if self.mock.backfill > MAX_MOCK_BACKFILL {
+            return invalid(
+                "mock.backfill",
+                "must be at most 7d (the windows' retention)",
+            );
+        }
+        if self.mock.backfill_max_mentions > MAX_MOCK_BACKFILL_MENTIONS {
+            return invalid("mock.backfill_max_mentions", "must be at most 10000000");
+        }
         if self.log.format != "pretty" && self.log.format != "json" {
             return invalid("log.format", "must be \"pretty\" or \"json\"");
         }
@@ -923,6 +946,39 @@ mod tests {
             jail.set_env("WARROOM__ENGINE__WORKERS", "0");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("engine.workers"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn mock_backfill_is_bounded() {
+        let mock = Config::defaults().mock;
+        assert_eq!(mock.backfill, Duration::from_secs(7 * 86_400));
+        assert!(mock.backfill_full_rate > Duration::ZERO);
+        assert!(mock.backfill_max_mentions > 0);
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARROOM__MOCK__BACKFILL", "0s");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.mock.backfill, Duration::ZERO);
+            jail.set_env("WARROOM__MOCK__BACKFILL", "36h");
+            jail.set_env("WARROOM__MOCK__BACKFILL_FULL_RATE", "10m");
+            jail.set_env("WARROOM__MOCK__BACKFILL_MAX_MENTIONS", "5000");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.mock.backfill, Duration::from_secs(36 * 3600));
+            assert_eq!(config.mock.backfill_full_rate, Duration::from_secs(600));
+            assert_eq!(config.mock.backfill_max_mentions, 5000);
+            jail.set_env("WARROOM__MOCK__BACKFILL", "8d");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("mock.backfill"), "{err}");
+            jail.set_env("WARROOM__MOCK__BACKFILL", "7d");
+            jail.set_env("WARROOM__MOCK__BACKFILL_MAX_MENTIONS", "20000000");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("mock.backfill_max_mentions"), "{err}");
+            jail.create_file("c.toml", "[mock]\nbackfill_days = 3\n")?;
+            let err = Config::load(Some(Path::new("c.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("backfill_days"), "{err}");
             Ok(())
         });
     }

@@ -423,6 +423,15 @@ pub struct VolumePoint {
     pub count: u64,
     /// Average compound sentiment in it, if any mention.
     pub avg_sentiment: Option<f64>,
+    /// Negative mentions in it (compound ≤ -0.05): with `positive`, the sentiment split.
+    #[serde(default)]
+    pub negative: u64,
+    /// Positive mentions in it (compound ≥ 0.05); the rest of `count` is neutral.
+    #[serde(default)]
+    pub positive: u64,
+    /// Strongly negative mentions in it (compound < -0.8).
+    #[serde(default)]
+    pub strongly_negative: u64,
 }
 
 /// One source's part of a window.

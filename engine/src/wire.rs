@@ -98,8 +98,9 @@ pub enum ClientCommand {
     },
     /// Subscribe to an organisation's channels, optionally resuming after `last_seq`.
     Subscribe {
-        /// Organisation id.
-        org: String,
+        /// Organisation id; absent: the credential's own organisation.
+        #[serde(default)]
+        org: Option<String>,
         /// Channels; all when absent.
         #[serde(default)]
         channels: Option<Vec<Channel>>,
@@ -198,6 +199,12 @@ pub struct KpiUpdateData {
     pub windows: std::collections::BTreeMap<String, WindowFigures>,
     /// Mentions per minute over the last hour, oldest first (60 values).
     pub volume_1h: Vec<u64>,
+    /// Negative mentions of each minute of `volume_1h`.
+    #[serde(default)]
+    pub volume_1h_negative: Vec<u64>,
+    /// Positive mentions of each minute of `volume_1h` (the rest is neutral).
+    #[serde(default)]
+    pub volume_1h_positive: Vec<u64>,
     /// Mentions by source in the last 15 minutes.
     pub by_source_15m: Vec<crate::model::SourceShare>,
     /// Trending hashtags in the last hour.

@@ -1,5 +1,6 @@
 //! `/api/v1/admin/*` (users, API keys) and `/api/v1/audit`: admin role, within the
 //! admin's own organisation. An id of another organisation answers 404.
+//! `/api/v1/admin/overview` is the platform administrator's: every organisation at once.
 
 use std::sync::Arc;
 
@@ -11,13 +12,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-use warroom_engine::Role;
+use warroom_actors::org::OrgMsg;
+use warroom_engine::{DataMode, Role, Window};
 use warroom_storage::accounts::{
     ApiKeyRecord, AuditCursor, AuditFilter, AuditRecord, NewApiKey, NewUser,
 };
 
+use crate::auth::permission::Permission;
 use crate::auth::routes::UserView;
-use crate::auth::{password, token, CanAdminister, RequestMeta, Scoped};
+use crate::auth::{password, token, CanAdminister, Principal, RequestMeta, Scoped};
 use crate::error::ApiError;
 use crate::rest::ApiQuery;
 use crate::AppState;
@@ -528,4 +531,112 @@ pub async fn list_connectors(
     let mut statuses = state.runtime.connector_statuses();
     statuses.retain(|_, s| s.org == org.as_str());
     Json(statuses)
+}
+
+/// One organisation in `GET /api/v1/admin/overview`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrgOverview {
+    /// Organisation id.
+    #[schema(value_type = String)]
+    pub id: warroom_engine::OrgId,
+    /// Display name.
+    pub name: String,
+    /// Mentions per minute, averaged over the last 15 minutes (`null` while the
+    /// organisation's actor restarts or does not answer in time).
+    pub mentions_per_minute: Option<f64>,
+    /// Mentions in the last 24 hours (`null` as above).
+    pub mentions_24h: Option<u64>,
+    /// Crises not resolved (`null` as above).
+    pub active_crises: Option<u64>,
+    /// WebSockets of this gateway node subscribed to the organisation now.
+    pub open_sockets: usize,
+    /// The data mode (global: the same for every organisation).
+    #[schema(value_type = String)]
+    pub data_mode: DataMode,
+}
+
+/// `GET /api/v1/admin/overview` answer.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Overview {
+    /// Every organisation served, by id.
+    pub orgs: Vec<OrgOverview>,
+}
+
+/// The figures of a rendered dashboard view the overview needs (the rest is ignored).
+#[derive(Debug, Deserialize)]
+struct DashboardFigures {
+    mentions_24h: u64,
+    active_crises: u64,
+    kpis: WindowFigures,
+}
+
+#[derive(Debug, Deserialize)]
+struct WindowFigures {
+    mention_count: u64,
+}
+
+/// The 15-minute dashboard view of an organisation: the one its actor published, or one
+/// rendered through its mailbox. `None` when the actor does not answer.
+async fn dashboard_figures(
+    state: &AppState,
+    entry: &warroom_actors::directory::OrgEntry,
+) -> Option<DashboardFigures> {
+    let bytes = match entry.dashboard.get(Window::M15) {
+        Some(bytes) => bytes,
+        None => state
+            .runtime
+            .directory()
+            .call(
+                &entry.org.id,
+                |reply| OrgMsg::Dashboard(Window::M15, reply),
+                state.call_timeout,
+            )
+            .await
+            .ok()?,
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| tracing::warn!(org = %entry.org.id, error = %e, "unreadable dashboard view"))
+        .ok()
+}
+
+/// `GET /api/v1/admin/overview`: every organisation's live figures (platform
+/// administrator).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/overview",
+    tag = "admin",
+    summary = "Every organisation's live figures: mentions per minute, active crises, open sockets, data mode (platform administrator)",
+    responses(
+        (status = 200, description = "one row per organisation", body = Overview),
+        (status = 403, description = "not the platform administrator", body = crate::openapi::ErrorResponse)
+    ),
+)]
+pub async fn overview(
+    State(state): State<Arc<AppState>>,
+    principal: Principal,
+) -> Result<Json<Overview>, ApiError> {
+    principal.require(Permission::ManageOrganizations)?;
+    let data_mode = state.runtime.data_mode();
+    let directory = state.runtime.directory();
+    // Concurrently: one slow (restarting) actor costs the call timeout once, not per org.
+    let orgs = futures_util::future::join_all(directory.iter().map(|entry| {
+        let state = &state;
+        async move {
+            let figures = dashboard_figures(state, entry).await;
+            OrgOverview {
+                id: entry.org.id.clone(),
+                name: entry.org.name.clone(),
+                mentions_per_minute: figures.as_ref().map(|f| {
+                    let per_minute = f.kpis.mention_count as f64 / 15.0;
+                    (per_minute * 100.0).round() / 100.0
+                }),
+                mentions_24h: figures.as_ref().map(|f| f.mentions_24h),
+                active_crises: figures.as_ref().map(|f| f.active_crises),
+                open_sockets: entry.open_sockets(),
+                data_mode,
+            }
+        }
+    }))
+    .await;
+    Ok(Json(Overview { orgs }))
 }

@@ -178,7 +178,7 @@ const MAX_REJECTION_BYTES: usize = 1024;
 /// Middleware: rewrites an error answered in plain text by axum itself (an extractor's
 /// rejection, such as a body over the limit, a missing content type or an unreadable
 /// path) as our JSON error, so every 4xx/5xx has the same shape. Our own errors are JSON
-/// already and pass through untouched.
+/// already and pass through untouched, and so do the web app's pages ([`crate::web::AppPage`]).
 pub async fn json_rejections(
     request: axum::extract::Request,
     next: axum::middleware::Next,
@@ -189,7 +189,9 @@ pub async fn json_rejections(
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    // The web app's own 404 page is HTML on purpose.
+    let is_page = response.extensions().get::<crate::web::AppPage>().is_some();
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_page {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -6,7 +6,8 @@
 //! `docs` and `webhooks/{service}` (signed instead, [`webhooks::incoming`]) requires a
 //! credential ([`auth`]); every route is described in [`openapi`]; the WebSocket
 //! authenticates on the upgrade or with its first frame. `GET /metrics` (Prometheus) is at
-//! the root, unauthenticated, loopback-only by default.
+//! the root, unauthenticated, loopback-only by default. The web app ([`web`]) is served at
+//! `/`.
 
 pub mod admin;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+pub mod web;
 pub mod webhooks;
 pub mod ws;
 
@@ -26,9 +28,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Router;
 use tokio::net::TcpListener;
@@ -66,6 +68,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/admin/users/{id}", patch(admin::update_user))
         .route("/admin/connectors", get(admin::list_connectors))
+        .route("/admin/overview", get(admin::overview))
         .route(
             "/admin/api-keys",
             get(admin::list_api_keys).post(admin::create_api_key),
@@ -131,7 +134,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     let router = Router::new()
         .nest("/api/v1", api)
         .route("/metrics", get(metrics::metrics))
-        .fallback(not_found)
+        .route("/assets/{version}/{*path}", get(web::asset))
+        .route("/favicon.ico", get(web::favicon))
+        .fallback(fallback)
         // Bodies read whole by any route (ingest enforces the same limit itself).
         .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn(error::json_rejections))
@@ -155,8 +160,15 @@ async fn with_timeout(
         })
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint; see docs/api.md")
+/// Unknown paths: JSON errors under `/api/`, the web app (its page or its 404 page)
+/// for a browser's GET elsewhere.
+async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let path = uri.path();
+    let api = path == "/api" || path.starts_with("/api/");
+    if !api && (method == Method::GET || method == Method::HEAD) {
+        return web::page(path, &headers);
+    }
+    ApiError::not_found("not_found", "no such endpoint; see docs/api.md").into_response()
 }
 
 async fn method_not_allowed() -> ApiError {

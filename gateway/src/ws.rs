@@ -103,7 +103,7 @@ pub async fn upgrade(
                 ),
             };
             Some(ClientCommand::Subscribe {
-                org,
+                org: Some(org),
                 channels,
                 last_seq: params.last_seq,
                 epoch: params.epoch,
@@ -205,6 +205,7 @@ async fn run_session(
         identity,
         shared: Arc::clone(&shared),
         subscribed: None,
+        counted: None,
         heartbeat: push.heartbeat,
         idle_timeout: push.idle_timeout,
         subscribe_timeout: push.subscribe_timeout,
@@ -353,6 +354,8 @@ struct Session {
     identity: Identity,
     shared: Arc<SocketShared>,
     subscribed: Option<OrgId>,
+    /// Counts this socket in its organisation's `open_sockets` while subscribed.
+    counted: Option<warroom_actors::directory::SocketCount>,
     heartbeat: Duration,
     idle_timeout: Duration,
     subscribe_timeout: Duration,
@@ -463,6 +466,7 @@ impl Session {
 
     /// Leaves the current organisation's fan-out, if any.
     fn unsubscribe(&mut self) {
+        self.counted = None;
         if let Some(previous) = self.subscribed.take() {
             if let Some(actor) = self
                 .runtime
@@ -506,7 +510,7 @@ impl Session {
 
     async fn subscribe(
         &mut self,
-        org: String,
+        org: Option<String>,
         channels: Option<Vec<Channel>>,
         last_seq: Option<u64>,
         epoch: Option<String>,
@@ -517,6 +521,19 @@ impl Session {
                 "authenticate (an `auth` command or a credential on the upgrade) before subscribing"
                     .into(),
             );
+            return;
+        };
+        // Without `org`, the credential's own organisation (none for the platform
+        // administrator, who follows no organisation's stream).
+        let Some(org) = org.or_else(|| principal.org.as_ref().map(|o| o.as_str().to_owned()))
+        else {
+            self.error(
+                "org_required",
+                "this credential belongs to no organisation; name one with `org`".into(),
+            );
+            self.shared
+                .outbox
+                .close(CLOSE_UNKNOWN_ORG, "unknown organisation");
             return;
         };
         // Another organisation's channels answer exactly like an unknown organisation.
@@ -549,7 +566,10 @@ impl Session {
             .call(&org, |reply| OrgMsg::Subscribe(request, reply), timeout)
             .await
         {
-            Ok(_) => self.subscribed = Some(org),
+            Ok(_) => {
+                self.counted = runtime.directory().get(&org).map(|e| e.count_socket());
+                self.subscribed = Some(org);
+            }
             Err(e) => self.error("org_unavailable", e.to_string()),
         }
     }

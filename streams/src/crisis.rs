@@ -373,7 +373,8 @@ impl CrisisDetector {
                 .take(EVIDENCE_TERMS)
                 .map(|t| t.term.clone())
                 .collect(),
-            // The windows keep no mention ids; the actor layer has the recent mentions.
+            // The windows keep no mention ids: the organisation actor fills the samples
+            // from the recent mentions it holds.
             sample_external_ids: Vec::new(),
         }
     }

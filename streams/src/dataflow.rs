@@ -671,13 +671,15 @@ fn build_worker_dataflow(
                             }
                         });
                         // Push path first: mentions go out as soon as they are applied.
+                        // The mentions before the crisis they raise: the organisation
+                        // actor then holds the ones the crisis quotes as evidence.
                         for (org, mentions) in batches.drain() {
+                            sink.publish(&org, OrgUpdate::Mentions(mentions));
                             if let Some(state) = orgs.get_mut(&org) {
                                 for signal in state.detector.evaluate(&state.windows, now_ms) {
                                     sink.publish(&org, OrgUpdate::Crisis(signal));
                                 }
                             }
-                            sink.publish(&org, OrgUpdate::Mentions(mentions));
                         }
                         let finished = frontier.is_empty();
                         if Instant::now() >= next_kpi || finished {

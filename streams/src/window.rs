@@ -345,6 +345,18 @@ fn time_of_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
+/// A slot of a volume series from its aggregates.
+fn volume_point(at: DateTime<Utc>, head: &Head, detail: &Detail) -> VolumePoint {
+    VolumePoint {
+        at,
+        count: head.count,
+        avg_sentiment: avg(head),
+        negative: detail.negative,
+        positive: detail.positive,
+        strongly_negative: detail.strongly_negative,
+    }
+}
+
 fn time_of_minute(minute: i64) -> DateTime<Utc> {
     time_of_ms(minute.saturating_mul(MINUTE_MS))
 }
@@ -529,12 +541,8 @@ impl OrgWindows {
                 let (head, detail) = self.minute_range(first, end);
                 let volume = (first..=end)
                     .map(|m| {
-                        let h = self.minute_head(m);
-                        VolumePoint {
-                            at: time_of_minute(m),
-                            count: h.count,
-                            avg_sentiment: avg(&h),
-                        }
+                        let (h, d) = self.minute_range(m, m);
+                        volume_point(time_of_minute(m), &h, &d)
                     })
                     .collect();
                 (head, detail, volume, 60)
@@ -545,15 +553,8 @@ impl OrgWindows {
                 let volume = (0..24)
                     .map(|i| {
                         let start = first + i * MINUTES_PER_HOUR;
-                        let mut h = Head::default();
-                        for m in start..start + MINUTES_PER_HOUR {
-                            h.add(&self.minute_head(m));
-                        }
-                        VolumePoint {
-                            at: time_of_minute(start),
-                            count: h.count,
-                            avg_sentiment: avg(&h),
-                        }
+                        let (h, d) = self.minute_range(start, start + MINUTES_PER_HOUR - 1);
+                        volume_point(time_of_minute(start), &h, &d)
                     })
                     .collect();
                 (head, detail, volume, 3600)
@@ -565,18 +566,16 @@ impl OrgWindows {
                 let mut volume = Vec::with_capacity(HOUR_SLOTS);
                 for h in last - (HOUR_SLOTS as i64 - 1)..=last {
                     let (h_head, h_detail) = match self.hour_slot(h) {
-                        Some(slot) => (slot.head, Some(&slot.detail)),
-                        None => (Head::default(), None),
+                        Some(slot) => (slot.head, slot.detail),
+                        None => (Head::default(), Detail::default()),
                     };
                     head.add(&h_head);
-                    if let Some(d) = h_detail {
-                        detail.add(d);
-                    }
-                    volume.push(VolumePoint {
-                        at: time_of_minute(h * MINUTES_PER_HOUR),
-                        count: h_head.count,
-                        avg_sentiment: avg(&h_head),
-                    });
+                    detail.add(&h_detail);
+                    volume.push(volume_point(
+                        time_of_minute(h * MINUTES_PER_HOUR),
+                        &h_head,
+                        &h_detail,
+                    ));
                 }
                 (head, detail, volume, 3600)
             }

@@ -353,6 +353,24 @@ fn check_snapshot(snap: &KpiSnapshot, model: &Model, window: Window, now: i64) {
             "{ctx}: slot start"
         );
         assert_eq!(point.count, of.len() as u64, "{ctx}: volume at {start}");
+        let negative = of
+            .iter()
+            .filter(|c| **c <= sentiment_class::NEGATIVE)
+            .count() as u64;
+        let positive = of
+            .iter()
+            .filter(|c| **c >= sentiment_class::POSITIVE)
+            .count() as u64;
+        assert_eq!(point.negative, negative, "{ctx}: negative at {start}");
+        assert_eq!(point.positive, positive, "{ctx}: positive at {start}");
+        let strongly = of
+            .iter()
+            .filter(|c| **c < sentiment_class::STRONGLY_NEGATIVE)
+            .count() as u64;
+        assert_eq!(
+            point.strongly_negative, strongly,
+            "{ctx}: strongly negative at {start}"
+        );
         assert!(
             close_opt(point.avg_sentiment, mean(of.into_iter())),
             "{ctx}: volume avg"

@@ -6,14 +6,7 @@ use rand::{Rng, SeedableRng};
 use warroom_engine::{CampaignMetric, OrgId, Platform};
 
 use super::mentions::Persona;
-use super::{mix, standard_normal};
-
-/// Relative delivery per hour of the (account-time) day: quiet at night, a morning ramp, the
-/// peak in the late afternoon and evening when people scroll.
-const HOURLY: [f64; 24] = [
-    0.35, 0.22, 0.15, 0.12, 0.12, 0.18, 0.35, 0.60, 0.80, 0.90, 0.95, 1.00, 1.05, 1.05, 1.10, 1.20,
-    1.30, 1.40, 1.50, 1.55, 1.50, 1.30, 0.95, 0.60,
-];
+use super::{mix, standard_normal, HOURLY};
 
 /// What kind of campaign it is; sets its names and rate ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

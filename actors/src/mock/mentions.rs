@@ -33,6 +33,9 @@ const CRISIS_SOURCE_WEIGHTS: [(Source, f64); 8] = [
     (Source::Blog, 1.0),
 ];
 
+/// Mixed into the seed and the id key of history generators ("HISTORY" in ASCII).
+const HISTORY_STREAM: u64 = 0x0048_4953_544f_5259;
+
 /// A scandal stays "the" crisis topic while bursts keep coming closer than this.
 const CRISIS_STICKY_MINUTES: i64 = 30;
 
@@ -169,6 +172,21 @@ impl MentionGenerator {
         self.0.generate(now, count, late_fraction)
     }
 
+    /// A generator of backfilled history for the organisation: the same race, authors and
+    /// vocabulary as [`MentionGenerator::new`] with the same `(org, seed)`, but its own random
+    /// stream, and ids keyed by `now` (the instant the history ends) in a way the live feed's
+    /// never are, so history neither repeats the live feed's first texts nor collides with its
+    /// ids. Deterministic per `(org, seed, now)`.
+    pub fn for_history(org: &OrgId, seed: u64, now: DateTime<Utc>) -> Self {
+        Self(Box::new(Generator::for_history(org, seed, now)))
+    }
+
+    /// One ordinary (non-crisis) mention published at each of `event_times`, in that order.
+    /// No delivery delay is applied: history is delivered long after it happened anyway.
+    pub fn generate_at(&mut self, event_times: &[DateTime<Utc>]) -> Vec<Mention> {
+        self.0.generate_at(event_times)
+    }
+
     /// A crisis burst: `count` strongly negative mentions (VADER compound < -0.8 for the vast
     /// majority) about one scandal topic with a shared hashtag, skewed to
     /// twitter/tiktok/reddit/news.
@@ -223,6 +241,25 @@ impl Generator {
             run_key: None,
             crisis: None,
         }
+    }
+
+    /// See [`MentionGenerator::for_history`].
+    fn for_history(org: &OrgId, seed: u64, now: DateTime<Utc>) -> Self {
+        let mut generator = Self::new(org, seed);
+        let base = mix(seed, org.route_hash());
+        generator.rng = SmallRng::seed_from_u64(mix(base, HISTORY_STREAM));
+        // A live run keys its ids by its first delivery time in ms, which this cannot equal
+        // except by a 1-in-2^64 accident.
+        generator.run_key = Some(mix(now.timestamp_millis() as u64, HISTORY_STREAM));
+        generator
+    }
+
+    /// See [`MentionGenerator::generate_at`].
+    fn generate_at(&mut self, event_times: &[DateTime<Utc>]) -> Vec<Mention> {
+        if let Some(first) = event_times.first() {
+            self.run_key.get_or_insert(first.timestamp_millis() as u64);
+        }
+        event_times.iter().map(|&t| self.one(t)).collect()
     }
 
     /// See [`MentionGenerator::generate`].
@@ -1358,6 +1395,55 @@ mod tests {
         let first = ids(now());
         let again = ids(now() + Duration::minutes(10));
         assert!(first.intersection(&again).count() <= 1);
+    }
+
+    #[test]
+    fn history_shares_the_race_and_authors_but_not_texts_or_ids() {
+        let times: Vec<DateTime<Utc>> = (0..3_000)
+            .map(|i| now() - Duration::hours(30) + Duration::seconds(i * 37))
+            .collect();
+        let history = MentionGenerator::for_history(&org(), 42, now()).generate_at(&times);
+        assert_eq!(
+            history,
+            MentionGenerator::for_history(&org(), 42, now()).generate_at(&times),
+            "deterministic per (org, seed, now)"
+        );
+        assert_eq!(history.len(), times.len());
+        assert!(history.iter().zip(&times).all(|(m, t)| m.event_time == *t));
+        let live = MentionGenerator::new(&org(), 42).generate(now(), 3_000, 0.0);
+        let authors = |ms: &[Mention]| -> HashSet<String> {
+            ms.iter().map(|m| m.author.handle.clone()).collect()
+        };
+        let shared = authors(&history).intersection(&authors(&live)).count();
+        assert!(
+            shared > 300,
+            "the same author pools: {shared} handles in common"
+        );
+        // Its own random stream: not what the live generator would write for those times.
+        let same_stream = MentionGenerator::new(&org(), 42).generate_at(&times);
+        let repeated = history
+            .iter()
+            .zip(&same_stream)
+            .filter(|(a, b)| a.content == b.content)
+            .count();
+        assert!(
+            repeated < 60,
+            "{repeated} of 3000 texts as the live stream's"
+        );
+        let ids: HashSet<(Source, &str)> = live
+            .iter()
+            .map(|m| (m.source, m.external_id.as_str()))
+            .collect();
+        assert!(history
+            .iter()
+            .all(|m| !ids.contains(&(m.source, m.external_id.as_str()))));
+        // Twitter ids carry the event time, as the platform's do.
+        let tweet = history
+            .iter()
+            .find(|m| m.source == Source::Twitter)
+            .unwrap();
+        let ms = (tweet.external_id.parse::<u64>().unwrap() >> 22) + 1_288_834_974_657;
+        assert_eq!(ms as i64, tweet.event_time.timestamp_millis());
     }
 
     #[test]

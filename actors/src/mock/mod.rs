@@ -62,8 +62,17 @@
 //! # Load ([`poisson_count`])
 //!
 //! Source actors draw how many mentions arrive in a tick from a Poisson distribution.
+//!
+//! # History ([`history`])
+//!
+//! At an organisation's first start in MOCK mode the runtime backfills `[mock] backfill` of
+//! history so the 24 h and 7 d windows are not empty: campaign reports closing each past day
+//! ([`CampaignGenerator::history`]) and mentions from [`MentionGenerator::for_history`] at the
+//! event times [`history::HistoryPlan`] draws: the last hour or two at the live rate, older
+//! history a thin sample shaped by the day ([`HOURLY`]), within a per-organisation cap.
 
 mod campaigns;
+pub mod history;
 mod mentions;
 mod vocabulary;
 
@@ -74,6 +83,14 @@ use rand_distr::{Distribution, Poisson, StandardNormal};
 
 pub use campaigns::CampaignGenerator;
 pub use mentions::MentionGenerator;
+
+/// Relative activity per UTC hour of the day: quiet at night, a morning ramp, the peak in
+/// the late afternoon and evening when people scroll. Shapes the mock ad delivery and the
+/// mock mention history alike.
+pub const HOURLY: [f64; 24] = [
+    0.35, 0.22, 0.15, 0.12, 0.12, 0.18, 0.35, 0.60, 0.80, 0.90, 0.95, 1.00, 1.05, 1.05, 1.10, 1.20,
+    1.30, 1.40, 1.50, 1.55, 1.50, 1.30, 0.95, 0.60,
+];
 
 /// Poisson-distributed count for `rate_per_sec` over `dt` (helper for the source actors).
 pub fn poisson_count(rng: &mut impl Rng, rate_per_sec: f64, dt: Duration) -> usize {

@@ -506,9 +506,17 @@ pub async fn me(
                 .await
                 .map_err(ApiError::from_store)?
                 .ok_or_else(|| ApiError::unauthorized("invalid_token", "no such account"))?;
-            Ok(Json(
-                json!({ "kind": "user", "user": UserView::from(user) }),
-            ))
+            // The organisation's display name, for the web app's header.
+            let organization = user
+                .org
+                .as_ref()
+                .and_then(|org| state.runtime.directory().get(org))
+                .map(|entry| json!({ "id": entry.org.id, "name": entry.org.name }));
+            Ok(Json(json!({
+                "kind": "user",
+                "user": UserView::from(user),
+                "organization": organization,
+            })))
         }
         Actor::ApiKey(id) => Ok(Json(json!({
             "kind": "api_key", "id": id, "org": principal.org, "role": principal.role
