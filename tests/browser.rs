@@ -578,6 +578,64 @@ async fn a_user_of_one_organisation_never_sees_another() {
     app.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_is_refreshed_silently_before_the_access_token_expires() {
+    let _one = BROWSER_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(vec![quiet("harbor")], dir.path());
+    // Access tokens that expire every 8 s, no leeway: without the page's own refresh, its
+    // requests and socket upgrades would be refused within seconds.
+    cfg.auth.access_token_ttl = Duration::from_secs(8);
+    cfg.auth.leeway = Duration::ZERO;
+    let app = App::start(cfg).await.unwrap();
+    let base = format!("http://{}", app.addr());
+    user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
+    let driver = Driver::start();
+    let client = driver.browser().await;
+    log_in(&client, &base, "staff@harbor.org").await;
+    wait_live(&client).await;
+    let refreshed_at = || async {
+        client
+            .execute(
+                "return Number(localStorage.getItem('warroom.refreshedAt'))",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+    let signed_in = refreshed_at().await;
+    // Three lifetimes of the access token.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert!(
+        refreshed_at().await > signed_in,
+        "the page never refreshed its session"
+    );
+    // Still signed in: a REST read (the window switch) and the live socket both work.
+    client
+        .find(Locator::Css("#window-switch button[data-window='1h']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_text(&client, "#kpi-mentions", "hour").await;
+    ingest(
+        &base,
+        "harbor",
+        vec![common_mention("late", "Still watching after the refresh")],
+    )
+    .await;
+    wait_text(&client, "#stream", "after the refresh").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
+    // No request was refused on the way (a 401 would be logged).
+    let errors = console_errors(&client, &[]).await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    client.close().await.unwrap();
+    app.shutdown().await.unwrap();
+}
+
 async fn click_button(client: &Client, label: &str) {
     let button = eventually(&format!("a {label:?} button"), || async {
         for b in client.find_all(Locator::Css("button")).await.ok()? {

@@ -81,14 +81,15 @@ function exclusive(fn) {
 
 /**
  * Rotates the refresh cookie and mints a new access cookie. Refresh tokens are single use
- * (a reused one revokes the whole login), so tabs take turns, and a tab that finds the
- * cookies refreshed by another tab a moment ago does not refresh again.
+ * (a reused one revokes the whole login), so tabs take turns under a lock, and a tab that
+ * finds the cookies refreshed by another tab while it waited does not refresh again.
  */
 export function refresh() {
   if (!refreshing) {
+    const asked = Date.now();
     refreshing = exclusive(async () => {
       const last = Number(localStorage.getItem('warroom.refreshedAt') || 0);
-      if (Date.now() - last < 10_000) return null;
+      if (last >= asked) return null;
       const tokens = await send('POST', '/auth/refresh');
       rememberExpiry(tokens.expires_in);
       return tokens;

@@ -9,7 +9,7 @@ import { ago, el } from './format.js';
 
 const $ = (id) => document.getElementById(id);
 const VIEWS = ['login', 'warroom', 'admin', 'platform', 'notfound'];
-/** Refresh this long before the access cookie expires. */
+/** Refresh this long before the access cookie expires (less for short-lived tokens). */
 const REFRESH_AHEAD_MS = 60_000;
 
 let session = null;
@@ -83,7 +83,10 @@ async function loadSession() {
 function scheduleRefresh() {
   clearTimeout(refreshTimer);
   const expires = accessExpiresAt();
-  const wait = expires ? Math.max(5_000, expires - Date.now() - REFRESH_AHEAD_MS) : 5 * 60_000;
+  const lifetime = expires - Number(localStorage.getItem('warroom.refreshedAt') || 0);
+  // A minute ahead, or a quarter of a short lifetime.
+  const ahead = Math.min(REFRESH_AHEAD_MS, Math.max(0, lifetime / 4));
+  const wait = expires ? Math.max(1_000, expires - Date.now() - ahead) : 5 * 60_000;
   refreshTimer = setTimeout(async () => {
     try {
       await refresh();
