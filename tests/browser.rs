@@ -575,6 +575,18 @@ async fn a_user_of_one_organisation_never_sees_another() {
     let body: Value = api.json().await.unwrap();
     assert_eq!(body["error"]["code"], "not_found");
     client.close().await.unwrap();
+
+    // The platform administrator sees every organisation, and no organisation's war room.
+    user(&app, None, "ops@platform.org", Role::PlatformAdmin).await;
+    let platform = driver.browser().await;
+    log_in(&platform, &base, "ops@platform.org").await;
+    wait_text(&platform, "#platform-body", "alpha campaign").await;
+    wait_text(&platform, "#platform-body", "beta campaign").await;
+    assert_eq!(platform.current_url().await.unwrap().path(), "/platform");
+    screenshot(&platform, "platform").await;
+    let errors = console_errors(&platform, &[]).await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    platform.close().await.unwrap();
     app.shutdown().await.unwrap();
 }
 
@@ -589,7 +601,8 @@ async fn the_session_is_refreshed_silently_before_the_access_token_expires() {
     cfg.auth.leeway = Duration::ZERO;
     let app = App::start(cfg).await.unwrap();
     let base = format!("http://{}", app.addr());
-    user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
+    let staff = user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
+    user(&app, Some("harbor"), "admin@harbor.org", Role::Admin).await;
     let driver = Driver::start();
     let client = driver.browser().await;
     log_in(&client, &base, "staff@harbor.org").await;
@@ -632,6 +645,27 @@ async fn the_session_is_refreshed_silently_before_the_access_token_expires() {
     // No request was refused on the way (a 401 would be logged).
     let errors = console_errors(&client, &[]).await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
+
+    // Deactivated by an admin: the next refresh is refused and the page says so.
+    let admin: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@harbor.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deactivated = reqwest::Client::new()
+        .patch(format!("{base}/api/v1/admin/users/{staff}"))
+        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivated.status(), 200);
+    wait_text(&client, "#login-message", "session has ended").await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/login");
     client.close().await.unwrap();
     app.shutdown().await.unwrap();
 }

@@ -33,6 +33,8 @@ export class WarRoom {
     this.views = {};
     this.kpi = null;
     this.crises = new Map();
+    /** What the stream brought since the running resync began (null: none running). */
+    this.since = null;
     this.dirty = new Set();
     this.frame = null;
     this.timers = [];
@@ -78,10 +80,15 @@ export class WarRoom {
     });
   }
 
-  /** Loads the state over REST, then follows the stream. */
+  /**
+   * Loads the state over REST and follows the stream at the same time: the socket's first
+   * KPI frame (sent on subscribe) often arrives before the REST answers, and whatever the
+   * stream brings meanwhile is kept when they do (see `resync`).
+   */
   async start() {
-    await this.resync('start');
+    const loaded = this.resync('start');
     this.live.start();
+    await loaded;
     this.timers.push(setInterval(() => this.refreshWindow().then(() => this.mark('lists')), LISTS_EVERY_MS));
     this.timers.push(setInterval(() => this.refreshBaselines(), BASELINES_EVERY_MS));
     // "since 3 min ago" texts age even when nothing arrives.
@@ -99,6 +106,7 @@ export class WarRoom {
 
   async fetchView(window) {
     this.views[window] = await get(`/metrics/dashboard?window=${window}`);
+    if (window === this.window) this.mark('kpis', 'lists');
     return this.views[window];
   }
 
@@ -126,6 +134,9 @@ export class WarRoom {
 
   /** Refetches everything the stream would otherwise have told (start, gap, lost history). */
   async resync(reason) {
+    // What the stream brings while the answers are on their way is newer than they are.
+    const since = { crises: new Set(), mentions: [], campaigns: false };
+    this.since = since;
     try {
       const [alerts, campaigns, mentions] = await Promise.all([
         get('/alerts'),
@@ -134,18 +145,29 @@ export class WarRoom {
         this.fetchView(this.window),
         this.refreshBaselines(),
       ]);
-      this.crises = new Map(listOf(alerts).map((c) => [c.id, c]));
-      this.campaigns.update(listOf(campaigns));
+      const crises = new Map(listOf(alerts).map((c) => [c.id, c]));
+      for (const id of since.crises) crises.set(id, this.crises.get(id));
+      this.crises = crises;
+      if (!since.campaigns) this.campaigns.update(listOf(campaigns));
       this.stream.reset(listOf(mentions));
+      if (since.mentions.length) this.stream.add(since.mentions);
       this.mark('kpis', 'volume', 'trend', 'lists', 'crises', 'stream');
       if (reason !== 'start') this.hooks.toast(resyncMessage(reason));
     } catch (error) {
       this.failed(error);
+    } finally {
+      if (this.since === since) this.since = null;
     }
   }
 
   onFrame(frame) {
     const data = frame.data;
+    const since = this.since;
+    if (since) {
+      if (frame.event.startsWith('crisis:') && data && data.id) since.crises.add(data.id);
+      if (frame.event === 'dashboard:mention-stream' && Array.isArray(data)) since.mentions.push(...data);
+      if (frame.event === 'dashboard:campaign-update') since.campaigns = true;
+    }
     switch (frame.event) {
       case 'dashboard:kpi-update':
         this.kpi = data;

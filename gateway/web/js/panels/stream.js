@@ -42,8 +42,10 @@ export class MentionStream {
     this.dirty = true;
   }
 
-  /** Adds a frame's mentions (oldest first in the frame). */
+  /** Adds a frame's mentions (oldest first in the frame); one already held is skipped. */
   add(mentions) {
+    const held = new Set(this.mentions.map(key));
+    mentions = mentions.filter((m) => !held.has(key(m)));
     for (const m of mentions) this.addSource(m.source);
     const newest = mentions.slice().sort((a, b) => Date.parse(b.event_time) - Date.parse(a.event_time));
     this.mentions = newest.concat(this.mentions).slice(0, KEEP);
@@ -76,6 +78,11 @@ export class MentionStream {
     this.status.textContent = shown.length ? '' : 'No mentions match yet.';
     this.list.replaceChildren(...shown.map(item));
   }
+}
+
+/** A mention's identity: its id is unique per source. */
+function key(m) {
+  return `${m.source}:${m.external_id}`;
 }
 
 function item(m) {
