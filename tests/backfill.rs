@@ -118,6 +118,15 @@ async fn a_fresh_start_backfills_history_once() {
         .mock_backfill_campaign_reports
         .load(Ordering::Relaxed);
     assert!((8..=12).contains(&reports), "{reports} campaign reports");
+    // The same figures on /metrics.
+    let text = common::metrics_text(&base).await;
+    for line in [
+        "warroom_mock_backfills_running 0".to_owned(),
+        format!("warroom_mock_backfill_mentions_total {backfilled}"),
+        format!("warroom_mock_backfill_campaign_reports_total {reports}"),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in /metrics");
+    }
 
     // All of it in the windows: the 7 d one spread over more than a day, the 24 h one
     // with the recent tier (2,400 in the last 20 minutes) and the thin older part.

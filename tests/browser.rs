@@ -37,8 +37,8 @@ fn quiet(id: &str) -> OrgConfig {
     }
 }
 
-/// A demo-like campaign: a mock feed at `rate` and a week of backfilled history (its last
-/// hour at the live rate), and a crisis threshold the feed alone stays under.
+/// The demo's campaign: a mock feed at `rate` (with [`demo`], its first-start history) and
+/// a crisis threshold.
 fn campaign(rate: f64, negative_threshold: u64) -> OrgConfig {
     OrgConfig {
         id: "harbor-city".into(),
@@ -54,12 +54,31 @@ fn config(orgs: Vec<OrgConfig>, dir: &std::path::Path) -> Config {
     let mut config = Config::defaults();
     config.server.bind = "127.0.0.1:0".parse().unwrap();
     config.auth.jwt_secret = common::SECRET.into();
-    config.mock.backfill = Duration::from_secs(7 * 86_400);
-    config.mock.backfill_full_rate = Duration::from_secs(3600);
-    config.mock.backfill_max_mentions = 30_000;
     config.orgs = orgs;
     config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
     config
+}
+
+/// One demo-like organisation with the demo's first-start history: the last 49 hours at
+/// the live rate, so the 24 h tiles compare like for like.
+fn demo(org: OrgConfig, dir: &std::path::Path) -> Config {
+    let mut config = config(vec![org], dir);
+    config.mock.backfill = Duration::from_secs(49 * 3600);
+    config.mock.backfill_full_rate = config.mock.backfill;
+    config.mock.backfill_max_mentions = 100_000;
+    config
+}
+
+/// Waits for the first-start history, as a user arriving a little later would.
+async fn wait_for_history(app: &App) {
+    use std::sync::atomic::Ordering;
+    let metrics = std::sync::Arc::clone(app.runtime().metrics());
+    eventually("the first-start history", || async {
+        (metrics.mock_backfills_running.load(Ordering::Relaxed) == 0
+            && metrics.mock_backfill_mentions.load(Ordering::Relaxed) > 0)
+            .then_some(())
+    })
+    .await;
 }
 
 async fn user(app: &App, org: Option<&str>, email: &str, role: Role) -> uuid::Uuid {
@@ -235,11 +254,12 @@ async fn ingest(base: &str, org: &str, records: Vec<Value>) {
 async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
     let _one = BROWSER_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    let app = App::start(config(vec![campaign(4.0, 100_000)], dir.path()))
+    let app = App::start(demo(campaign(0.4, 100_000), dir.path()))
         .await
         .unwrap();
     let base = format!("http://{}", app.addr());
     user(&app, Some("harbor-city"), "staff@harbor.org", Role::User).await;
+    wait_for_history(&app).await;
     let driver = Driver::start();
     let client = driver.browser().await;
 
@@ -367,8 +387,8 @@ async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
 async fn a_crisis_reaches_every_viewer_and_one_viewers_acknowledge_reaches_the_other() {
     let _one = BROWSER_LOCK.lock().await;
     let dir = tempfile::tempdir().unwrap();
-    // About 1 mention a second: far fewer than 60 strongly negative ones in 15 minutes.
-    let app = App::start(config(vec![campaign(1.0, 60)], dir.path()))
+    // The demo's pace holds about 5 strongly negative mentions per 15 minutes.
+    let app = App::start(demo(campaign(0.4, 40), dir.path()))
         .await
         .unwrap();
     let base = format!("http://{}", app.addr());
@@ -386,6 +406,7 @@ async fn a_crisis_reaches_every_viewer_and_one_viewers_acknowledge_reaches_the_o
         Role::Readonly,
     )
     .await;
+    wait_for_history(&app).await;
     let driver = Driver::start();
     let responder = driver.browser().await;
     let viewer = driver.browser().await;

@@ -188,6 +188,24 @@ pub fn render(state: &AppState) -> String {
         "Records in accepted ingest requests.",
         load(&m.ingest_records_accepted),
     );
+    e.single(
+        "warroom_mock_backfills_running",
+        "gauge",
+        "Mock history backfills running (first start in MOCK mode, [mock] backfill).",
+        m.mock_backfills_running.load(Ordering::Relaxed) as f64,
+    );
+    e.single(
+        "warroom_mock_backfill_mentions_total",
+        "counter",
+        "Mentions the mock history backfills had acknowledged.",
+        load(&m.mock_backfill_mentions),
+    );
+    e.single(
+        "warroom_mock_backfill_campaign_reports_total",
+        "counter",
+        "Campaign reports the mock history backfills had acknowledged.",
+        load(&m.mock_backfill_campaign_reports),
+    );
     e.family(
         "warroom_ingest_requests_rejected_total",
         "counter",

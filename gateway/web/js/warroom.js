@@ -64,7 +64,7 @@ export class WarRoom {
     window.addEventListener('pagehide', this.onPageHide);
     this.live = new LiveClient({
       onFrame: (frame) => this.onFrame(frame),
-      onResync: (why) => this.resync(why),
+      onResync: (why) => this.requestResync(why),
       onState: (state) => hooks.onConnection(state),
       onUnauthenticated: () => hooks.onUnauthenticated(),
       beforeReconnect: () => hooks.beforeReconnect(),
@@ -86,7 +86,8 @@ export class WarRoom {
    * stream brings meanwhile is kept when they do (see `resync`).
    */
   async start() {
-    const loaded = this.resync('start');
+    this.requestResync('start');
+    const loaded = this.resyncing;
     this.live.start();
     await loaded;
     this.timers.push(setInterval(() => this.refreshWindow().then(() => this.mark('lists')), LISTS_EVERY_MS));
@@ -132,6 +133,20 @@ export class WarRoom {
     this.hooks.toast(`Could not refresh: ${error.message}`, true);
   }
 
+  /** A resync, or one more after the running one: gaps can come faster than answers. */
+  requestResync(reason) {
+    if (this.resyncing) {
+      this.resyncAgain = reason;
+      return;
+    }
+    this.resyncing = this.resync(reason).finally(() => {
+      this.resyncing = null;
+      const again = this.resyncAgain;
+      this.resyncAgain = null;
+      if (again) this.requestResync(again);
+    });
+  }
+
   /** Refetches everything the stream would otherwise have told (start, gap, lost history). */
   async resync(reason) {
     // What the stream brings while the answers are on their way is newer than they are.
@@ -152,7 +167,11 @@ export class WarRoom {
       this.stream.reset(listOf(mentions));
       if (since.mentions.length) this.stream.add(since.mentions);
       this.mark('kpis', 'volume', 'trend', 'lists', 'crises', 'stream');
-      if (reason !== 'start') this.hooks.toast(resyncMessage(reason));
+      // Said once a minute at most: under a burst, gaps can come every few seconds.
+      if (reason !== 'start' && Date.now() - (this.toldResync || 0) > 60_000) {
+        this.toldResync = Date.now();
+        this.hooks.toast(resyncMessage(reason));
+      }
     } catch (error) {
       this.failed(error);
     } finally {

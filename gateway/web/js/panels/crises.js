@@ -16,7 +16,11 @@ function evidence(c) {
   const m = c.metadata || {};
   const parts = [];
   if (m.strongly_negative_15m !== undefined) parts.push(`${m.strongly_negative_15m} strongly negative in 15 min (threshold ${m.threshold})`);
-  if (m.observed_per_minute !== undefined) parts.push(`${m.observed_per_minute.toFixed(0)}/min vs ${m.baseline_per_minute.toFixed(1)}/min usual`);
+  if (m.observed_per_minute !== undefined) {
+    parts.push(m.baseline_per_minute > 0
+      ? `${m.observed_per_minute.toFixed(0)}/min vs ${m.baseline_per_minute.toFixed(1)}/min usual`
+      : `${m.observed_per_minute.toFixed(0)}/min (the usual rate is still being learned)`);
+  }
   if (m.top_sources && m.top_sources.length) parts.push(`mostly ${m.top_sources.slice(0, 3).map(sourceName).join(', ')}`);
   if (m.top_terms && m.top_terms.length) parts.push(m.top_terms.slice(0, 4).map((t) => `#${t}`).join(' '));
   return parts.join(' · ');

@@ -64,15 +64,18 @@ function change(now, before, kind, windowName) {
     return { text: `— ${label}` };
   }
   const diff = now - before;
-  if (Math.abs(diff) < 1e-9) return { text: `no change ${label}` };
+  const same = { text: `no change ${label}` };
   if (kind === 'count') {
-    if (before === 0) return { text: `${now ? 'new' : 'none'} ${label}` };
+    if (before === 0) return now ? { text: `new ${label}` } : same;
     const pct = (diff / before) * 100;
+    if (Math.abs(pct) < 0.5) return same;
     return { text: `${pct >= 0 ? '▲' : '▼'} ${Math.abs(pct).toFixed(0)}% ${label}`, value: diff };
   }
   if (kind === 'share') {
+    if (Math.abs(diff) < 0.0005) return same;
     return { text: `${diff >= 0 ? '▲' : '▼'} ${Math.abs(diff * 100).toFixed(1)} pts ${label}`, value: diff };
   }
+  if (Math.abs(diff) < 0.005) return same;
   return { text: `${diff >= 0 ? '▲' : '▼'} ${Math.abs(diff).toFixed(2)} ${label}`, value: diff };
 }
 

@@ -76,7 +76,22 @@ export class MentionStream {
     const shown = this.mentions.filter((m) => (!source || m.source === source)
       && (!sentiment || sentimentClass(m.sentiment.compound) === sentiment)).slice(0, SHOWN);
     this.status.textContent = shown.length ? '' : 'No mentions match yet.';
-    this.list.replaceChildren(...shown.map(item));
+    const keys = shown.map(key);
+    // Usually only new mentions arrived: add them on top and drop as many at the bottom,
+    // rather than rebuilding the list (most of the page's work at a busy stream's rate).
+    const previous = this.shownKeys || [];
+    const fresh = previous.length ? keys.indexOf(previous[0]) : -1;
+    const sameTail = fresh >= 0 && keys.length - fresh <= previous.length
+      && keys.slice(fresh).every((k, i) => k === previous[i]);
+    if (sameTail && fresh > 0) {
+      const top = document.createDocumentFragment();
+      top.append(...shown.slice(0, fresh).map(item));
+      this.list.prepend(top);
+      while (this.list.children.length > shown.length) this.list.lastElementChild.remove();
+    } else if (!sameTail || fresh !== 0 || this.list.children.length !== shown.length) {
+      this.list.replaceChildren(...shown.map(item));
+    }
+    this.shownKeys = keys;
   }
 }
 
