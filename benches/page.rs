@@ -8,9 +8,12 @@
 //! * the page's main-thread CPU while it follows the demo rate (Chrome's
 //!   `Performance.getMetrics` task time over a measured interval).
 //!
-//! `cargo bench --bench page` (`-- --runs N --cpu-secs S` to change the defaults). A
-//! benchmark, not a test: it reports, it does not assert timings.
+//! `cargo bench --bench page` (`-- --runs N --cpu-secs S` to change the defaults, `--rate R`
+//! for a feed of R mentions/s instead of the demo's). A benchmark, not a test: it reports,
+//! it does not assert timings.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../tests/webdriver/mod.rs"]
 mod webdriver;
 
@@ -19,11 +22,9 @@ use std::time::Duration;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use warroom::App;
-use warroom_engine::{Config, OrgId, Role};
-use warroom_storage::accounts::NewUser;
+use warroom_engine::{Config, Role};
 use webdriver::{Cdp, Driver};
 
-const PASSWORD: &str = "a long enough passphrase";
 const EMAIL: &str = "bench@harbor.example";
 
 /// Resolves with `performance.now()` once the mentions tile shows a number.
@@ -100,6 +101,16 @@ async fn main() {
     config.server.bind = "127.0.0.1:0".parse().unwrap();
     config.auth.jwt_secret = "page-bench-signing-secret-0123456789abcdef".into();
     config.database.url = format!("sqlite://{}", dir.path().join("warroom.db").display());
+    // `--rate R`: every organisation's mock feed at R mentions/s (a busy stream), with no
+    // history and a threshold it cannot reach, instead of the demo's pace.
+    let rate = arg("--rate", 0);
+    if rate > 0 {
+        config.mock.backfill = Duration::ZERO;
+        for org in &mut config.orgs {
+            org.mentions_per_second = rate as f64;
+            org.negative_threshold = Some(u64::MAX / 2);
+        }
+    }
     let app = App::start(config).await.expect("server starts");
     let base = format!("http://{}", app.addr());
     let org = app
@@ -111,52 +122,31 @@ async fn main() {
         .org
         .id
         .clone();
-    let hash = warroom_gateway::auth::password::hash(PASSWORD.into())
-        .await
-        .unwrap();
-    app.runtime()
-        .store()
-        .accounts()
-        .create_user(
-            &NewUser {
-                org: Some(OrgId::new(org.as_str())),
-                email: EMAIL.into(),
-                password_hash: hash,
-                role: Role::Admin,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    // Let the first-start backfill land, as a user opening the page a little later sees it.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    common::create_user(&app, Some(org.as_str()), EMAIL, Role::Admin).await;
+    // Let the first-start history land, as a user opening the page a little later sees it.
+    let metrics = std::sync::Arc::clone(app.runtime().metrics());
+    let backfilling = std::time::Instant::now();
+    let running = || {
+        metrics
+            .mock_backfills_running
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0
+            || metrics
+                .mock_backfill_mentions
+                .load(std::sync::atomic::Ordering::Relaxed)
+                == 0
+    };
+    while rate == 0 && running() {
+        assert!(
+            backfilling.elapsed() < Duration::from_secs(300),
+            "the first-start history did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     let driver = Driver::start();
     let client = driver.browser().await;
-    client.goto(&format!("{base}/login")).await.unwrap();
-    client
-        .wait()
-        .for_element(Locator::Css("#login-email"))
-        .await
-        .unwrap()
-        .send_keys(EMAIL)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login-password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    webdriver::sign_in(&client, &base, EMAIL, common::PASSWORD).await;
     client
         .wait()
         .for_element(Locator::Css("#kpi-mentions"))
@@ -240,7 +230,12 @@ async fn main() {
         );
     }
     println!(
-        "page CPU following the demo rate for {elapsed:.0} s: main-thread tasks {:.1} % of a core (script {:.1} %), JS heap {:.1} MB, {nodes:.0} DOM nodes",
+        "page CPU following {} for {elapsed:.0} s: main-thread tasks {:.1} % of a core (script {:.1} %), JS heap {:.1} MB, {nodes:.0} DOM nodes",
+        if rate > 0 {
+            format!("{rate} mentions/s")
+        } else {
+            "the demo's pace".to_owned()
+        },
         100.0 * (task1 - task0) / elapsed,
         100.0 * (script1 - script0) / elapsed,
         heap / 1_048_576.0

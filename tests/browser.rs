@@ -12,15 +12,14 @@ mod webdriver;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::{create_user, PASSWORD};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use warroom::App;
 use warroom_engine::config::{CrisisScenario, OrgConfig};
-use warroom_engine::{Config, OrgId, Role};
-use warroom_storage::accounts::NewUser;
-use webdriver::{console_errors, Driver};
+use warroom_engine::{Config, Role};
+use webdriver::{click, console_errors, fill, sign_in, Driver};
 
-const PASSWORD: &str = "a long enough passphrase";
 /// How long a condition may take to hold before a test fails (generous: CI shares two
 /// cores between the server, the browser and the test).
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -79,28 +78,6 @@ async fn wait_for_history(app: &App) {
             .then_some(())
     })
     .await;
-}
-
-async fn user(app: &App, org: Option<&str>, email: &str, role: Role) -> uuid::Uuid {
-    let hash = warroom_gateway::auth::password::hash(PASSWORD.into())
-        .await
-        .unwrap();
-    app.runtime()
-        .store()
-        .accounts()
-        .create_user(
-            &NewUser {
-                org: org.map(OrgId::new),
-                email: email.into(),
-                password_hash: hash,
-                role,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .id
 }
 
 async fn screenshot(client: &Client, name: &str) {
@@ -179,38 +156,7 @@ async fn buttons(client: &Client, label: &str) -> usize {
 }
 
 async fn log_in(client: &Client, base: &str, email: &str) {
-    client.goto(&format!("{base}/")).await.unwrap();
-    let form = client
-        .wait()
-        .at_most(DEADLINE)
-        .for_element(Locator::Css("#login-form"))
-        .await
-        .expect("the login page");
-    eventually("the login form to show", || async {
-        form.is_displayed().await.ok().filter(|shown| *shown)
-    })
-    .await;
-    client
-        .find(Locator::Css("#login-email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login-password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    sign_in(client, base, email, PASSWORD).await;
 }
 
 /// Waits for the war room to be live (the KPI tiles drawn, the socket subscribed).
@@ -258,7 +204,7 @@ async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
         .await
         .unwrap();
     let base = format!("http://{}", app.addr());
-    user(&app, Some("harbor-city"), "staff@harbor.org", Role::User).await;
+    create_user(&app, Some("harbor-city"), "staff@harbor.org", Role::User).await;
     wait_for_history(&app).await;
     let driver = Driver::start();
     let client = driver.browser().await;
@@ -267,27 +213,9 @@ async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
     client.goto(&format!("{base}/")).await.unwrap();
     wait_text(&client, "#login-form", "Sign in").await;
     assert_eq!(client.current_url().await.unwrap().path(), "/login");
-    client
-        .find(Locator::Css("#login-email"))
-        .await
-        .unwrap()
-        .send_keys("staff@harbor.org")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login-password"))
-        .await
-        .unwrap()
-        .send_keys("not the password")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("#login-submit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    fill(&client, "#login-email", "staff@harbor.org").await;
+    fill(&client, "#login-password", "not the password").await;
+    click(&client, "#login-submit").await;
     wait_text(&client, "#login-message", "Wrong email or password").await;
 
     log_in(&client, &base, "staff@harbor.org").await;
@@ -311,21 +239,9 @@ async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
     wait_text(&client, "#campaigns", "Google Ads").await;
     wait_text(&client, "#sources", "%").await;
     // The window switch changes the tiles' window.
-    client
-        .find(Locator::Css("#window-switch button[data-window='15m']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#window-switch button[data-window='15m']").await;
     wait_text(&client, "#kpi-mentions", "15 min").await;
-    client
-        .find(Locator::Css("#window-switch button[data-window='24h']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#window-switch button[data-window='24h']").await;
     wait_text(&client, "#kpi-mentions", "24 h").await;
     // Let the map and lists draw before the picture.
     eventually("the world map", || async {
@@ -340,31 +256,13 @@ async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
     screenshot(&client, "warroom").await;
 
     // Pause holds the stream; resume shows what arrived meanwhile.
-    client
-        .find(Locator::Css("#stream-pause"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#stream-pause").await;
     wait_text(&client, "#stream-status", "Paused").await;
-    client
-        .find(Locator::Css("#stream-pause"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#stream-pause").await;
     assert_eq!(buttons(&client, "Pause").await, 1);
 
     // Sign out returns to the login page, and the session is gone.
-    client
-        .find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#logout").await;
     wait_text(&client, "#login-message", "signed out").await;
     client.goto(&format!("{base}/")).await.unwrap();
     wait_text(&client, "#login-form", "Sign in").await;
@@ -392,14 +290,14 @@ async fn a_crisis_reaches_every_viewer_and_one_viewers_acknowledge_reaches_the_o
         .await
         .unwrap();
     let base = format!("http://{}", app.addr());
-    user(
+    create_user(
         &app,
         Some("harbor-city"),
         "responder@harbor.org",
         Role::User,
     )
     .await;
-    user(
+    create_user(
         &app,
         Some("harbor-city"),
         "viewer@harbor.org",
@@ -491,7 +389,7 @@ async fn after_a_server_restart_the_page_reconnects_and_resumes() {
     let app = App::start(cfg.clone()).await.unwrap();
     let addr = app.addr();
     let base = format!("http://{addr}");
-    user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
+    create_user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
     let driver = Driver::start();
     let client = driver.browser().await;
     log_in(&client, &base, "staff@harbor.org").await;
@@ -548,7 +446,7 @@ async fn a_user_of_one_organisation_never_sees_another() {
         .await
         .unwrap();
     let base = format!("http://{}", app.addr());
-    user(&app, Some("alpha"), "a@alpha.org", Role::Admin).await;
+    create_user(&app, Some("alpha"), "a@alpha.org", Role::Admin).await;
     let driver = Driver::start();
     let client = driver.browser().await;
     log_in(&client, &base, "a@alpha.org").await;
@@ -598,7 +496,7 @@ async fn a_user_of_one_organisation_never_sees_another() {
     client.close().await.unwrap();
 
     // The platform administrator sees every organisation, and no organisation's war room.
-    user(&app, None, "ops@platform.org", Role::PlatformAdmin).await;
+    create_user(&app, None, "ops@platform.org", Role::PlatformAdmin).await;
     let platform = driver.browser().await;
     log_in(&platform, &base, "ops@platform.org").await;
     wait_text(&platform, "#platform-body", "alpha campaign").await;
@@ -622,8 +520,8 @@ async fn the_session_is_refreshed_silently_before_the_access_token_expires() {
     cfg.auth.leeway = Duration::ZERO;
     let app = App::start(cfg).await.unwrap();
     let base = format!("http://{}", app.addr());
-    let staff = user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
-    user(&app, Some("harbor"), "admin@harbor.org", Role::Admin).await;
+    let staff = create_user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
+    create_user(&app, Some("harbor"), "admin@harbor.org", Role::Admin).await;
     let driver = Driver::start();
     let client = driver.browser().await;
     log_in(&client, &base, "staff@harbor.org").await;
@@ -647,13 +545,7 @@ async fn the_session_is_refreshed_silently_before_the_access_token_expires() {
         "the page never refreshed its session"
     );
     // Still signed in: a REST read (the window switch) and the live socket both work.
-    client
-        .find(Locator::Css("#window-switch button[data-window='1h']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "#window-switch button[data-window='1h']").await;
     wait_text(&client, "#kpi-mentions", "hour").await;
     ingest(
         &base,
@@ -704,12 +596,6 @@ async fn click_button(client: &Client, label: &str) {
     button.click().await.unwrap();
 }
 
-async fn fill(client: &Client, css: &str, value: &str) {
-    let field = client.find(Locator::Css(css)).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys(value).await.unwrap();
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_manages_users_and_keys_and_a_deactivated_user_is_turned_away() {
     let _one = BROWSER_LOCK.lock().await;
@@ -718,18 +604,12 @@ async fn an_admin_manages_users_and_keys_and_a_deactivated_user_is_turned_away()
         .await
         .unwrap();
     let base = format!("http://{}", app.addr());
-    user(&app, Some("harbor-city"), "admin@harbor.org", Role::Admin).await;
+    create_user(&app, Some("harbor-city"), "admin@harbor.org", Role::Admin).await;
     let driver = Driver::start();
     let admin = driver.browser().await;
     log_in(&admin, &base, "admin@harbor.org").await;
     wait_live(&admin).await;
-    admin
-        .find(Locator::LinkText("Admin"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open_link(&admin, "Admin").await;
     wait_text(&admin, "#admin-body", "admin@harbor.org").await;
     assert_eq!(admin.current_url().await.unwrap().path(), "/admin/users");
 
@@ -745,13 +625,7 @@ async fn an_admin_manages_users_and_keys_and_a_deactivated_user_is_turned_away()
     wait_text(&admin, "#admin-body table", "new@harbor.org").await;
 
     // A key is shown once, then listed by its prefix only.
-    admin
-        .find(Locator::LinkText("API keys"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open_link(&admin, "API keys").await;
     fill(&admin, "#admin-body form input[name=name]", "CRM export").await;
     click_button(&admin, "Create key").await;
     let secret = wait_text(&admin, "#admin-body .secret", "wrk_").await;
@@ -770,32 +644,14 @@ async fn an_admin_manages_users_and_keys_and_a_deactivated_user_is_turned_away()
     wait_text(&admin, "#admin-body table", "revoked").await;
 
     // The data mode is shown with its switch.
-    admin
-        .find(Locator::LinkText("Data mode"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open_link(&admin, "Data mode").await;
     wait_text(&admin, "#admin-body", "MOCK").await;
     assert_eq!(buttons(&admin, "Switch to LIVE").await, 1);
-    admin
-        .find(Locator::LinkText("Audit"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open_link(&admin, "Audit").await;
     wait_text(&admin, "#admin-body table", "api_key").await;
 
     // A deactivated user cannot sign in, and is told so.
-    admin
-        .find(Locator::LinkText("Users"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    open_link(&admin, "Users").await;
     wait_text(&admin, "#admin-body table", "new@harbor.org").await;
     admin
         .find(Locator::Css(
@@ -817,6 +673,17 @@ async fn an_admin_manages_users_and_keys_and_a_deactivated_user_is_turned_away()
     admin.close().await.unwrap();
     other.close().await.unwrap();
     app.shutdown().await.unwrap();
+}
+
+/// Follows the link whose visible text is `text`.
+async fn open_link(client: &Client, text: &str) {
+    client
+        .find(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("link {text:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
 }
 
 fn common_mention(id: &str, content: &str) -> Value {

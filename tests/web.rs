@@ -267,27 +267,16 @@ async fn a_socket_subscribes_to_its_credentials_organisation_without_naming_it()
     assert_eq!(refused["data"]["code"], "org_not_found", "{refused}");
 
     // A credential of no organisation (the platform administrator) must name one.
-    let hash = warroom_gateway::auth::password::hash("a long enough passphrase".into())
-        .await
-        .unwrap();
-    app.runtime()
-        .store()
-        .accounts()
-        .create_user(
-            &warroom_storage::accounts::NewUser {
-                org: None,
-                email: "platform@example.org".into(),
-                password_hash: hash,
-                role: warroom_engine::Role::PlatformAdmin,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    common::create_user(
+        &app,
+        None,
+        "platform@example.org",
+        warroom_engine::Role::PlatformAdmin,
+    )
+    .await;
     let login: Value = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "platform@example.org", "password": "a long enough passphrase"}))
+        .json(&json!({"email": "platform@example.org", "password": common::PASSWORD}))
         .send()
         .await
         .unwrap()

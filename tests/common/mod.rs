@@ -9,6 +9,37 @@
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+/// The password of every account the tests create with [`create_user`].
+pub const PASSWORD: &str = "a long enough passphrase";
+
+/// Creates an account through the store (as `warroom user create` does) with [`PASSWORD`].
+pub async fn create_user(
+    app: &warroom::App,
+    org: Option<&str>,
+    email: &str,
+    role: warroom_engine::Role,
+) -> uuid::Uuid {
+    let hash = warroom_gateway::auth::password::hash(PASSWORD.into())
+        .await
+        .unwrap();
+    app.runtime()
+        .store()
+        .accounts()
+        .create_user(
+            &warroom_storage::accounts::NewUser {
+                org: org.map(warroom_engine::OrgId::new),
+                email: email.into(),
+                password_hash: hash,
+                role,
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap()
+        .expect("a new account")
+        .id
+}
+
 /// The signing secret of the tests' servers (`auth.jwt_secret`).
 pub const SECRET: &str = "integration-test-signing-secret-0123456789abcdef";
 

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 /// Debian's Chromium.
@@ -154,4 +154,44 @@ impl WebDriverCompatibleCommand for Cdp {
             Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()),
         )
     }
+}
+
+/// Types `value` into the element matching `css` (after clearing it).
+pub async fn fill(client: &Client, css: &str, value: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.unwrap();
+    field.send_keys(value).await.unwrap();
+}
+
+/// Clicks the element matching `css`.
+pub async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Fills the login form, once it shows, with `email` and `password`, and submits it.
+pub async fn sign_in(client: &Client, base: &str, email: &str, password: &str) {
+    client.goto(&format!("{base}/login")).await.unwrap();
+    let form = client
+        .wait()
+        .at_most(START_DEADLINE)
+        .for_element(Locator::Css("#login-form"))
+        .await
+        .expect("the login page");
+    let deadline = Instant::now() + START_DEADLINE;
+    while !form.is_displayed().await.unwrap_or(false) {
+        assert!(Instant::now() < deadline, "the login form did not show");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fill(client, "#login-email", email).await;
+    fill(client, "#login-password", password).await;
+    click(client, "#login-submit").await;
 }
