@@ -643,12 +643,19 @@ async fn an_admin_manages_users_and_keys_and_a_deactivated_user_is_turned_away()
     admin.accept_alert().await.unwrap();
     wait_text(&admin, "#admin-body table", "revoked").await;
 
-    // The data mode is shown with its switch.
+    // The data mode switches, after a confirmation, and the header follows.
     open_link(&admin, "Data mode").await;
     wait_text(&admin, "#admin-body", "MOCK").await;
-    assert_eq!(buttons(&admin, "Switch to LIVE").await, 1);
+    click_button(&admin, "Switch to LIVE").await;
+    admin.accept_alert().await.unwrap();
+    wait_text(&admin, "#mode-badge", "LIVE").await;
+    screenshot(&admin, "admin-data-mode").await;
+    click_button(&admin, "Switch to MOCK").await;
+    admin.accept_alert().await.unwrap();
+    wait_text(&admin, "#mode-badge", "MOCK").await;
     open_link(&admin, "Audit").await;
     wait_text(&admin, "#admin-body table", "api_key").await;
+    wait_text(&admin, "#admin-body table", "data_mode").await;
 
     // A deactivated user cannot sign in, and is told so.
     open_link(&admin, "Users").await;
