@@ -221,6 +221,10 @@ async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
     log_in(&client, &base, "staff@harbor.org").await;
     wait_live(&client).await;
     wait_text(&client, "#org-name", "Harbor City Mayoral Campaign").await;
+    // The login page, opened while signed in, leads back to the war room.
+    client.goto(&format!("{base}/login")).await.unwrap();
+    wait_live(&client).await;
+    assert_eq!(client.current_url().await.unwrap().path(), "/");
     wait_text(&client, "#mode-badge", "MOCK").await;
     // The backfilled history fills the 24 h tile at once; live mock data moves it on.
     let first = eventually("a non-zero mentions tile", || async {

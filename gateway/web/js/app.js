@@ -294,6 +294,14 @@ async function showWarRoom() {
 async function route() {
   const path = location.pathname.replace(/\/+$/, '') || '/';
   if (path === '/login') {
+    // Already signed in (a bookmark, the back button): straight to the war room.
+    if (!session && mayHaveSession()) {
+      try {
+        await loadSession();
+      } catch {
+        session = null;
+      }
+    }
     if (session) {
       navigate('/', true);
       return;
