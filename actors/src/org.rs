@@ -1041,6 +1041,35 @@ mod tests {
             .collect()
     }
 
+    /// An organisation actor "Acme" with no store, and its pending-update counter.
+    async fn spawn_org(
+        org: &OrgId,
+        crises: Vec<CrisisEvent>,
+    ) -> (
+        ActorRef<OrgMsg>,
+        tokio::task::JoinHandle<()>,
+        Arc<AtomicUsize>,
+    ) {
+        let pending = Arc::new(AtomicUsize::new(0));
+        let args = OrgArgs {
+            org: Organization {
+                id: org.clone(),
+                name: "Acme".into(),
+            },
+            push: warroom_engine::Config::defaults().push,
+            recent_capacity: 100,
+            clock: Arc::new(SystemClock),
+            pending: Arc::clone(&pending),
+            store: None,
+            crises,
+            dashboard: Arc::new(DashboardCache::default()),
+            webhooks: None,
+            metrics: Arc::default(),
+        };
+        let (actor, handle) = Actor::spawn(None, OrgActor, args).await.unwrap();
+        (actor, handle, pending)
+    }
+
     fn scored_with(
         org: &OrgId,
         id: &str,
@@ -1060,23 +1089,7 @@ mod tests {
     #[tokio::test]
     async fn a_raised_crisis_quotes_the_most_negative_recent_mentions() {
         let org = OrgId::new("acme");
-        let pending = Arc::new(AtomicUsize::new(0));
-        let args = OrgArgs {
-            org: Organization {
-                id: org.clone(),
-                name: "Acme".into(),
-            },
-            push: warroom_engine::Config::defaults().push,
-            recent_capacity: 100,
-            clock: Arc::new(SystemClock),
-            pending: Arc::clone(&pending),
-            store: None,
-            crises: vec![],
-            dashboard: Arc::new(DashboardCache::default()),
-            webhooks: None,
-            metrics: Arc::default(),
-        };
-        let (actor, handle) = Actor::spawn(None, OrgActor, args).await.unwrap();
+        let (actor, handle, pending) = spawn_org(&org, vec![]).await;
         let mut mentions = vec![
             scored_with(&org, "glad", 0.8, 1_000_000, 1),
             scored_with(&org, "old-worst", -0.99, 10, 20),
@@ -1117,23 +1130,7 @@ mod tests {
     async fn a_mode_reset_drops_old_mode_state_and_closes_open_crises() {
         let org = OrgId::new("acme");
         let crisis = open_crisis(&org);
-        let pending = Arc::new(AtomicUsize::new(0));
-        let args = OrgArgs {
-            org: Organization {
-                id: org.clone(),
-                name: "Acme".into(),
-            },
-            push: warroom_engine::Config::defaults().push,
-            recent_capacity: 100,
-            clock: Arc::new(SystemClock),
-            pending: Arc::clone(&pending),
-            store: None,
-            crises: vec![crisis.clone()],
-            dashboard: Arc::new(DashboardCache::default()),
-            webhooks: None,
-            metrics: Arc::default(),
-        };
-        let (actor, handle) = Actor::spawn(None, OrgActor, args).await.unwrap();
+        let (actor, handle, pending) = spawn_org(&org, vec![crisis.clone()]).await;
         let limits = crate::outbox::OutboxLimits {
             max_frames: 1000,
             max_bytes: 1 << 24,
