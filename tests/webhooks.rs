@@ -776,3 +776,57 @@ async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() 
     );
     app.shutdown().await.unwrap();
 }
+
+/// Deleting an endpoint stops its deliveries: a retry waiting for its next attempt is
+/// cancelled instead of being sent (and failing to log against the deleted endpoint).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_endpoint_cancels_its_pending_retries() {
+    let (app, base) = start(config()).await;
+    // Every attempt is refused with Retry-After: 2 s, so a retry is always pending.
+    let (url, _, seen) = scripted_receiver(usize::MAX).await;
+    let hook = endpoint(&app, "alpha", &url).await;
+    offer_detected(&app, "alpha");
+    until("the first attempt", async || {
+        (seen.requests.lock().len() == 1).then_some(())
+    })
+    .await;
+
+    common::create_user(&app, Some("alpha"), "admin@alpha.example", Role::Admin).await;
+    let login: Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "admin@alpha.example", "password": common::PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let deleted = reqwest::Client::new()
+        .delete(format!("{base}/api/v1/admin/webhooks/{}", hook.id))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+
+    // The delivery ends at its next due time, without another request.
+    let stats = Arc::clone(app.runtime().webhooks().stats());
+    until("the delivery to end", async || {
+        (stats.pending.load(Ordering::Acquire) == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        seen.requests.lock().len(),
+        1,
+        "a request after the deletion"
+    );
+    assert_eq!(stats.cancelled.load(Ordering::Relaxed), 1);
+    let metrics = common::metrics_text(&base).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"warroom_webhook_deliveries_total{outcome="cancelled"} 1"#),
+        "{metrics}"
+    );
+    app.shutdown().await.unwrap();
+}

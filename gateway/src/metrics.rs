@@ -401,6 +401,11 @@ pub fn render(state: &AppState) -> String {
         &[("outcome", "abandoned")],
         load(&hs.gave_up),
     );
+    e.sample(
+        "warroom_webhook_deliveries_total",
+        &[("outcome", "cancelled")],
+        load(&hs.cancelled),
+    );
     e.single(
         "warroom_webhook_deliveries_resumed_total",
         "counter",

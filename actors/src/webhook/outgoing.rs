@@ -82,6 +82,8 @@ pub struct WebhookStats {
     pub pending: AtomicUsize,
     /// Pending deliveries taken over from the outbox at start.
     pub resumed: AtomicU64,
+    /// Deliveries stopped because their endpoint was deleted before the next attempt.
+    pub cancelled: AtomicU64,
 }
 
 /// The engine's side of the queue: cheap to clone, never blocks.
@@ -384,6 +386,14 @@ impl Delivery {
             let wait = (due - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
+            }
+            // An endpoint deleted meanwhile (its outbox rows went with it) gets nothing
+            // more. When the store cannot say, the attempt goes ahead: a delivery is never
+            // dropped on a guess.
+            if let Ok(None) = self.store.webhooks().webhook(&hook.org, hook.id).await {
+                self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(webhook = %hook.id, delivery = %entry.id, attempts, "webhook endpoint deleted; delivery cancelled");
+                return;
             }
             attempts += 1;
             let result = self.attempt(hook, &entry).await;
