@@ -40,7 +40,14 @@ async fn exports_stream_one_orgs_rows_and_refuse_bad_requests_with_json() {
     let http = common::client_for("quiet");
     for (org, n) in [("quiet", 30), ("other", 7)] {
         let body: Vec<Value> = (0..n)
-            .map(|i| mention(&format!("{org}-{i}"), "What a great, wonderful rally"))
+            .map(|i| match i {
+                // Text a spreadsheet would run: CSV writes it as text.
+                0 => mention(
+                    &format!("{org}-{i}"),
+                    "=HYPERLINK(\"http://x.example\",\"What a great, wonderful rally\")",
+                ),
+                _ => mention(&format!("{org}-{i}"), "What a great, wonderful rally"),
+            })
             .collect();
         let response = common::client_for(org)
             .post(format!("{base}/api/v1/ingest/mentions?org={org}"))
@@ -225,6 +232,10 @@ async fn exports_stream_one_orgs_rows_and_refuse_bad_requests_with_json() {
     );
     let csv = std::fs::read_to_string(&out).unwrap();
     assert_eq!(csv.lines().count(), 31, "header and 30 rows");
+    assert!(
+        csv.contains("'=HYPERLINK"),
+        "a formula left runnable: {csv}"
+    );
     assert!(String::from_utf8_lossy(&output.stderr).contains("30 rows"));
 
     let parquet = dir.path().join("quiet.parquet");

@@ -556,6 +556,15 @@ fn text_batch(batch: &RecordBatch, csv: bool) -> Result<RecordBatch, ArchiveErro
                 );
                 columns.push(Arc::new(naive));
             }
+            DataType::Utf8 if csv => {
+                let Some(text) = column.as_string_opt::<i32>() else {
+                    return Err(
+                        ArrowError::CastError(format!("{} is not text", field.name())).into(),
+                    );
+                };
+                fields.push(field.as_ref().clone());
+                columns.push(Arc::new(formula_safe(text)));
+            }
             DataType::List(_) if csv => {
                 fields.push(Field::new(
                     field.name(),
@@ -574,6 +583,24 @@ fn text_batch(batch: &RecordBatch, csv: bool) -> Result<RecordBatch, ArchiveErro
         Arc::new(Schema::new(fields)),
         columns,
     )?)
+}
+
+/// Text a spreadsheet would run as a formula (a cell starting with `=`, `+`, `-`, `@`, a
+/// tab or a carriage return, as OWASP's CSV-injection advice lists), prefixed with `'` so
+/// it is shown as text: a mention's content is written by anyone on the internet.
+fn formula_safe(column: &StringArray) -> StringArray {
+    column
+        .iter()
+        .map(|cell| {
+            cell.map(|text| {
+                if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                    format!("'{text}")
+                } else {
+                    text.to_owned()
+                }
+            })
+        })
+        .collect()
 }
 
 /// A `list<utf8>` column as JSON array text (`["a","b"]`), one per row.
@@ -653,6 +680,37 @@ mod tests {
         }
         assert_eq!(ExportFormat::parse("xlsx"), None);
         assert_eq!(ExportFormat::Json.content_type(), "application/x-ndjson");
+    }
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_written_as_text_in_csv() {
+        let column = StringArray::from(vec![
+            Some("=cmd|' /C calc'!A0"),
+            Some("+1"),
+            Some("-2+3"),
+            Some("@SUM(A1)"),
+            Some("\tx"),
+            Some("\rx"),
+            Some("great rally"),
+            None,
+        ]);
+        let safe: Vec<Option<String>> = formula_safe(&column)
+            .iter()
+            .map(|c| c.map(str::to_owned))
+            .collect();
+        assert_eq!(
+            safe,
+            vec![
+                Some("'=cmd|' /C calc'!A0".to_owned()),
+                Some("'+1".to_owned()),
+                Some("'-2+3".to_owned()),
+                Some("'@SUM(A1)".to_owned()),
+                Some("'\tx".to_owned()),
+                Some("'\rx".to_owned()),
+                Some("great rally".to_owned()),
+                None,
+            ]
+        );
     }
 
     #[test]
