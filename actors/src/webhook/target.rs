@@ -2,7 +2,8 @@
 //! only, unless `webhooks.allow_private_targets` is on (tests, on-premise receivers).
 //!
 //! An admin must not be able to make the server call into its own network (loopback,
-//! private, link-local, carrier-grade NAT, unique-local addresses). A check of the URL's
+//! private, link-local, carrier-grade NAT, unique-local, multicast, reserved addresses,
+//! and IPv6 addresses that embed one of them: see [`is_private`]). A check of the URL's
 //! text is not enough: any host name can resolve to 127.0.0.1, and a name can resolve
 //! differently later (DNS rebinding). So the host is resolved and checked when the
 //! endpoint is registered ([`check_host`]), again before every delivery, and the
@@ -10,38 +11,91 @@
 //! was checked is what is connected to.
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// Whether an address is one the server must not call by default.
+/// Whether an address is one the server must not call by default: loopback, private,
+/// link-local, carrier-grade NAT, multicast, reserved, benchmarking, documentation and
+/// IETF-assignment ranges, and any IPv6 address that embeds such an IPv4 address
+/// (IPv4-mapped and -compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                // 100.64.0.0/10, carrier-grade NAT.
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                // fc00::/7 unique local, fe80::/10 link local.
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
-        }
+        IpAddr::V4(v4) => private_v4(v4),
+        IpAddr::V6(v6) => private_v6(v6),
+    }
+}
+
+fn private_v4(v4: Ipv4Addr) -> bool {
+    let [a, b, c, _] = v4.octets();
+    v4.is_loopback()
+        || v4.is_private()
+        || v4.is_link_local()
+        || v4.is_unspecified()
+        || v4.is_broadcast()
+        || v4.is_multicast()
+        // 0.0.0.0/8, "this network".
+        || a == 0
+        // 100.64.0.0/10, carrier-grade NAT.
+        || (a == 100 && (b & 0xc0) == 64)
+        // 192.0.0.0/24, IETF protocol assignments.
+        || (a == 192 && b == 0 && c == 0)
+        // Documentation: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24.
+        || (a == 192 && b == 0 && c == 2)
+        || (a == 198 && b == 51 && c == 100)
+        || (a == 203 && b == 0 && c == 113)
+        // 198.18.0.0/15, benchmarking.
+        || (a == 198 && (b & 0xfe) == 18)
+        // 240.0.0.0/4, reserved.
+        || a >= 240
+}
+
+fn private_v6(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    if v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() {
+        return true;
+    }
+    // fc00::/7 unique local, fe80::/10 link local.
+    if (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80 {
+        return true;
+    }
+    // 2001:db8::/32 documentation; 2001::/32 Teredo, whose IPv4 addresses are
+    // obfuscated and cannot be checked; 64:ff9b:1::/48, local-use NAT64.
+    if (s[0] == 0x2001 && (s[1] == 0x0db8 || s[1] == 0))
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+    {
+        return true;
+    }
+    // An address that embeds an IPv4 address reaches that address: check it.
+    embedded_v4(v6).is_some_and(private_v4)
+}
+
+/// The IPv4 address an IPv6 address carries, for the forms that route to it.
+fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = v6.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(mapped) = v6.to_ipv4_mapped() {
+        // ::ffff:0:0/96, IPv4-mapped.
+        return Some(mapped);
+    }
+    match s {
+        // ::/96, IPv4-compatible (deprecated), and 64:ff9b::/96, NAT64.
+        [0, 0, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        // 2002::/16, 6to4: the IPv4 address follows the prefix.
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
 /// Why a target was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
-    /// The host resolves to (or is) a loopback, private or link-local address.
-    #[error("{host} resolves to a loopback, private or link-local address ({address}); refused (webhooks.allow_private_targets)")]
+    /// The host resolves to (or is) a loopback, private, link-local or reserved address.
+    #[error("{host} resolves to a loopback, private, link-local or reserved address ({address}); refused (webhooks.allow_private_targets)")]
     Private {
         /// The host as given.
         host: String,
@@ -157,6 +211,64 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reserved_ranges_and_embedded_private_ipv4_are_refused_and_public_ones_are_not() {
+        let refused = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.1.2.3",
+            "224.0.0.1",
+            "239.255.255.250",
+            "255.255.255.255",
+            "240.0.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "::1",
+            "::",
+            "fc00::1",
+            "fd12::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "2002:7f00:1::",
+            "2002:c0a8:101::1",
+            "2001:db8::1",
+            "2001:0:4136:e378::1",
+        ];
+        for address in refused {
+            let ip: super::IpAddr = address.parse().unwrap();
+            assert!(super::is_private(ip), "{address} should be refused");
+        }
+        let allowed = [
+            "93.184.216.34",
+            "8.8.8.8",
+            "1.1.1.1",
+            "198.20.0.1",
+            "192.0.1.1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "::ffff:8.8.8.8",
+        ];
+        for address in allowed {
+            let ip: super::IpAddr = address.parse().unwrap();
+            assert!(!super::is_private(ip), "{address} should be allowed");
+        }
+    }
+
     use super::*;
     use std::collections::HashMap;
 
