@@ -277,6 +277,30 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
     let client = client_for("quiet");
     let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
 
+    // Event times older than engine.max_event_age (30 days) are refused: one request
+    // cannot scatter rows over years of archive partitions.
+    let mut old = mention("old-1", "fine");
+    old["event_time"] = json!((chrono::Utc::now() - chrono::Duration::days(31)).to_rfc3339());
+    let mut ancient = mention("old-2", "fine");
+    ancient["event_time"] = json!("-0001-01-01T00:00:00Z");
+    let response = client
+        .post(&url)
+        .json(&json!([old, ancient]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    let issues = error["error"]["issues"].as_array().unwrap();
+    assert_eq!(issues.len(), 2, "{error}");
+    for issue in issues {
+        assert_eq!(issue["field"], "event_time", "{error}");
+        assert!(issue["reason"]
+            .as_str()
+            .unwrap()
+            .contains("older than 30 days"));
+    }
+
     // One bad record rejects the whole request, listing each bad index.
     let mut bad = mention("b2", "fine");
     bad["country"] = json!("USA");

@@ -432,7 +432,7 @@ impl Runtime {
                 ConnectorFactory,
             )> = Vec::new();
             let settings = self.config.connectors.clone();
-            let skew = self.config.engine.max_future_skew;
+            let skew = warroom_engine::validate::TimeBounds::from_config(&self.config.engine);
             let limiter = Arc::clone(&self.cache.limiter);
             let rate = move |vendor: &str, limit: u64, window: std::time::Duration| RateLimit {
                 limiter: Arc::clone(&limiter),

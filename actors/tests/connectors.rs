@@ -296,7 +296,9 @@ async fn mentionlytics_renews_an_expired_token_and_follows_pages() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(Some("stale")),
-        Duration::from_secs(300),
+        warroom_engine::validate::TimeBounds::from_config(
+            &warroom_engine::Config::defaults().engine,
+        ),
     );
     let now = "2026-09-02T12:00:00Z".parse().unwrap();
     let poll = connector
@@ -354,7 +356,7 @@ async fn a_poll_that_cannot_read_everything_keeps_its_cursor() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     let cursor = "2026-09-02T10:00:00+00:00";
     let poll = connector
@@ -382,7 +384,7 @@ async fn a_refused_refresh_token_is_an_unauthorized_failure() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     let err = connector.poll(None, Utc::now()).await.unwrap_err();
     assert!(matches!(err, ConnectorError::Unauthorized(_)), "{err:?}");
@@ -409,7 +411,7 @@ async fn throttling_with_retry_after_is_honoured_then_retried() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     let started = Instant::now();
     let poll = connector
@@ -448,7 +450,7 @@ async fn server_errors_are_retried_up_to_max_attempts() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     connector.poll(None, Utc::now()).await.unwrap();
     assert_eq!(fake.seen("/ml/v2/mentions").len(), 2);
@@ -478,7 +480,7 @@ async fn timeouts_are_retried_then_reported() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     let err = connector.poll(None, Utc::now()).await.unwrap_err();
     assert!(matches!(err, ConnectorError::Timeout(_)), "{err:?}");
@@ -494,7 +496,7 @@ async fn malformed_and_truncated_json_fail_the_poll_without_retry() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     let full = json!({"mentions": [mention("1", "2026-09-02T10:00:00Z", "x")]}).to_string();
     for (i, body) in [
@@ -531,7 +533,7 @@ async fn schema_drift_skips_only_the_unusable_mentions() {
         http(&s, 100),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     let poll = connector
         .poll(None, "2026-09-02T12:00:00Z".parse().unwrap())
@@ -553,7 +555,7 @@ async fn the_local_rate_limit_stops_calls_before_the_vendor_sees_them() {
         http(&s, 3),
         s.mentionlytics.clone(),
         &ml_account(None),
-        Duration::from_secs(300),
+        bounds(),
     );
     connector.poll(None, Utc::now()).await.unwrap();
     connector.poll(None, Utc::now()).await.unwrap();
@@ -1380,4 +1382,9 @@ async fn a_restart_rebuilds_only_the_current_modes_windows() {
     })
     .await;
     runtime.shutdown().await;
+}
+
+/// The default time bounds of records (`[engine] max_future_skew`, `max_event_age`).
+fn bounds() -> warroom_engine::validate::TimeBounds {
+    warroom_engine::validate::TimeBounds::from_config(&warroom_engine::Config::defaults().engine)
 }

@@ -100,6 +100,10 @@ pub struct EngineConfig {
     /// Largest accepted clock skew for event times in the future.
     #[serde(with = "humantime_serde")]
     pub max_future_skew: Duration,
+    /// Oldest accepted event time, back from now: older records are refused (422), so one
+    /// request cannot scatter rows over years of archive partitions.
+    #[serde(with = "humantime_serde")]
+    pub max_event_age: Duration,
     /// Top-k sketch capacity per bucket.
     pub sketch_capacity: usize,
     /// Length of top lists.
@@ -625,6 +629,12 @@ impl Config {
         if self.engine.workers == 0 || self.engine.workers > 64 {
             return invalid("engine.workers", "must be between 1 and 64");
         }
+        if self.engine.max_event_age < Duration::from_secs(7 * 86_400) {
+            return invalid(
+                "engine.max_event_age",
+                "must be at least 7d (the windows' retention)",
+            );
+        }
         if self.engine.epoch_tick.is_zero() || self.engine.kpi_interval.is_zero() {
             return invalid("engine.epoch_tick/kpi_interval", "must be positive");
         }
@@ -946,6 +956,29 @@ mod tests {
             jail.set_env("WARROOM__ENGINE__WORKERS", "0");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("engine.workers"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_oldest_event_time_is_bounded_but_not_below_the_windows_retention() {
+        assert_eq!(
+            Config::defaults().engine.max_event_age,
+            Duration::from_secs(30 * 86_400)
+        );
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("WARROOM__ENGINE__MAX_EVENT_AGE", "400d");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.engine.max_event_age,
+                Duration::from_secs(400 * 86_400)
+            );
+            jail.set_env("WARROOM__ENGINE__MAX_EVENT_AGE", "6d");
+            let error = Config::load(None).expect_err("below 7d");
+            assert!(
+                error.to_string().contains("engine.max_event_age"),
+                "{error}"
+            );
             Ok(())
         });
     }

@@ -111,12 +111,34 @@ pub fn extract_hashtags(text: &str) -> Vec<String> {
     tags
 }
 
+/// How far from now an event may have happened: at most `max_future_skew` ahead (clock
+/// skew) and at most `max_age` ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// Largest accepted time in the future.
+    pub max_future_skew: Duration,
+    /// Oldest accepted event, back from now.
+    pub max_age: Duration,
+}
+
+impl TimeBounds {
+    /// From `[engine] max_future_skew` and `max_event_age`.
+    pub fn from_config(engine: &crate::config::EngineConfig) -> Self {
+        let convert =
+            |d: std::time::Duration, fallback: Duration| Duration::from_std(d).unwrap_or(fallback);
+        Self {
+            max_future_skew: convert(engine.max_future_skew, Duration::minutes(5)),
+            max_age: convert(engine.max_event_age, Duration::days(30)),
+        }
+    }
+}
+
 /// Turns a mention record into a [`Mention`], or says what is wrong with it.
 pub fn mention_from_record(
     index: usize,
     record: MentionRecord,
     now: DateTime<Utc>,
-    max_future_skew: Duration,
+    bounds: TimeBounds,
     issues: &mut Vec<ValidationIssue>,
 ) -> Option<Mention> {
     let before = issues.len();
@@ -151,13 +173,22 @@ pub fn mention_from_record(
     if record.author.handle.len() > MAX_ID_LEN {
         issues.push(ValidationIssue::field(index, "author.handle", "too long"));
     }
-    if record.event_time > now + max_future_skew {
+    if record.event_time > now + bounds.max_future_skew {
         issues.push(ValidationIssue::field(
             index,
             "event_time",
             format!(
                 "is in the future by more than {}s",
-                max_future_skew.num_seconds()
+                bounds.max_future_skew.num_seconds()
+            ),
+        ));
+    } else if record.event_time < now - bounds.max_age {
+        issues.push(ValidationIssue::field(
+            index,
+            "event_time",
+            format!(
+                "is older than {} days (engine.max_event_age)",
+                bounds.max_age.num_days()
             ),
         ));
     }
@@ -386,10 +417,40 @@ mod tests {
     fn a_valid_mention_is_normalised() {
         let now = "2026-11-22T10:01:00Z".parse().unwrap();
         let mut issues = vec![];
-        let m = mention_from_record(0, record(), now, Duration::minutes(5), &mut issues).unwrap();
+        let m = mention_from_record(0, record(), now, bounds(), &mut issues).unwrap();
         assert!(issues.is_empty());
         assert_eq!(m.country.as_deref(), Some("US"));
         assert_eq!(m.hashtags, vec!["go"]);
+    }
+
+    fn bounds() -> TimeBounds {
+        TimeBounds {
+            max_future_skew: Duration::minutes(5),
+            max_age: Duration::days(30),
+        }
+    }
+
+    #[test]
+    fn an_event_older_than_the_bound_is_refused_and_one_just_inside_it_is_not() {
+        let now: DateTime<Utc> = "2026-11-22T10:00:00Z".parse().unwrap();
+        for (event_time, accepted) in [
+            ("2026-10-23T10:00:01Z", true),
+            ("2026-10-23T09:59:59Z", false),
+            ("-0001-01-01T00:00:00Z", false),
+        ] {
+            let mut r = record();
+            r.event_time = event_time.parse().unwrap();
+            let mut issues = vec![];
+            let m = mention_from_record(0, r, now, bounds(), &mut issues);
+            assert_eq!(m.is_some(), accepted, "{event_time}: {issues:?}");
+            if !accepted {
+                assert_eq!(issues[0].field.as_deref(), Some("event_time"));
+                assert!(
+                    issues[0].reason.contains("older than 30 days"),
+                    "{issues:?}"
+                );
+            }
+        }
     }
 
     #[test]
@@ -400,7 +461,7 @@ mod tests {
         r.country = Some("USA".into());
         r.source_sentiment = Some(3.0);
         let mut issues = vec![];
-        assert!(mention_from_record(4, r, now, Duration::minutes(5), &mut issues).is_none());
+        assert!(mention_from_record(4, r, now, bounds(), &mut issues).is_none());
         let fields: Vec<_> = issues.iter().map(|i| i.field.clone().unwrap()).collect();
         assert_eq!(
             fields,

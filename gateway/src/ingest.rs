@@ -21,7 +21,7 @@ use warroom_actors::ingest::IngestRefusal;
 use warroom_actors::metrics::Rejection;
 use warroom_actors::persist::PersistError;
 use warroom_engine::validate::{
-    campaign_from_record, mention_from_record, parse_records, split_records,
+    campaign_from_record, mention_from_record, parse_records, split_records, TimeBounds,
 };
 use warroom_engine::wire::{CampaignMetricRecord, IngestAccepted, MentionRecord};
 use warroom_streams::dataflow::IngestError;
@@ -173,16 +173,15 @@ pub(crate) fn counted(
     result
 }
 
-/// Validates mention records against the clock and the configured skew.
+/// Validates mention records against the clock and the configured time bounds.
 pub(crate) fn mention_records(
     state: &AppState,
     body: &[u8],
 ) -> Result<Vec<warroom_engine::Mention>, ApiError> {
     let now = state.runtime.clock().now();
-    let skew = chrono::Duration::from_std(state.runtime.config().engine.max_future_skew)
-        .unwrap_or_default();
+    let bounds = TimeBounds::from_config(&state.runtime.config().engine);
     validated_bytes(state, body, |i, r: MentionRecord, issues| {
-        mention_from_record(i, r, now, skew, issues)
+        mention_from_record(i, r, now, bounds, issues)
     })
 }
 

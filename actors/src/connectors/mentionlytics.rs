@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
 use warroom_engine::connectors::{MentionlyticsAccount, MentionlyticsSettings, Secret};
-use warroom_engine::validate::mention_from_record;
+use warroom_engine::validate::{mention_from_record, TimeBounds};
 use warroom_engine::wire::MentionRecord;
 use warroom_engine::{Author, Mention, Source};
 
@@ -31,7 +31,7 @@ pub struct Mentionlytics {
     settings: MentionlyticsSettings,
     refresh_token: Secret,
     token: Option<AccessToken>,
-    max_future_skew: chrono::Duration,
+    bounds: TimeBounds,
 }
 
 impl Mentionlytics {
@@ -40,7 +40,7 @@ impl Mentionlytics {
         http: Http,
         settings: MentionlyticsSettings,
         account: &MentionlyticsAccount,
-        max_future_skew: Duration,
+        bounds: TimeBounds,
     ) -> Self {
         Self {
             http,
@@ -51,8 +51,7 @@ impl Mentionlytics {
                 value,
                 renew_at: Instant::now() + Duration::from_secs(3600),
             }),
-            max_future_skew: chrono::Duration::from_std(max_future_skew)
-                .unwrap_or_else(|_| chrono::Duration::minutes(5)),
+            bounds,
         }
     }
 
@@ -137,7 +136,7 @@ impl Connector for Mentionlytics {
             let full_page = items.len() >= self.settings.per_page as usize;
             complete = !full_page;
             for item in items {
-                match map_mention(item, now, self.max_future_skew) {
+                match map_mention(item, now, self.bounds) {
                     Ok(mention) if mention.event_time >= since => {
                         newest = newest.max(mention.event_time);
                         poll.mentions.push(mention);
@@ -186,7 +185,7 @@ pub fn mentions_of(body: &Value) -> Result<&Vec<Value>, ConnectorError> {
 pub fn map_mention(
     item: &Value,
     now: DateTime<Utc>,
-    max_future_skew: chrono::Duration,
+    bounds: TimeBounds,
 ) -> Result<Mention, String> {
     let id = first(item, &["id", "mention_id"])
         .and_then(text)
@@ -250,7 +249,7 @@ pub fn map_mention(
         source_sentiment: at(item, &["sentiment"]).and_then(sentiment_of),
     };
     let mut issues = Vec::new();
-    mention_from_record(0, record, now, max_future_skew, &mut issues).ok_or_else(|| {
+    mention_from_record(0, record, now, bounds, &mut issues).ok_or_else(|| {
         let reasons: Vec<String> = issues
             .iter()
             .map(|i| format!("{}: {}", i.field.as_deref().unwrap_or("record"), i.reason))
@@ -326,8 +325,11 @@ mod tests {
         "2026-09-02T12:00:00Z".parse().unwrap()
     }
 
-    fn skew() -> chrono::Duration {
-        chrono::Duration::minutes(5)
+    fn skew() -> TimeBounds {
+        TimeBounds {
+            max_future_skew: chrono::Duration::minutes(5),
+            max_age: chrono::Duration::days(30),
+        }
     }
 
     #[test]
