@@ -297,6 +297,7 @@ pub fn campaign_from_record(
     index: usize,
     record: CampaignMetricRecord,
     now: DateTime<Utc>,
+    bounds: TimeBounds,
     issues: &mut Vec<ValidationIssue>,
 ) -> Option<CampaignMetric> {
     let before = issues.len();
@@ -337,6 +338,16 @@ pub fn campaign_from_record(
             index,
             "conversions",
             "must be a non-negative number",
+        ));
+    }
+    if record.date < (now - bounds.max_age).date_naive() {
+        issues.push(ValidationIssue::field(
+            index,
+            "date",
+            format!(
+                "is older than {} days (engine.max_event_age)",
+                bounds.max_age.num_days()
+            ),
         ));
     }
     if record.date > (now + Duration::days(1)).date_naive() {
@@ -451,6 +462,31 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_campaign_day_older_than_the_bound_is_refused() {
+        let now: DateTime<Utc> = "2026-11-22T10:00:00Z".parse().unwrap();
+        let record = |date: &str| -> CampaignMetricRecord {
+            serde_json::from_value(serde_json::json!({
+                "platform": "meta", "campaign_id": "c1", "campaign_name": "Awareness",
+                "date": date, "impressions": 10, "clicks": 1, "spend": 2.5,
+            }))
+            .unwrap()
+        };
+        let mut issues = vec![];
+        assert!(
+            campaign_from_record(0, record("2026-10-23"), now, bounds(), &mut issues).is_some()
+        );
+        assert!(issues.is_empty(), "{issues:?}");
+        assert!(
+            campaign_from_record(1, record("2026-10-22"), now, bounds(), &mut issues).is_none()
+        );
+        assert_eq!(issues[0].field.as_deref(), Some("date"));
+        assert!(
+            issues[0].reason.contains("older than 30 days"),
+            "{issues:?}"
+        );
     }
 
     #[test]

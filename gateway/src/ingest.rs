@@ -247,13 +247,14 @@ pub async fn campaign_metrics(
     body: Body,
 ) -> Result<Response, ApiError> {
     let now = state.runtime.clock().now();
+    let bounds = TimeBounds::from_config(&state.runtime.config().engine);
     let mut records = 0;
     let result = async {
         let metrics = validated(
             &state,
             &headers,
             body,
-            |i, r: CampaignMetricRecord, issues| campaign_from_record(i, r, now, issues),
+            |i, r: CampaignMetricRecord, issues| campaign_from_record(i, r, now, bounds, issues),
         )
         .await?;
         records = metrics.len();
