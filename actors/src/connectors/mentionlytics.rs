@@ -325,10 +325,12 @@ mod tests {
         "2026-09-02T12:00:00Z".parse().unwrap()
     }
 
+    /// The bounds these mapping tests run with: the vendor's documented sample is dated
+    /// years back, so the age bound (tested in `warroom_engine::validate`) is wide here.
     fn skew() -> TimeBounds {
         TimeBounds {
             max_future_skew: chrono::Duration::minutes(5),
-            max_age: chrono::Duration::days(30),
+            max_age: chrono::Duration::days(100 * 365),
         }
     }
 
