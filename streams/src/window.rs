@@ -137,31 +137,21 @@ struct SourceStat {
     sum: f64,
 }
 
-/// Count and sentiment sum: all a volume point needs.
+/// Count, sentiment sum and sentiment classes: all a volume point needs, kept apart from
+/// the per-source figures so the volume series read a compact ring.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Head {
     count: u64,
     sum: f64,
-}
-
-impl Head {
-    fn add(&mut self, other: &Head) {
-        self.count += other.count;
-        self.sum += other.sum;
-    }
-}
-
-/// The rest of a bucket's exact aggregates.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Detail {
     negative: u64,
     positive: u64,
     strongly_negative: u64,
-    sources: [SourceStat; Source::COUNT],
 }
 
-impl Detail {
-    fn record(&mut self, source: Source, compound: f64) {
+impl Head {
+    fn record(&mut self, compound: f64) {
+        self.count += 1;
+        self.sum += compound;
         match SentimentClass::of(compound) {
             SentimentClass::Negative => self.negative += 1,
             SentimentClass::Positive => self.positive += 1,
@@ -170,15 +160,31 @@ impl Detail {
         if compound < sentiment_class::STRONGLY_NEGATIVE {
             self.strongly_negative += 1;
         }
+    }
+
+    fn add(&mut self, other: &Head) {
+        self.count += other.count;
+        self.sum += other.sum;
+        self.negative += other.negative;
+        self.positive += other.positive;
+        self.strongly_negative += other.strongly_negative;
+    }
+}
+
+/// The rest of a bucket's exact aggregates: its sources.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Detail {
+    sources: [SourceStat; Source::COUNT],
+}
+
+impl Detail {
+    fn record(&mut self, source: Source, compound: f64) {
         let s = &mut self.sources[source.index()];
         s.count += 1;
         s.sum += compound;
     }
 
     fn add(&mut self, other: &Detail) {
-        self.negative += other.negative;
-        self.positive += other.positive;
-        self.strongly_negative += other.strongly_negative;
         for (a, b) in self.sources.iter_mut().zip(&other.sources) {
             a.count += b.count;
             a.sum += b.sum;
@@ -345,15 +351,15 @@ fn time_of_ms(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A slot of a volume series from its aggregates.
-fn volume_point(at: DateTime<Utc>, head: &Head, detail: &Detail) -> VolumePoint {
+/// A slot of a volume series from its head.
+fn volume_point(at: DateTime<Utc>, head: &Head) -> VolumePoint {
     VolumePoint {
         at,
         count: head.count,
         avg_sentiment: avg(head),
-        negative: detail.negative,
-        positive: detail.positive,
-        strongly_negative: detail.strongly_negative,
+        negative: head.negative,
+        positive: head.positive,
+        strongly_negative: head.strongly_negative,
     }
 }
 
@@ -420,9 +426,7 @@ impl OrgWindows {
                 };
                 self.minute_details[i] = Detail::default();
             }
-            let h = &mut self.minute_heads[i].head;
-            h.count += 1;
-            h.sum += compound;
+            self.minute_heads[i].head.record(compound);
             self.minute_details[i].record(source, compound);
         }
 
@@ -435,8 +439,7 @@ impl OrgWindows {
                 t.clear();
             }
         }
-        slot.head.count += 1;
-        slot.head.sum += compound;
+        slot.head.record(compound);
         slot.detail.record(source, compound);
         slot.tops
             .get_or_insert_with(|| Box::new(Tops::new(&params)))
@@ -540,10 +543,7 @@ impl OrgWindows {
                 let first = end - window.minutes() + 1;
                 let (head, detail) = self.minute_range(first, end);
                 let volume = (first..=end)
-                    .map(|m| {
-                        let (h, d) = self.minute_range(m, m);
-                        volume_point(time_of_minute(m), &h, &d)
-                    })
+                    .map(|m| volume_point(time_of_minute(m), &self.minute_head(m)))
                     .collect();
                 (head, detail, volume, 60)
             }
@@ -553,8 +553,11 @@ impl OrgWindows {
                 let volume = (0..24)
                     .map(|i| {
                         let start = first + i * MINUTES_PER_HOUR;
-                        let (h, d) = self.minute_range(start, start + MINUTES_PER_HOUR - 1);
-                        volume_point(time_of_minute(start), &h, &d)
+                        let mut h = Head::default();
+                        for m in start..start + MINUTES_PER_HOUR {
+                            h.add(&self.minute_head(m));
+                        }
+                        volume_point(time_of_minute(start), &h)
                     })
                     .collect();
                 (head, detail, volume, 3600)
@@ -571,11 +574,7 @@ impl OrgWindows {
                     };
                     head.add(&h_head);
                     detail.add(&h_detail);
-                    volume.push(volume_point(
-                        time_of_minute(h * MINUTES_PER_HOUR),
-                        &h_head,
-                        &h_detail,
-                    ));
+                    volume.push(volume_point(time_of_minute(h * MINUTES_PER_HOUR), &h_head));
                 }
                 (head, detail, volume, 3600)
             }
@@ -589,7 +588,7 @@ impl OrgWindows {
                 n as f64 / total as f64
             }
         };
-        let neutral = total - detail.negative - detail.positive;
+        let neutral = total - head.negative - head.positive;
         let mut by_source: Vec<SourceShare> = Source::ALL
             .into_iter()
             .filter_map(|source| {
@@ -611,10 +610,10 @@ impl OrgWindows {
             as_of: time_of_ms(end_ms),
             mention_count: total,
             avg_sentiment: avg(&head),
-            negative_share: share(detail.negative),
-            positive_share: share(detail.positive),
+            negative_share: share(head.negative),
+            positive_share: share(head.positive),
             neutral_share: share(neutral),
-            strongly_negative: detail.strongly_negative,
+            strongly_negative: head.strongly_negative,
             volume,
             volume_resolution_secs: resolution,
             by_source,
@@ -649,7 +648,7 @@ impl OrgWindows {
         let n = minutes.min(MINUTE_SLOTS) as i64;
         (end - n + 1..=end)
             .filter_map(|m| self.minute_index(m))
-            .map(|i| self.minute_details[i].strongly_negative)
+            .map(|i| self.minute_heads[i].head.strongly_negative)
             .sum()
     }
 
