@@ -20,10 +20,10 @@ mod webdriver;
 use std::time::Duration;
 
 use fantoccini::{Client, Locator};
-use serde_json::{json, Value};
+use serde_json::json;
 use warroom::App;
 use warroom_engine::{Config, Role};
-use webdriver::{Cdp, Driver};
+use webdriver::{cdp, Driver};
 
 const EMAIL: &str = "bench@harbor.example";
 
@@ -58,13 +58,6 @@ fn arg(name: &str, default: u64) -> u64 {
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)]
-}
-
-async fn cdp(client: &Client, cmd: &'static str, params: Value) -> Value {
-    client
-        .issue_cmd(Cdp { cmd, params })
-        .await
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
 async fn metric(client: &Client, name: &str) -> f64 {

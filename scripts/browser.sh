@@ -10,16 +10,18 @@ as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else "$@"; fi
 }
 
-if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+# The emoji font: mock mentions carry emoji, and the screenshots should show them as a
+# person's browser does rather than as empty boxes.
+if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && [ -d /usr/share/fonts/truetype/noto ]; then
   exit 0
 fi
 if ! command -v apt-get >/dev/null; then
   log "cannot install chromium and chromium-driver (no apt-get)"
   exit 1
 fi
-log "installing chromium and chromium-driver (Debian packages)"
+log "installing chromium, chromium-driver and fonts-noto-color-emoji (Debian packages)"
 as_root apt-get update -qq >/dev/null 2>&1 || true
-if as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; then
+if as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; then
   log "installed: $(/usr/bin/chromium --version 2>/dev/null)"
   exit 0
 fi

@@ -564,18 +564,10 @@ async fn the_session_is_refreshed_silently_before_the_access_token_expires() {
     assert!(errors.is_empty(), "console errors: {errors:#?}");
 
     // Deactivated by an admin: the next refresh is refused and the page says so.
-    let admin: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "admin@harbor.org", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let admin = common::access_token(&base, "admin@harbor.org").await;
     let deactivated = reqwest::Client::new()
         .patch(format!("{base}/api/v1/admin/users/{staff}"))
-        .bearer_auth(admin["access_token"].as_str().unwrap())
+        .bearer_auth(&admin)
         .json(&json!({"active": false}))
         .send()
         .await

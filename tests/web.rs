@@ -274,16 +274,7 @@ async fn a_socket_subscribes_to_its_credentials_organisation_without_naming_it()
         warroom_engine::Role::PlatformAdmin,
     )
     .await;
-    let login: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "platform@example.org", "password": common::PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = common::access_token(&base, "platform@example.org").await;
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
         .await
         .unwrap();

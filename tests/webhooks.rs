@@ -15,14 +15,12 @@ use warroom::App;
 use warroom_actors::webhook::signature;
 use warroom_engine::config::{CrisisScenario, OrgConfig};
 use warroom_engine::{Config, OrgId, Role};
-use warroom_storage::accounts::NewUser;
 
 mod common;
 use common::{client_for, SECRET};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const ALPHA_SECRET: &str = "alpha-webhook-secret-0123456789";
-const PASSWORD: &str = "a long enough passphrase";
 
 fn org(id: &str) -> OrgConfig {
     OrgConfig {
@@ -314,37 +312,8 @@ async fn receiver(fail_first: usize, secret: Arc<Mutex<String>>) -> (String, Arc
 }
 
 async fn admin_client(app: &App, base: &str) -> reqwest::Client {
-    let hash = warroom_gateway::auth::password::hash(PASSWORD.into())
-        .await
-        .unwrap();
-    app.runtime()
-        .store()
-        .accounts()
-        .create_user(
-            &NewUser {
-                org: Some(OrgId::new("burst")),
-                email: "admin@burst.example".into(),
-                password_hash: hash,
-                role: Role::Admin,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    let login: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "admin@burst.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
+    common::create_user(app, Some("burst"), "admin@burst.example", Role::Admin).await;
+    let token = common::access_token(base, "admin@burst.example").await;
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,
@@ -792,18 +761,10 @@ async fn deleting_an_endpoint_cancels_its_pending_retries() {
     .await;
 
     common::create_user(&app, Some("alpha"), "admin@alpha.example", Role::Admin).await;
-    let login: Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": "admin@alpha.example", "password": common::PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = common::access_token(&base, "admin@alpha.example").await;
     let deleted = reqwest::Client::new()
         .delete(format!("{base}/api/v1/admin/webhooks/{}", hook.id))
-        .bearer_auth(login["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap();

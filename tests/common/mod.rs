@@ -40,6 +40,23 @@ pub async fn create_user(
         .id
 }
 
+/// Logs `email` in with [`PASSWORD`] at the server `base` (`http://host:port`) and
+/// returns the access token.
+pub async fn access_token(base: &str, email: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login of {email}");
+    let login: serde_json::Value = response.json().await.unwrap();
+    login["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
 /// The signing secret of the tests' servers (`auth.jwt_secret`).
 pub const SECRET: &str = "integration-test-signing-secret-0123456789abcdef";
 

@@ -91,33 +91,43 @@ impl Drop for Driver {
     }
 }
 
-/// chromedriver's browser log (console messages and failed loads) since the last read.
+/// A chromedriver extension command: a POST of `body` to `session/<id>/<path>`.
 #[derive(Debug)]
-pub struct BrowserLog;
+pub struct SessionPost {
+    /// The path under the session, e.g. `se/log`.
+    pub path: &'static str,
+    /// The JSON body.
+    pub body: Value,
+}
 
-impl WebDriverCompatibleCommand for BrowserLog {
+impl WebDriverCompatibleCommand for SessionPost {
     fn endpoint(
         &self,
         base_url: &url::Url,
         session_id: Option<&str>,
     ) -> Result<url::Url, url::ParseError> {
         base_url.join(&format!(
-            "session/{}/se/log",
-            session_id.unwrap_or_default()
+            "session/{}/{}",
+            session_id.unwrap_or_default(),
+            self.path
         ))
     }
 
     fn method_and_body(&self, _url: &url::Url) -> (axum::http::Method, Option<String>) {
-        (
-            axum::http::Method::POST,
-            Some(json!({ "type": "browser" }).to_string()),
-        )
+        (axum::http::Method::POST, Some(self.body.to_string()))
     }
 }
 
-/// Console errors and failed requests the page caused, except `allowed` substrings.
+/// Console errors and failed requests the page caused since the last read (chromedriver's
+/// browser log), except those containing one of the `allowed` substrings.
 pub async fn console_errors(client: &Client, allowed: &[&str]) -> Vec<String> {
-    let log = client.issue_cmd(BrowserLog).await.expect("browser log");
+    let log = client
+        .issue_cmd(SessionPost {
+            path: "se/log",
+            body: json!({ "type": "browser" }),
+        })
+        .await
+        .expect("browser log");
     log.as_array()
         .into_iter()
         .flatten()
@@ -128,32 +138,14 @@ pub async fn console_errors(client: &Client, allowed: &[&str]) -> Vec<String> {
 }
 
 /// A Chrome DevTools Protocol command through chromedriver (e.g. `Performance.getMetrics`).
-#[derive(Debug)]
-pub struct Cdp {
-    /// The command.
-    pub cmd: &'static str,
-    /// Its parameters.
-    pub params: Value,
-}
-
-impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(
-        &self,
-        base_url: &url::Url,
-        session_id: Option<&str>,
-    ) -> Result<url::Url, url::ParseError> {
-        base_url.join(&format!(
-            "session/{}/goog/cdp/execute",
-            session_id.unwrap_or_default()
-        ))
-    }
-
-    fn method_and_body(&self, _url: &url::Url) -> (axum::http::Method, Option<String>) {
-        (
-            axum::http::Method::POST,
-            Some(json!({ "cmd": self.cmd, "params": self.params }).to_string()),
-        )
-    }
+pub async fn cdp(client: &Client, cmd: &str, params: Value) -> Value {
+    client
+        .issue_cmd(SessionPost {
+            path: "goog/cdp/execute",
+            body: json!({ "cmd": cmd, "params": params }),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"))
 }
 
 /// Types `value` into the element matching `css` (after clearing it).
