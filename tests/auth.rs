@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
@@ -14,6 +14,9 @@ use warroom::App;
 use warroom_engine::config::OrgConfig;
 use warroom_engine::{Config, OrgId, Role};
 use warroom_storage::accounts::NewUser;
+
+mod common;
+use common::{close_code, next_frame};
 
 const SECRET: &str = "auth-test-signing-secret-0123456789abcdef";
 const PASSWORD: &str = "a long enough passphrase";
@@ -534,72 +537,85 @@ async fn an_organisation_never_reaches_another() {
     app.shutdown().await.unwrap();
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn next_frame(socket: &mut Socket, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("frame before the deadline")
-            .expect("open")
-            .expect("valid");
-        if let Message::Text(text) = message {
-            let frame: Value = serde_json::from_str(&text).unwrap();
-            if pred(&frame) {
-                return frame;
-            }
-        }
-    }
-}
-
-/// Reads until the close frame; returns its code and the last error frame.
-async fn close_code(socket: &mut Socket) -> (u16, Option<Value>) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let mut error = None;
-    loop {
-        match tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("close in time")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => return (u16::from(frame.code), error),
-            Some(Ok(Message::Text(text))) => {
-                let frame: Value = serde_json::from_str(&text).unwrap();
-                if frame["event"] == "error" {
-                    error = Some(frame);
-                }
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_and_api_keys_are_rate_limited() {
     let mut config = config();
-    config.auth.login_attempts_per_account = 3;
+    config.auth.login_failures_per_client = 2;
+    config.auth.login_failures_per_account = 4;
+    config.auth.login_backoff = Duration::from_secs(2);
     let (app, base) = start(config).await;
     user(&app, Some("alpha"), "lim@alpha.org", Role::Admin).await;
-    let client = reqwest::Client::new();
-    let attempt = |password: &'static str| {
-        client
-            .post(format!("{base}/auth/login"))
-            .json(&json!({"email": "lim@alpha.org", "password": password}))
-            .send()
+    // Clients on distinct loopback addresses are distinct clients to the server.
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
     };
-    assert_eq!(attempt("wrong password!").await.unwrap().status(), 401);
-    assert_eq!(attempt("wrong password!").await.unwrap().status(), 401);
-    let ok = attempt(PASSWORD).await.unwrap();
+    let (manager, stranger, newcomer) = (from("127.0.0.1"), from("127.0.0.2"), from("127.0.0.3"));
+    let attempt = |client: &reqwest::Client, password: &str, device: Option<&str>| {
+        let mut request = client
+            .post(format!("{base}/auth/login"))
+            .json(&json!({"email": "lim@alpha.org", "password": password}));
+        if let Some(device) = device {
+            request = request.header("cookie", format!("warroom_device={device}"));
+        }
+        async move { request.send().await.unwrap() }
+    };
+    // The campaign manager's browser logs in and gets the account's device cookie;
+    // successful logins count nothing.
+    let ok = attempt(&manager, PASSWORD, None).await;
     assert_eq!(ok.status(), 200);
+    let device = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("warroom_device="))
+        .and_then(|v| v.split(';').next())
+        .expect("a device cookie")
+        .to_owned();
     let token = ok.json::<Value>().await.unwrap()["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
-    let throttled = attempt(PASSWORD).await.unwrap();
-    assert_eq!(throttled.status(), 429, "the 4th attempt in the window");
+    for _ in 0..5 {
+        assert_eq!(
+            attempt(&manager, PASSWORD, Some(&device)).await.status(),
+            200
+        );
+    }
+    // A stranger fails twice for free; the third failure locks that client out, and then
+    // even the right password is refused to it, with Retry-After.
+    for _ in 0..3 {
+        assert_eq!(
+            attempt(&stranger, "wrong password!", None).await.status(),
+            401
+        );
+    }
+    let throttled = attempt(&stranger, PASSWORD, None).await;
+    assert_eq!(throttled.status(), 429);
     assert!(throttled.headers().contains_key("retry-after"));
+    // Another client is not locked out by the stranger...
+    assert_eq!(attempt(&newcomer, PASSWORD, None).await.status(), 200);
+    // ... until the account's budget for clients without its device cookie is spent (4
+    // failures): then they wait, and the manager's browser still gets in.
+    assert_eq!(
+        attempt(&newcomer, "wrong password!", None).await.status(),
+        401
+    );
+    for device in [None, Some("forged.cookie")] {
+        let refused = attempt(&newcomer, PASSWORD, device).await;
+        assert_eq!(refused.status(), 429);
+    }
+    assert_eq!(
+        attempt(&manager, PASSWORD, Some(&device)).await.status(),
+        200
+    );
+    assert_eq!(
+        attempt(&manager, PASSWORD, Some(&device)).await.status(),
+        200
+    );
 
     let admin = bearer(&token);
     let created = admin
@@ -1213,6 +1229,37 @@ async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
         let error: Value = refused.json().await.unwrap();
         assert_eq!(error["error"]["code"], "csrf", "{error}");
     }
+    // The token is bound to the session: an equal cookie/header pair of the attacker's
+    // choosing, or another session's token, does not pass.
+    let other = login(&base, "carol@alpha.example").await;
+    let other_csrf = other["csrf_token"].as_str().unwrap();
+    assert_ne!(other_csrf, csrf);
+    for (cookie_csrf, echoed) in [("planted", "planted"), (other_csrf, other_csrf)] {
+        let refused = client
+            .post(format!("{base}/auth/logout"))
+            .header(
+                "cookie",
+                format!("warroom_access={access}; warroom_csrf={cookie_csrf}"),
+            )
+            .header("x-csrf-token", echoed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 403, "csrf {echoed}");
+    }
+    // A cookie refresh needs its own session's token too.
+    let refresh_cookie = format!(
+        "warroom_refresh={}; warroom_csrf={other_csrf}",
+        session["refresh_token"].as_str().unwrap()
+    );
+    let refused = client
+        .post(format!("{base}/auth/refresh"))
+        .header("cookie", &refresh_cookie)
+        .header("x-csrf-token", other_csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
     // With the token echoed it goes through, and the logout is pushed.
     let logout = client
         .post(format!("{base}/auth/logout"))

@@ -453,6 +453,58 @@ async fn a_data_mode_change_reaches_another_node_over_the_bus() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_logout_on_one_node_closes_the_session_s_socket_on_another() {
+    // Two nodes on one database and one Redis. Node 2 caches users and sessions for an
+    // hour, so only the bus can tell it that node 1 logged the session out.
+    let database = tempfile::tempdir().unwrap();
+    let mut config = test_config(&format!("redis://{REDIS}"), database.path());
+    config.auth.user_cache_ttl = Duration::from_secs(3600);
+    let prefix = config.redis.key_prefix.clone();
+    let first = App::start(config.clone()).await.expect("node 1 starts");
+    let second = App::start(config).await.expect("node 2 starts");
+    let channel = format!(
+        "{prefix}:bus:{}",
+        warroom_gateway::auth::revocation::REVOCATION_CHANNEL
+    );
+    eventually("both nodes follow revocations", || async {
+        subscribers(&channel).await >= 2
+    })
+    .await;
+    common::create_user(
+        &first,
+        Some("demo"),
+        "ann@demo.org",
+        warroom_engine::Role::User,
+    )
+    .await;
+    let (one, two) = (first.addr().to_string(), second.addr().to_string());
+    let token = common::access_token(&format!("http://{one}"), "ann@demo.org").await;
+    let mut socket = common::subscribed_socket(&two, &token).await;
+    let alerts = format!("http://{two}/api/v1/alerts");
+    let status = |url: String| {
+        let client = common::bearer(&token);
+        async move { client.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        status(alerts.clone()).await,
+        200,
+        "node 2 has the session cached"
+    );
+    let response = common::bearer(&token)
+        .post(format!("http://{one}/api/v1/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    let (code, _) = common::close_code(&mut socket).await;
+    assert_eq!(code, 4001, "node 2 closes the logged-out session's socket");
+    assert_eq!(status(alerts).await, 401, "and refuses its access token");
+    second.shutdown().await.unwrap();
+    first.shutdown().await.unwrap();
+    delete_keys(&prefix).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_while_the_bus_was_down_is_picked_up_from_the_database() {
     let database = tempfile::tempdir().unwrap();
     let mut config = test_config("", database.path());

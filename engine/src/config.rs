@@ -77,6 +77,8 @@ pub struct ServerConfig {
     /// Grace period on shutdown.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Client networks no per-address cap applies to (connections, sockets).
+    pub ip_limits_exempt: Vec<ipnet::IpNet>,
 }
 
 /// `[engine]`
@@ -254,8 +256,15 @@ pub struct AuthConfig {
     pub leeway: Duration,
     /// Mark cookies `Secure` (browsers then send them over HTTPS only).
     pub cookie_secure: bool,
-    /// Login attempts per account per `login_window`.
-    pub login_attempts_per_account: u64,
+    /// Failed logins per account per `login_window` from clients without the account's
+    /// device cookie; beyond it only such a client may still try.
+    pub login_failures_per_account: u64,
+    /// Failed logins per account and client (device cookie, else IP) before backoff.
+    pub login_failures_per_client: u64,
+    /// The first wait once a client is past its free failures; it doubles with each
+    /// further failure, up to `login_window`.
+    #[serde(with = "humantime_serde")]
+    pub login_backoff: Duration,
     /// Login attempts per client IP per `login_window`.
     pub login_attempts_per_ip: u64,
     /// Window of the login throttles.
@@ -407,6 +416,10 @@ pub struct PushConfig {
     /// Time allowed before the first subscribe.
     #[serde(with = "humantime_serde")]
     pub subscribe_timeout: Duration,
+    /// Sockets open at once on one user account or API key (per node); more are refused.
+    pub max_sockets_per_credential: usize,
+    /// Sockets open at once from one client IP address (per node); more are refused.
+    pub max_sockets_per_ip: usize,
 }
 
 /// `[data]`
@@ -732,6 +745,12 @@ impl Config {
         if !(0.0..1.0).contains(&self.crisis.clear_ratio) {
             return invalid("crisis.clear_ratio", "must be in [0, 1)");
         }
+        if self.push.max_sockets_per_credential == 0 || self.push.max_sockets_per_ip == 0 {
+            return invalid(
+                "push.max_sockets_per_credential/max_sockets_per_ip",
+                "must be positive",
+            );
+        }
         if self.push.ring_capacity == 0 || self.push.socket_queue_frames < 4 {
             return invalid(
                 "push",
@@ -765,7 +784,9 @@ impl Config {
                 "must be positive",
             );
         }
-        if self.auth.login_attempts_per_account == 0
+        if self.auth.login_failures_per_account == 0
+            || self.auth.login_failures_per_client == 0
+            || self.auth.login_backoff.is_zero()
             || self.auth.login_attempts_per_ip == 0
             || self.auth.login_window.is_zero()
         {

@@ -19,6 +19,7 @@ use warroom_storage::accounts::{
 };
 
 use crate::auth::permission::Permission;
+use crate::auth::revocation::Revocation;
 use crate::auth::routes::UserView;
 use crate::auth::{password, token, CanAdminister, Principal, RequestMeta, Scoped};
 use crate::error::ApiError;
@@ -227,7 +228,13 @@ pub async fn update_user(
         {
             return Err(not_found());
         }
-        state.auth.forget_user(id);
+        state
+            .auth
+            .revoke(Revocation::User {
+                id,
+                deactivated: false,
+            })
+            .await;
         state
             .auth
             .audit(meta.audit_entry(
@@ -247,7 +254,14 @@ pub async fn update_user(
         {
             return Err(not_found());
         }
-        state.auth.forget_user(id);
+        // Every node drops its cached copy; a deactivated user's sockets close at once.
+        state
+            .auth
+            .revoke(Revocation::User {
+                id,
+                deactivated: !active,
+            })
+            .await;
         let action = if active {
             "user.activate"
         } else {
@@ -411,6 +425,7 @@ pub async fn revoke_api_key(
     {
         return Err(ApiError::not_found("api_key_not_found", "no such API key"));
     }
+    state.auth.revoke(Revocation::ApiKey { id }).await;
     state
         .auth
         .audit(meta.audit_entry(

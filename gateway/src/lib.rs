@@ -189,14 +189,15 @@ pub async fn serve(
     runtime: Arc<Runtime>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limiter = Arc::clone(&runtime.cache().limiter);
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = &runtime.config().server;
     let auth = Arc::new(auth::Auth::new(
-        &runtime.config().auth,
+        runtime.config(),
         Arc::clone(runtime.store()),
-        limiter,
+        runtime.cache(),
     ));
+    // Revocations made on other nodes close this node's sockets too.
+    tokio::spawn(auth::Auth::follow_revocations(Arc::downgrade(&auth)));
     let grace = server.shutdown_grace;
     let state = Arc::new(AppState {
         call_timeout: server.actor_call_timeout,

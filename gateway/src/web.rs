@@ -146,11 +146,6 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
-/// The asset prefix of this build, `/assets/<hash>`.
-pub fn asset_prefix() -> String {
-    format!("/assets/{}", catalogue().version)
-}
-
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
@@ -234,7 +229,7 @@ pub async fn asset(Path((version, path)): Path<(String, String)>, headers: Heade
 }
 
 /// Whether `path` is one of the app's pages.
-pub fn is_app_path(path: &str) -> bool {
+fn is_app_path(path: &str) -> bool {
     let trimmed = if path.len() > 1 {
         path.trim_end_matches('/')
     } else {
@@ -283,7 +278,7 @@ mod tests {
     fn the_page_names_this_builds_asset_prefix_and_no_placeholder_is_left() {
         let c = catalogue();
         let html = String::from_utf8_lossy(&c.page.body);
-        assert!(html.contains(&asset_prefix()), "{html}");
+        assert!(html.contains(&format!("/assets/{}/", c.version)), "{html}");
         assert!(!html.contains("{{"), "{html}");
         assert_eq!(c.version.len(), 12);
     }

@@ -35,7 +35,8 @@ use warroom_engine::wire::{events, Channel, ClientCommand, ErrorData};
 use warroom_engine::OrgId;
 
 use crate::auth::permission::Permission;
-use crate::auth::{Auth, Principal};
+use crate::auth::revocation::{SocketRefusal, SocketTicket};
+use crate::auth::{Auth, Principal, RequestMeta};
 use crate::error::ApiError;
 use crate::rest::ApiQuery;
 use crate::AppState;
@@ -53,6 +54,11 @@ pub const CLOSE_IDLE: u16 = 4002;
 pub const CLOSE_NO_SUBSCRIPTION: u16 = 4003;
 /// Close code: the organisation does not exist, or is not the credential's.
 pub const CLOSE_UNKNOWN_ORG: u16 = 4004;
+/// Close code: the access token the socket authenticated with expired, and no fresh one
+/// came in an `auth` frame. The client reconnects with a fresh credential (and resumes).
+pub const CLOSE_CREDENTIAL_EXPIRED: u16 = 4005;
+/// Close code: the credential already has `push.max_sockets_per_credential` sockets open.
+pub const CLOSE_TOO_MANY_SOCKETS: u16 = 4029;
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -74,12 +80,17 @@ pub struct ConnectParams {
 /// (`Authorization`, `X-API-Key` or the access cookie) authenticates the socket at once;
 /// an invalid one is refused with 401 before upgrading. Without one, the first frame
 /// must be an `auth` command.
+///
+/// Sockets are capped per client address and per credential (`[push]`): one more is
+/// refused with 429 before upgrading.
 pub async fn upgrade(
     State(state): State<Arc<AppState>>,
+    meta: RequestMeta,
     headers: axum::http::HeaderMap,
     ApiQuery(params): ApiQuery<ConnectParams>,
     upgrade: Result<IncomingUpgrade, StatusCode>,
 ) -> Result<Response, ApiError> {
+    let credential = Auth::credential(&headers).map(|(credential, _)| credential);
     let principal = state.auth.authenticate_headers(&headers).await?;
     if principal.is_none() && params.org.is_some() {
         return Err(ApiError::unauthorized(
@@ -111,17 +122,39 @@ pub async fn upgrade(
         }
         None => None,
     };
+    let runtime = Arc::clone(&state.runtime);
+    let push = &runtime.config().push;
+    let outbox = Arc::new(Outbox::new(OutboxLimits {
+        max_frames: push.socket_queue_frames,
+        max_bytes: push.socket_queue_bytes,
+    }));
+    let id = runtime.next_session_id();
+    let too_many = |refusal: SocketRefusal| {
+        ApiError::too_many_requests(
+            "too_many_sockets",
+            refusal.message(),
+            Duration::from_secs(1),
+        )
+    };
+    let ticket = state
+        .auth
+        .sockets()
+        .admit(id, meta.ip, Arc::clone(&outbox))
+        .map_err(too_many)?;
+    if let Some(principal) = &principal {
+        ticket.authenticate(principal).map_err(too_many)?;
+    }
     let (response, upgraded) = upgrade
         .upgrade()
         .map_err(|e| ApiError::bad_request("websocket_handshake", e.to_string()))?;
-    let runtime = Arc::clone(&state.runtime);
     let auth = Arc::clone(&state.auth);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         match upgraded.await {
             Ok(ws) => {
-                let identity = Identity { auth, principal };
-                run_session(runtime, identity, ws.into_inner(), initial, shutdown).await;
+                let identity = Identity::new(auth, principal, credential, ticket);
+                let stream = ws.into_inner();
+                run_session(runtime, id, outbox, identity, stream, initial, shutdown).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -163,10 +196,49 @@ struct SocketShared {
     org: Mutex<Option<OrgId>>,
 }
 
-/// Who is on a socket: set by the upgrade's credential, or later by an `auth` command.
+/// Who is on a socket: set by the upgrade's credential, or later by an `auth` command
+/// (which may also bring a fresh token for the same credential).
 struct Identity {
     auth: Arc<Auth>,
     principal: Option<Principal>,
+    /// The credential itself, re-checked when the socket subscribes again.
+    credential: Option<String>,
+    /// When the access token expires (with the configured leeway); none for API keys.
+    expires: Option<Instant>,
+    /// This socket's place among the node's live sockets (caps, revocation).
+    ticket: SocketTicket,
+}
+
+impl Identity {
+    fn new(
+        auth: Arc<Auth>,
+        principal: Option<Principal>,
+        credential: Option<String>,
+        ticket: SocketTicket,
+    ) -> Self {
+        let mut identity = Self {
+            auth,
+            principal: None,
+            credential: None,
+            expires: None,
+            ticket,
+        };
+        if let (Some(principal), Some(credential)) = (principal, credential) {
+            identity.set(principal, credential);
+        }
+        identity
+    }
+
+    /// Takes `principal` (authenticated with `credential`) as the socket's identity.
+    fn set(&mut self, principal: Principal, credential: String) {
+        let leeway = self.auth.config().leeway;
+        self.expires = principal.token.as_ref().map(|(_, exp)| {
+            let left = exp.saturating_sub(chrono::Utc::now().timestamp());
+            Instant::now() + Duration::from_secs(u64::try_from(left).unwrap_or(0)) + leeway
+        });
+        self.principal = Some(principal);
+        self.credential = Some(credential);
+    }
 }
 
 /// Why the session loop stops.
@@ -179,6 +251,8 @@ enum Flow {
 /// and the idle and subscribe timers, while a writer task drains the outbox.
 async fn run_session(
     runtime: Arc<Runtime>,
+    id: u64,
+    outbox: Arc<Outbox>,
     identity: Identity,
     stream: TokioIo<hyper::upgrade::Upgraded>,
     initial: Option<ClientCommand>,
@@ -188,10 +262,7 @@ async fn run_session(
     let _open = runtime.metrics().socket_opened();
     let push = runtime.config().push.clone();
     let shared = Arc::new(SocketShared {
-        outbox: Arc::new(Outbox::new(OutboxLimits {
-            max_frames: push.socket_queue_frames,
-            max_bytes: push.socket_queue_bytes,
-        })),
+        outbox,
         org: Mutex::new(None),
     });
     // The handshake is fastwebsockets'; from here on frames are read by `FrameReader` and
@@ -200,11 +271,12 @@ async fn run_session(
     let mut writer = tokio::spawn(write_loop(write_half, Arc::clone(&shared)));
     let now = Instant::now();
     let mut session = Session {
-        id: runtime.next_session_id(),
+        id,
         runtime,
         identity,
         shared: Arc::clone(&shared),
         subscribed: None,
+        subscribes: 0,
         counted: None,
         heartbeat: push.heartbeat,
         idle_timeout: push.idle_timeout,
@@ -354,6 +426,8 @@ struct Session {
     identity: Identity,
     shared: Arc<SocketShared>,
     subscribed: Option<OrgId>,
+    /// Subscribe commands handled so far (the second and later re-check the credential).
+    subscribes: u32,
     /// Counts this socket in its organisation's `open_sockets` while subscribed.
     counted: Option<warroom_actors::directory::SocketCount>,
     heartbeat: Duration,
@@ -425,12 +499,30 @@ impl Session {
         if self.subscribed.is_none() {
             next = next.min(self.opened + self.subscribe_timeout);
         }
+        if let Some(expires) = self.identity.expires {
+            next = next.min(expires);
+        }
         next
     }
 
-    /// Subscribe timeout, idle timeout and heartbeat.
+    /// Credential expiry, subscribe timeout, idle timeout and heartbeat.
     fn on_timer(&mut self) -> Flow {
         let outbox = &self.shared.outbox;
+        if self
+            .identity
+            .expires
+            .is_some_and(|expires| expires <= Instant::now())
+        {
+            self.error(
+                "token_expired",
+                "the access token expired; send a fresh one in an `auth` frame before it does"
+                    .into(),
+            );
+            self.shared
+                .outbox
+                .close(CLOSE_CREDENTIAL_EXPIRED, "credential expired");
+            return Flow::Stop;
+        }
         if self.subscribed.is_none() && self.opened.elapsed() >= self.subscribe_timeout {
             outbox.close(CLOSE_NO_SUBSCRIPTION, "no subscription");
             return Flow::Stop;
@@ -486,25 +578,61 @@ impl Session {
             .close(CLOSE_UNAUTHENTICATED, "unauthenticated");
     }
 
+    /// An `auth` frame: the first credential of a socket opened without one, or a fresh
+    /// access token for the same user (before the current one expires), which moves the
+    /// socket's expiry.
     async fn authenticate(&mut self, token: String) {
-        if self.identity.principal.is_some() {
-            self.error(
-                "already_authenticated",
-                "this socket is already authenticated".into(),
-            );
+        let principal = match self.identity.auth.authenticate(&token, false).await {
+            Ok(principal) => principal,
+            Err(e) => return self.refuse_unauthenticated(e.message),
+        };
+        if let Some(current) = &self.identity.principal {
+            if current.actor != principal.actor || current.org != principal.org {
+                return self.refuse_unauthenticated(
+                    "a socket keeps the credential it authenticated with; open another socket for another one"
+                        .into(),
+                );
+            }
+        }
+        if let Err(refusal) = self.identity.ticket.authenticate(&principal) {
+            self.error("too_many_sockets", refusal.message());
+            self.shared
+                .outbox
+                .close(CLOSE_TOO_MANY_SOCKETS, "too many sockets");
             return;
         }
-        match self.identity.auth.authenticate(&token, false).await {
+        let org = principal.org.as_ref().map_or("", |o| o.as_str()).to_owned();
+        let expires_at = principal
+            .token
+            .as_ref()
+            .and_then(|(_, exp)| chrono::DateTime::from_timestamp(*exp, 0));
+        self.shared.outbox.push(control_frame(
+            &org,
+            events::AUTHENTICATED,
+            &serde_json::json!({
+                "org": principal.org,
+                "role": principal.role,
+                "expiresAt": expires_at,
+            }),
+        ));
+        self.identity.set(principal, token);
+    }
+
+    /// Re-checks the socket's credential (a re-subscribe): revoked, deactivated or
+    /// expired credentials close the socket. Returns whether it still holds.
+    async fn recheck(&mut self) -> bool {
+        let Some(credential) = self.identity.credential.clone() else {
+            return self.identity.principal.is_some();
+        };
+        match self.identity.auth.authenticate(&credential, false).await {
             Ok(principal) => {
-                let org = principal.org.as_ref().map_or("", |o| o.as_str()).to_owned();
-                self.shared.outbox.push(control_frame(
-                    &org,
-                    events::AUTHENTICATED,
-                    &serde_json::json!({ "org": principal.org, "role": principal.role }),
-                ));
                 self.identity.principal = Some(principal);
+                true
             }
-            Err(e) => self.refuse_unauthenticated(e.message),
+            Err(e) => {
+                self.refuse_unauthenticated(e.message);
+                false
+            }
         }
     }
 
@@ -516,6 +644,12 @@ impl Session {
         epoch: Option<String>,
     ) {
         let runtime = Arc::clone(&self.runtime);
+        // The credential may have been revoked, or the user's role changed, since the
+        // socket authenticated: a second subscribe checks it again.
+        if self.subscribes > 0 && !self.recheck().await {
+            return;
+        }
+        self.subscribes += 1;
         let Some(principal) = &self.identity.principal else {
             self.refuse_unauthenticated(
                 "authenticate (an `auth` command or a credential on the upgrade) before subscribing"

@@ -182,10 +182,18 @@ async fn deactivation_and_password_change_revoke_refresh_tokens(store: Arc<dyn S
         .insert_refresh_token(&token(user.id, &a, "h3", later))
         .await
         .unwrap();
+    // The session changing the password keeps its tokens; every other one is revoked.
+    let keeper = token(user.id, &a, "keep", later);
+    accounts.insert_refresh_token(&keeper).await.unwrap();
+    let other = token(user.id, &a, "h3b", later);
+    accounts.insert_refresh_token(&other).await.unwrap();
+    assert!(accounts.session_active(other.family_id).await.unwrap());
     assert!(accounts
-        .set_password_hash(user.id, "new-hash", now())
+        .set_password_hash(user.id, "new-hash", Some(keeper.family_id), now())
         .await
         .unwrap());
+    assert!(accounts.session_active(keeper.family_id).await.unwrap());
+    assert!(!accounts.session_active(other.family_id).await.unwrap());
     assert_eq!(
         accounts.user(user.id).await.unwrap().unwrap().password_hash,
         "new-hash"
@@ -198,7 +206,7 @@ async fn deactivation_and_password_change_revoke_refresh_tokens(store: Arc<dyn S
         RefreshOutcome::Invalid
     );
     assert!(!accounts
-        .set_password_hash(Uuid::new_v4(), "x", now())
+        .set_password_hash(Uuid::new_v4(), "x", None, now())
         .await
         .unwrap());
 }
@@ -308,6 +316,31 @@ async fn expired_and_logged_out_refresh_tokens_are_invalid(store: Arc<dyn Store>
         .revoke_refresh_family(user.id, "live", now())
         .await
         .unwrap());
+    // A session is revoked by its id too (logout with an access token's `sid`), by its
+    // owner only, and a revoked session stays revoked.
+    let session = token(user.id, &a, "by-id", now() + Duration::days(1));
+    accounts.insert_refresh_token(&session).await.unwrap();
+    assert_eq!(
+        accounts.refresh_session("by-id").await.unwrap(),
+        Some(session.family_id)
+    );
+    assert_eq!(accounts.refresh_session("unknown").await.unwrap(), None);
+    assert!(accounts.session_active(session.family_id).await.unwrap());
+    assert!(!accounts
+        .revoke_session(Uuid::new_v4(), session.family_id, now())
+        .await
+        .unwrap());
+    assert!(accounts.session_active(session.family_id).await.unwrap());
+    assert!(accounts
+        .revoke_session(user.id, session.family_id, now())
+        .await
+        .unwrap());
+    assert!(!accounts.session_active(session.family_id).await.unwrap());
+    assert!(!accounts
+        .revoke_session(user.id, session.family_id, now())
+        .await
+        .unwrap());
+    assert!(!accounts.session_active(Uuid::new_v4()).await.unwrap());
     assert_eq!(
         accounts
             .rotate_refresh_token("live", &replacement("n2"), now())

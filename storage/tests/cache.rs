@@ -353,6 +353,15 @@ async fn rate_limiter_keys_are_independent(s: CacheServices) {
     let other = s.limiter.hit("k2", 1, window).await;
     assert!(other.allowed);
     assert_eq!(other.remaining, 0);
+    // A peek says what one more hit would get, and counts nothing.
+    assert!(s.limiter.peek("k3", 2).await.allowed);
+    assert!(s.limiter.hit("k3", 2, window).await.allowed);
+    assert!(s.limiter.peek("k3", 2).await.allowed);
+    assert!(s.limiter.peek("k3", 2).await.allowed);
+    assert!(s.limiter.hit("k3", 2, window).await.allowed);
+    let full = s.limiter.peek("k3", 2).await;
+    assert!(!full.allowed, "{full:?}");
+    assert!(full.retry_after > Duration::ZERO && full.retry_after <= window);
 }
 
 async fn bus_delivers_to_subscribers_of_the_channel(s: CacheServices) {

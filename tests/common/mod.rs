@@ -43,15 +43,7 @@ pub async fn create_user(
 /// Logs `email` in with [`PASSWORD`] at the server `base` (`http://host:port`) and
 /// returns the access token.
 pub async fn access_token(base: &str, email: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "login of {email}");
-    let login: serde_json::Value = response.json().await.unwrap();
-    login["access_token"]
+    login(base, email).await["access_token"]
         .as_str()
         .expect("an access token")
         .to_owned()
@@ -136,4 +128,117 @@ pub async fn metrics_text(base: &str) -> String {
     let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
     assert_eq!(response.status(), 200, "GET /metrics");
     response.text().await.unwrap()
+}
+
+/// A client WebSocket of the tests.
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// How long a test waits for a frame or a close.
+const SOCKET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// The next text frame matching `pred` (others are skipped); panics after 20 s.
+pub async fn next_frame(
+    socket: &mut Socket,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    use futures_util::StreamExt;
+    let deadline = tokio::time::Instant::now() + SOCKET_DEADLINE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("frame before the deadline")
+            .expect("open")
+            .expect("valid");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+            if pred(&frame) {
+                return frame;
+            }
+        }
+    }
+}
+
+/// Reads until the close frame; returns its code and the last error frame.
+pub async fn close_code(socket: &mut Socket) -> (u16, Option<serde_json::Value>) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + SOCKET_DEADLINE;
+    let mut error = None;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next())
+            .await
+            .expect("close in time")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => return (u16::from(frame.code), error),
+            Some(Ok(Message::Text(text))) => {
+                let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+                if frame["event"] == "error" {
+                    error = Some(frame);
+                }
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+/// Logs `email` in with [`PASSWORD`] at `base` (`http://host:port`): the whole answer.
+pub async fn login(base: &str, email: &str) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "login of {email}");
+    response.json().await.unwrap()
+}
+
+/// An HTTP client whose every request carries `credential` as a Bearer token.
+pub fn bearer(credential: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {credential}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// A socket to `host:port` authenticated on the upgrade with `credential`, subscribed to
+/// its own organisation (waits for `subscribed`).
+pub async fn subscribed_socket(addr: &str, credential: &str) -> Socket {
+    let mut request = format!("ws://{addr}/api/v1/ws")
+        .into_client_request()
+        .unwrap();
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {credential}").parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("upgrade");
+    send_json(&mut socket, json!({"type": "subscribe"})).await;
+    next_frame(&mut socket, |f| f["event"] == "subscribed").await;
+    socket
+}
+
+/// Sends one JSON text frame.
+pub async fn send_json(socket: &mut Socket, value: serde_json::Value) {
+    use futures_util::SinkExt;
+    socket
+        .send(tokio_tungstenite::tungstenite::Message::text(
+            value.to_string(),
+        ))
+        .await
+        .expect("send");
+}
+
+/// Whether the socket still answers: an application `ping` gets its `pong`.
+pub async fn answers(socket: &mut Socket) {
+    send_json(socket, json!({"type": "ping"})).await;
+    next_frame(socket, |f| f["event"] == "pong").await;
 }

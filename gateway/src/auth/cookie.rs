@@ -8,8 +8,12 @@ use axum::http::{header, HeaderMap, HeaderValue};
 pub const ACCESS: &str = "warroom_access";
 /// The refresh-token cookie (sent to `/api/v1/auth` only).
 pub const REFRESH: &str = "warroom_refresh";
-/// The CSRF cookie (double submit).
+/// The CSRF cookie: the session's CSRF token, echoed in `X-CSRF-Token`.
 pub const CSRF: &str = "warroom_csrf";
+/// The device cookie: this browser logged in to the account before (login throttling).
+pub const DEVICE: &str = "warroom_device";
+/// How long a device cookie lives.
+pub const DEVICE_MAX_AGE_SECS: i64 = 365 * 86_400;
 
 /// A cookie's value from the `Cookie` headers.
 pub fn get(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -6,14 +6,16 @@
 //! 1. `Authorization: Bearer <token>`: a JWT access token, or an API key (`wrk_…`);
 //! 2. `X-API-Key: <key>`;
 //! 3. the `warroom_access` cookie (httpOnly, Secure, SameSite=Strict). A request
-//!    authenticated by cookie that changes state must echo the `warroom_csrf` cookie in
-//!    `X-CSRF-Token` (double submit), or it is refused with 403.
+//!    authenticated by cookie that changes state must send its session's CSRF token (the
+//!    `warroom_csrf` cookie, an HMAC of the session id) in `X-CSRF-Token`, or it is
+//!    refused with 403.
 //!
 //! The permission table is [`permission::Permission`] (and `docs/security.md`).
 
 pub mod cookie;
 pub mod password;
 pub mod permission;
+pub mod revocation;
 pub mod routes;
 pub mod token;
 
@@ -31,14 +33,17 @@ use axum::response::Response;
 use parking_lot::Mutex;
 use uuid::Uuid;
 use warroom_engine::config::AuthConfig;
-use warroom_engine::{OrgId, Role};
+use warroom_engine::{Config, OrgId, Role};
 use warroom_storage::accounts::{AccountStore, AuditEntry};
-use warroom_storage::cache::RateLimiter;
+use warroom_storage::cache::{Bus, CacheServices, RateLimiter};
 use warroom_storage::Store;
 
 use crate::error::ApiError;
 use crate::AppState;
 use permission::Permission;
+use revocation::{
+    LiveSockets, Revocation, RevokedTokens, SessionCache, SocketCaps, REVOCATION_CHANNEL,
+};
 use token::{TokenKeys, TokenKind};
 
 /// Header carrying an API key (alternative to `Authorization: Bearer`).
@@ -49,7 +54,7 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 pub const ORG_HEADER: &str = "x-warroom-org";
 
 /// Who acts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Actor {
     /// A user account.
     User(Uuid),
@@ -72,6 +77,9 @@ pub struct Principal {
     pub via_cookie: bool,
     /// The access token's id and expiry, for revocation at logout.
     pub token: Option<(String, i64)>,
+    /// The session (refresh-token family) the access token belongs to, when a user
+    /// logged in: logout, a password change elsewhere or a replayed refresh token end it.
+    pub session: Option<Uuid>,
 }
 
 impl Principal {
@@ -156,40 +164,24 @@ impl UserCache {
     }
 }
 
-/// Access tokens revoked before their expiry (logout), by `jti`, until they expire.
-#[derive(Default)]
-struct RevokedTokens(Mutex<HashMap<String, i64>>);
-
-impl RevokedTokens {
-    fn revoke(&self, jti: String, exp: i64, now: i64, capacity: usize) {
-        let mut map = self.0.lock();
-        if map.len() >= capacity {
-            map.retain(|_, e| *e > now);
-        }
-        if map.len() < capacity {
-            map.insert(jti, exp);
-        }
-    }
-
-    fn contains(&self, jti: &str) -> bool {
-        self.0.lock().contains_key(jti)
-    }
-}
-
 /// The authentication service every request goes through.
 pub struct Auth {
     config: AuthConfig,
     keys: TokenKeys,
     limiter: Arc<dyn RateLimiter>,
+    bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     users: UserCache,
     revoked: RevokedTokens,
+    sessions: SessionCache,
+    sockets: Arc<LiveSockets>,
 }
 
 impl Auth {
     /// Builds the service. An empty `jwt_secret` gets a random per-process secret and a
     /// warning (tokens then die with the process); the secret itself is never logged.
-    pub fn new(config: &AuthConfig, store: Arc<dyn Store>, limiter: Arc<dyn RateLimiter>) -> Self {
+    pub fn new(engine: &Config, store: Arc<dyn Store>, cache: &CacheServices) -> Self {
+        let config = &engine.auth;
         let secret = if config.jwt_secret.is_empty() {
             tracing::warn!(
                 "auth.jwt_secret is empty: using a random secret for this process; tokens \
@@ -201,7 +193,8 @@ impl Auth {
         };
         Self {
             keys: TokenKeys::new(config, &secret),
-            limiter,
+            limiter: Arc::clone(&cache.limiter),
+            bus: Arc::clone(&cache.bus),
             store,
             users: UserCache {
                 entries: Mutex::new(HashMap::new()),
@@ -209,8 +202,105 @@ impl Auth {
                 capacity: config.memory_capacity,
             },
             revoked: RevokedTokens::default(),
+            // A revoked session is remembered as long as one of its tokens can be valid.
+            sessions: SessionCache::new(
+                config.user_cache_ttl,
+                config.access_token_ttl + config.leeway,
+                config.memory_capacity,
+            ),
+            sockets: Arc::new(LiveSockets::new(SocketCaps {
+                per_credential: engine.push.max_sockets_per_credential,
+                per_ip: engine.push.max_sockets_per_ip,
+                exempt: engine.server.ip_limits_exempt.clone(),
+            })),
             config: config.clone(),
         }
+    }
+
+    /// The open sockets of this node and what they authenticated with.
+    pub fn sockets(&self) -> &Arc<LiveSockets> {
+        &self.sockets
+    }
+
+    /// Applies `revocation` on this node at once (requests and sockets), then publishes
+    /// it to the other nodes. A bus failure is logged: the other nodes then learn of it
+    /// from the store within `auth.user_cache_ttl` (sessions, users, keys) or not at all
+    /// for a lone access token, which still dies at its expiry.
+    pub async fn revoke(&self, revocation: Revocation) {
+        self.apply(&revocation);
+        match serde_json::to_vec(&revocation) {
+            Ok(payload) => {
+                if let Err(error) = self.bus.publish(REVOCATION_CHANNEL, &payload).await {
+                    tracing::warn!(%error, "revocation not published to the other nodes");
+                }
+            }
+            Err(error) => tracing::error!(%error, "revocation not encoded"),
+        }
+    }
+
+    /// Applies a revocation decided here or on another node. Idempotent.
+    pub fn apply(&self, revocation: &Revocation) {
+        match revocation {
+            Revocation::AccessToken { jti, exp } => {
+                let now = chrono::Utc::now().timestamp();
+                self.revoked
+                    .revoke(jti.clone(), *exp, now, self.config.memory_capacity);
+            }
+            Revocation::Session { id } => self.sessions.put(*id, None, false),
+            Revocation::UserSessions { user, keep } => self.sessions.revoke_user(*user, *keep),
+            Revocation::User { id, .. } => self.users.forget(*id),
+            Revocation::ApiKey { .. } => {}
+        }
+        let closed = self.sockets.close_revoked(revocation);
+        if closed > 0 {
+            tracing::info!(closed, ?revocation, "sockets closed: credential revoked");
+        }
+    }
+
+    /// Applies the other nodes' revocations until the service is dropped; re-subscribes
+    /// when the bus was unreachable.
+    pub async fn follow_revocations(auth: std::sync::Weak<Auth>) {
+        let bus = match auth.upgrade() {
+            Some(auth) => Arc::clone(&auth.bus),
+            None => return,
+        };
+        loop {
+            let mut subscription = match bus.subscribe(REVOCATION_CHANNEL).await {
+                Ok(subscription) => subscription,
+                Err(error) => {
+                    tracing::warn!(%error, "revocation channel unreachable; retrying in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    if auth.strong_count() == 0 {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            while let Some(message) = subscription.recv().await {
+                let Some(auth) = auth.upgrade() else { return };
+                match serde_json::from_slice::<Revocation>(&message.payload) {
+                    Ok(revocation) => auth.apply(&revocation),
+                    Err(error) => tracing::warn!(%error, "unreadable revocation on the bus"),
+                }
+            }
+            if auth.strong_count() == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Whether a session is live: cached, else read from the store.
+    async fn session_live(&self, session: Uuid, user: Uuid) -> Result<bool, ApiError> {
+        if let Some(live) = self.sessions.get(session) {
+            return Ok(live);
+        }
+        let live = self
+            .accounts()
+            .session_active(session)
+            .await
+            .map_err(ApiError::from_store)?;
+        self.sessions.put(session, Some(user), live);
+        Ok(live)
     }
 
     /// The configuration.
@@ -232,18 +322,6 @@ impl Auth {
     /// The account store.
     pub fn accounts(&self) -> &dyn AccountStore {
         self.store.accounts()
-    }
-
-    /// Drops a user's cached role and active flag (after changing them here).
-    pub fn forget_user(&self, id: Uuid) {
-        self.users.forget(id);
-    }
-
-    /// Refuses an access token from now until it expires.
-    pub fn revoke_access_token(&self, jti: String, exp: i64) {
-        let now = chrono::Utc::now().timestamp();
-        self.revoked
-            .revoke(jti, exp, now, self.config.memory_capacity);
     }
 
     async fn cached_user(&self, id: Uuid) -> Result<Option<CachedUser>, ApiError> {
@@ -283,6 +361,12 @@ impl Auth {
             return Err(invalid());
         }
         let token = Some((claims.jti.clone(), claims.exp));
+        let session = claims
+            .sid
+            .as_deref()
+            .map(Uuid::parse_str)
+            .transpose()
+            .map_err(|_| invalid())?;
         match claims.typ {
             TokenKind::Service => {
                 let org = claims
@@ -300,6 +384,7 @@ impl Auth {
                     actor: Actor::Service(claims.sub),
                     via_cookie,
                     token,
+                    session: None,
                 })
             }
             TokenKind::User => {
@@ -308,12 +393,18 @@ impl Auth {
                 if !user.active || user.org.as_ref().map(OrgId::as_str) != claims.org.as_deref() {
                     return Err(invalid());
                 }
+                if let Some(session) = session {
+                    if !self.session_live(session, id).await? {
+                        return Err(invalid());
+                    }
+                }
                 Ok(Principal {
                     org: user.org,
                     role: user.role,
                     actor: Actor::User(id),
                     via_cookie,
                     token,
+                    session,
                 })
             }
         }
@@ -353,6 +444,7 @@ impl Auth {
             actor: Actor::ApiKey(record.id),
             via_cookie: false,
             token: None,
+            session: None,
         })
     }
 
@@ -401,15 +493,21 @@ pub fn is_state_changing(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// 403 unless a cookie-authenticated request echoes the CSRF cookie in the header.
-pub fn check_csrf(headers: &HeaderMap) -> Result<(), ApiError> {
-    let cookie = cookie::get(headers, cookie::CSRF);
+/// 403 unless a cookie-authenticated request sends its session's CSRF token in
+/// `X-CSRF-Token` (the value of the `warroom_csrf` cookie, which login and refresh derive
+/// from the session: [`TokenKeys::csrf_token`]). A cookie credential without a session
+/// cannot make changes.
+pub fn check_csrf(
+    keys: &TokenKeys,
+    headers: &HeaderMap,
+    session: Option<Uuid>,
+) -> Result<(), ApiError> {
     let header = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
-    match (cookie, header) {
-        (Some(c), Some(h)) if !c.is_empty() && token::same_secret(&c, h) => Ok(()),
+    match (session, header) {
+        (Some(session), Some(h)) if token::same_secret(&keys.csrf_token(session), h) => Ok(()),
         _ => Err(ApiError::forbidden(
             "csrf",
-            "cookie-authenticated changes need the csrf cookie echoed in X-CSRF-Token",
+            "cookie-authenticated changes need the session's csrf token (the warroom_csrf cookie) in X-CSRF-Token",
         )),
     }
 }
@@ -432,7 +530,7 @@ pub async fn require_auth(
             )
         })?;
     if principal.via_cookie && is_state_changing(request.method()) {
-        check_csrf(request.headers())?;
+        check_csrf(state.auth.keys(), request.headers(), principal.session)?;
     }
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)

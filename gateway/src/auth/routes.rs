@@ -19,6 +19,7 @@ use warroom_storage::accounts::{
     AuditEntry, NewRefreshToken, RefreshOutcome, Replacement, UserRecord,
 };
 
+use super::revocation::Revocation;
 use super::token::{self, TokenKind};
 use super::{check_csrf, cookie, password, Actor, Principal, RequestMeta};
 use crate::error::ApiError;
@@ -131,6 +132,7 @@ async fn issue(
     state: &AppState,
     user: UserRecord,
     refresh: String,
+    session: Uuid,
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let auth = &state.auth;
@@ -142,10 +144,11 @@ async fn issue(
             user.org.as_ref().map(OrgId::as_str),
             user.role,
             TokenKind::User,
+            Some(session),
             now,
         )
         .map_err(|e| ApiError::internal("token_error", e.to_string()))?;
-    let csrf = token::random_secret("");
+    let csrf = auth.keys().csrf_token(session);
     let config = auth.config();
     let access_secs = auth.keys().ttl().num_seconds();
     let refresh_secs = config.refresh_token_ttl.as_secs() as i64;
@@ -197,9 +200,10 @@ fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
             .unwrap_or_else(|_| chrono::Duration::days(7))
 }
 
-/// `POST /api/v1/auth/login`: `{email, password}` → tokens. Throttled per account and
-/// per client IP (429 with Retry-After); an unknown address and a wrong password get
-/// the same 401 after the same work.
+/// `POST /api/v1/auth/login`: `{email, password}` → tokens. Throttled per client IP (all
+/// attempts) and, for failures only, per account and client with backoff, and per account
+/// for clients without its device cookie (429 with Retry-After): [`LoginThrottle`]. An
+/// unknown address and a wrong password get the same 401 after the same work.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/login",
@@ -217,6 +221,7 @@ fn refresh_expiry(state: &AppState) -> chrono::DateTime<Utc> {
 pub async fn login(
     State(state): State<Arc<AppState>>,
     meta: RequestMeta,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let request: LoginRequest = parse_json(&body)?;
@@ -229,33 +234,31 @@ pub async fn login(
     }
     let auth = &state.auth;
     let config = auth.config();
-    let window = config.login_window;
-    let ip_key = format!(
-        "login:ip:{}",
-        meta.ip
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-    );
-    for (key, limit) in [
-        (ip_key, config.login_attempts_per_ip),
-        (
-            format!("login:account:{email}"),
-            config.login_attempts_per_account,
-        ),
-    ] {
-        let decision = auth.limiter().hit(&key, limit, window).await;
-        if !decision.allowed {
-            return Err(ApiError::too_many_requests(
-                "too_many_attempts",
-                "too many login attempts; retry later",
-                decision.retry_after,
-            ));
-        }
+    let ip = meta
+        .ip
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let decision = auth
+        .limiter()
+        .hit(
+            &format!("login:ip:{ip}"),
+            config.login_attempts_per_ip,
+            config.login_window,
+        )
+        .await;
+    if !decision.allowed {
+        return Err(too_many_attempts(decision.retry_after));
     }
     let user = auth
         .accounts()
         .user_by_email(&email)
         .await
         .map_err(ApiError::from_store)?;
+    let device = match (&user, cookie::get(&headers, cookie::DEVICE)) {
+        (Some(user), Some(value)) => auth.keys().device_of(user.id, &value).map(str::to_owned),
+        _ => None,
+    };
+    let throttle = LoginThrottle::new(&email, device.as_deref(), &ip);
+    throttle.check(&state).await?;
     let hash = user.as_ref().map_or_else(
         || password::decoy_hash().to_owned(),
         |u| u.password_hash.clone(),
@@ -264,6 +267,7 @@ pub async fn login(
     let user = match user {
         Some(user) if matches && user.active => user,
         other => {
+            throttle.failed(&state).await;
             if let Some(user) = other {
                 auth.audit(AuditEntry {
                     org: user.org.clone(),
@@ -284,12 +288,14 @@ pub async fn login(
     };
     let refresh = token::random_secret(token::REFRESH_PREFIX);
     let now = Utc::now();
+    // The session: the refresh-token family this login starts; its access tokens carry it.
+    let session = Uuid::new_v4();
     auth.accounts()
         .insert_refresh_token(&NewRefreshToken {
             id: Uuid::new_v4(),
             user_id: user.id,
             org: user.org.clone(),
-            family_id: Uuid::new_v4(),
+            family_id: session,
             token_hash: token::secret_hash(&refresh),
             issued_at: now,
             expires_at: refresh_expiry(&state),
@@ -308,6 +314,7 @@ pub async fn login(
         actor: Actor::User(user.id),
         via_cookie: false,
         token: None,
+        session: Some(session),
     };
     auth.audit(meta.audit_entry(
         &principal,
@@ -318,11 +325,118 @@ pub async fn login(
     ))
     .await;
     emit(&state, &user.org, events::USER_LOGIN, user.id);
-    issue(&state, user, refresh, StatusCode::OK).await
+    let user_id = user.id;
+    let mut response = issue(&state, user, refresh, session, StatusCode::OK).await?;
+    // This browser now holds the account's device cookie (kept when it already had one).
+    if device.is_none() {
+        if let Some(value) = cookie::set(
+            cookie::DEVICE,
+            &auth.keys().device_token(user_id),
+            "/api/v1/auth",
+            cookie::DEVICE_MAX_AGE_SECS,
+            true,
+            config.cookie_secure,
+        ) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    Ok(response)
 }
 
-/// The refresh token of a request: the body's, else the cookie's (then CSRF applies).
-fn presented_refresh(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>, ApiError> {
+fn too_many_attempts(retry_after: Duration) -> ApiError {
+    ApiError::too_many_requests(
+        "too_many_attempts",
+        "too many failed logins; retry later",
+        retry_after,
+    )
+}
+
+/// The failure throttles of one login attempt.
+///
+/// A client is the account's device cookie when the browser has one, else its IP. It gets
+/// `auth.login_failures_per_client` free failures per `auth.login_window`; each failure
+/// beyond them locks it out for `auth.login_backoff`, doubled per further failure, at
+/// most the window. Clients without the device cookie also share one account-wide budget
+/// of `auth.login_failures_per_account` failures per window. Successful logins count
+/// nothing, so the right password is refused only to a client that is itself locked out.
+struct LoginThrottle {
+    /// Failures of this account from this client.
+    client: String,
+    /// The client's current lockout.
+    lock: String,
+    /// Failures of this account from clients without its device cookie (none when the
+    /// client has it).
+    account: Option<String>,
+}
+
+impl LoginThrottle {
+    fn new(email: &str, device: Option<&str>, ip: &str) -> Self {
+        let client = match device {
+            Some(nonce) => format!("device:{nonce}"),
+            None => format!("ip:{ip}"),
+        };
+        Self {
+            client: format!("login:fail:{email}:{client}"),
+            lock: format!("login:lock:{email}:{client}"),
+            account: device.is_none().then(|| format!("login:fail:{email}")),
+        }
+    }
+
+    /// 429 while the client is locked out or the account's budget is spent.
+    async fn check(&self, state: &AppState) -> Result<(), ApiError> {
+        let limiter = state.auth.limiter();
+        let locked = limiter.peek(&self.lock, 1).await;
+        if !locked.allowed {
+            return Err(too_many_attempts(locked.retry_after));
+        }
+        if let Some(account) = &self.account {
+            let budget = state.auth.config().login_failures_per_account;
+            let spent = limiter.peek(account, budget).await;
+            if !spent.allowed {
+                return Err(too_many_attempts(spent.retry_after));
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failure, and locks the client out once it is past its free failures.
+    async fn failed(&self, state: &AppState) {
+        let config = state.auth.config();
+        let limiter = state.auth.limiter();
+        let free = config.login_failures_per_client;
+        let failures = limiter
+            .hit(&self.client, free, config.login_window)
+            .await
+            .count;
+        if failures > free {
+            let doublings = u32::try_from(failures - free - 1)
+                .unwrap_or(u32::MAX)
+                .min(20);
+            let wait = config
+                .login_backoff
+                .saturating_mul(1 << doublings)
+                .min(config.login_window);
+            limiter.hit(&self.lock, 1, wait).await;
+        }
+        if let Some(account) = &self.account {
+            limiter
+                .hit(
+                    account,
+                    config.login_failures_per_account,
+                    config.login_window,
+                )
+                .await;
+        }
+    }
+}
+
+/// The refresh token of a request: the body's, else the cookie's (then the CSRF token of
+/// the cookie's session must come with it).
+async fn presented_refresh(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Option<String>, ApiError> {
     let request: RefreshRequest = if body.is_empty() {
         RefreshRequest::default()
     } else {
@@ -333,7 +447,13 @@ fn presented_refresh(headers: &HeaderMap, body: &[u8]) -> Result<Option<String>,
     }
     match cookie::get(headers, cookie::REFRESH) {
         Some(token) => {
-            check_csrf(headers)?;
+            let session = state
+                .auth
+                .accounts()
+                .refresh_session(&token::secret_hash(&token))
+                .await
+                .map_err(ApiError::from_store)?;
+            check_csrf(state.auth.keys(), headers, session)?;
             Ok(Some(token))
         }
         None => Ok(None),
@@ -361,7 +481,8 @@ pub async fn refresh(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let presented = presented_refresh(&headers, &body)?
+    let presented = presented_refresh(&state, &headers, &body)
+        .await?
         .ok_or_else(|| ApiError::unauthorized("invalid_refresh_token", "no refresh token"))?;
     let auth = &state.auth;
     let next = token::random_secret(token::REFRESH_PREFIX);
@@ -380,10 +501,12 @@ pub async fn refresh(
         )
         .await
         .map_err(ApiError::from_store)?;
-    let user_id = match outcome {
-        RefreshOutcome::Rotated { user_id, .. } => user_id,
+    let (user_id, session) = match outcome {
+        RefreshOutcome::Rotated { user_id, family_id } => (user_id, family_id),
         RefreshOutcome::Reused { user_id, family_id } => {
             tracing::warn!(%user_id, %family_id, "a rotated refresh token was reused; family revoked");
+            // Its access tokens and sockets die with it, on every node.
+            auth.revoke(Revocation::Session { id: family_id }).await;
             let user = auth.accounts().user(user_id).await.ok().flatten();
             auth.audit(AuditEntry {
                 org: user.and_then(|u| u.org),
@@ -419,7 +542,7 @@ pub async fn refresh(
         .ok_or_else(|| {
             ApiError::unauthorized("invalid_refresh_token", "the account is deactivated")
         })?;
-    issue(&state, user, next, StatusCode::OK).await
+    issue(&state, user, next, session, StatusCode::OK).await
 }
 
 fn cleared_cookies(response: &mut Response, secure: bool) {
@@ -434,8 +557,9 @@ fn cleared_cookies(response: &mut Response, secure: bool) {
     }
 }
 
-/// `POST /api/v1/auth/logout`: revokes the presented refresh token's family and the
-/// access token used, and clears the cookies. 204.
+/// `POST /api/v1/auth/logout`: ends the session of the access token used (its refresh
+/// tokens, every access token minted in it, its sockets on every node) and the presented
+/// refresh token's family, and clears the cookies. 204.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/logout",
@@ -460,14 +584,22 @@ pub async fn logout(
         )
     })?;
     let auth = &state.auth;
-    if let Some(presented) = presented_refresh(&headers, &body)? {
+    if let Some(presented) = presented_refresh(&state, &headers, &body).await? {
         auth.accounts()
             .revoke_refresh_family(user_id, &token::secret_hash(&presented), Utc::now())
             .await
             .map_err(ApiError::from_store)?;
     }
-    if let Some((jti, exp)) = principal.token.clone() {
-        auth.revoke_access_token(jti, exp);
+    // The session ends (its access tokens and sockets, on every node); a token that
+    // names no session is revoked alone.
+    if let Some(session) = principal.session {
+        auth.accounts()
+            .revoke_session(user_id, session, Utc::now())
+            .await
+            .map_err(ApiError::from_store)?;
+        auth.revoke(Revocation::Session { id: session }).await;
+    } else if let Some((jti, exp)) = principal.token.clone() {
+        auth.revoke(Revocation::AccessToken { jti, exp }).await;
     }
     auth.audit(meta.audit_entry(
         &principal,
@@ -527,13 +659,14 @@ pub async fn me(
     }
 }
 
-/// `POST /api/v1/auth/password`: `{current_password, new_password}`. Revokes every
-/// refresh token of the account (other sessions end at their access token's expiry). 204.
+/// `POST /api/v1/auth/password`: `{current_password, new_password}`. Ends every other
+/// session of the account at once (their refresh and access tokens, their sockets); the
+/// session making the change goes on. 204.
 #[utoipa::path(
     post,
     path = "/api/v1/auth/password",
     tag = "auth",
-    summary = "Changes the password; revokes every refresh token of the account",
+    summary = "Changes the password; ends every other session of the account",
     request_body(content = PasswordChange),
     responses(
         (status = 204, description = "changed"),
@@ -561,7 +694,7 @@ pub async fn change_password(
         .limiter()
         .hit(
             &format!("password:{user_id}"),
-            auth.config().login_attempts_per_account,
+            auth.config().login_failures_per_client,
             window,
         )
         .await;
@@ -588,9 +721,15 @@ pub async fn change_password(
         .await
         .map_err(|e| ApiError::internal("hash_failed", e))?;
     auth.accounts()
-        .set_password_hash(user_id, &hash, Utc::now())
+        .set_password_hash(user_id, &hash, principal.session, Utc::now())
         .await
         .map_err(ApiError::from_store)?;
+    // Every other session ends now, on every node; this one goes on.
+    auth.revoke(Revocation::UserSessions {
+        user: user_id,
+        keep: principal.session,
+    })
+    .await;
     auth.audit(meta.audit_entry(
         &principal,
         "user.password_change",

@@ -1,6 +1,7 @@
 //! Access tokens (JWT, HS256) and opaque secrets (refresh tokens, API keys).
 //!
-//! Access tokens carry `iss`, `aud`, `sub`, `org`, `role`, `exp`, `iat`, `jti` and `typ`.
+//! Access tokens carry `iss`, `aud`, `sub`, `org`, `role`, `exp`, `iat`, `jti`, `typ` and,
+//! for a user's login, `sid` (the session they belong to).
 //! Only HS256 is accepted: a token whose header names another algorithm (`none`
 //! included) is refused before its signature is looked at. Opaque secrets are 256 random
 //! bits, base64url, with a readable prefix; only their SHA-256 is stored.
@@ -55,6 +56,10 @@ pub struct Claims {
     /// Who the token speaks for.
     #[serde(default)]
     pub typ: TokenKind,
+    /// The session (refresh-token family) of a user's token: revoking the session
+    /// revokes every access token minted in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// Why a token was refused (the client only ever learns "invalid token").
@@ -64,6 +69,8 @@ pub struct TokenError(String);
 
 /// Signs and verifies access tokens.
 pub struct TokenKeys {
+    /// The signing secret, also the key of the sessions' CSRF tokens.
+    secret: Vec<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -81,6 +88,7 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = config.leeway.as_secs();
         Self {
+            secret: secret.to_vec(),
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
@@ -96,13 +104,14 @@ impl TokenKeys {
         self.ttl
     }
 
-    /// Mints an access token.
+    /// Mints an access token (of `session`, for a user's login).
     pub fn mint(
         &self,
         sub: &str,
         org: Option<&str>,
         role: Role,
         typ: TokenKind,
+        session: Option<uuid::Uuid>,
         now: DateTime<Utc>,
     ) -> Result<(String, Claims), TokenError> {
         let claims = Claims {
@@ -115,10 +124,45 @@ impl TokenKeys {
             iat: now.timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
             typ,
+            sid: session.map(|s| s.to_string()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError(e.to_string()))?;
         Ok((token, claims))
+    }
+
+    /// The CSRF token of a session: HMAC-SHA256 of its id under the signing secret,
+    /// base64url. Bound to the session, so a token of another session (or one an attacker
+    /// planted as a cookie) does not pass, and every node derives the same one.
+    pub fn csrf_token(&self, session: uuid::Uuid) -> String {
+        self.mac(&[b"warroom-csrf:", session.as_bytes()])
+    }
+
+    /// A device cookie for `user`: a random nonce and its HMAC. A browser holding one
+    /// logged in to the account before, so the account-wide login throttle lets it
+    /// through (the per-client throttle still applies).
+    pub fn device_token(&self, user: uuid::Uuid) -> String {
+        let nonce = random_secret("");
+        let mac = self.mac(&[b"warroom-device:", user.as_bytes(), nonce.as_bytes()]);
+        format!("{nonce}.{mac}")
+    }
+
+    /// The nonce of a device cookie when it was issued for `user` under this secret.
+    pub fn device_of<'a>(&self, user: uuid::Uuid, cookie: &'a str) -> Option<&'a str> {
+        let (nonce, mac) = cookie.split_once('.')?;
+        let expected = self.mac(&[b"warroom-device:", user.as_bytes(), nonce.as_bytes()]);
+        same_secret(&expected, mac).then_some(nonce)
+    }
+
+    /// HMAC-SHA256 of the concatenated `parts` under the signing secret, base64url.
+    fn mac(&self, parts: &[&[u8]]) -> String {
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&self.secret)
+            .expect("HMAC takes a key of any length");
+        for part in parts {
+            mac.update(part);
+        }
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
     /// Verifies signature, algorithm, issuer, audience and expiry.
@@ -175,6 +219,7 @@ mod tests {
                 Some("demo"),
                 Role::Manager,
                 TokenKind::User,
+                Some(uuid::Uuid::new_v4()),
                 Utc::now(),
             )
             .unwrap();
@@ -188,7 +233,14 @@ mod tests {
         let k = keys("0123456789abcdef0123456789abcdef");
         let other = keys("fedcba9876543210fedcba9876543210");
         let (token, _) = other
-            .mint("u1", Some("demo"), Role::Admin, TokenKind::User, Utc::now())
+            .mint(
+                "u1",
+                Some("demo"),
+                Role::Admin,
+                TokenKind::User,
+                None,
+                Utc::now(),
+            )
             .unwrap();
         assert!(k.verify(&token).is_err());
         let (old, _) = k
@@ -197,17 +249,49 @@ mod tests {
                 Some("demo"),
                 Role::Admin,
                 TokenKind::User,
+                None,
                 Utc::now() - chrono::Duration::hours(1),
             )
             .unwrap();
         assert!(k.verify(&old).is_err());
         let (good, _) = k
-            .mint("u1", Some("demo"), Role::Admin, TokenKind::User, Utc::now())
+            .mint(
+                "u1",
+                Some("demo"),
+                Role::Admin,
+                TokenKind::User,
+                None,
+                Utc::now(),
+            )
             .unwrap();
         let payload = good.split('.').nth(1).unwrap();
         let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(k.verify(&format!("{header}.{payload}.")).is_err());
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_session_and_the_secret() {
+        let k = keys("0123456789abcdef0123456789abcdef");
+        let other = keys("fedcba9876543210fedcba9876543210");
+        let (s1, s2) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        assert_eq!(k.csrf_token(s1), k.csrf_token(s1));
+        assert_ne!(k.csrf_token(s1), k.csrf_token(s2));
+        assert_ne!(k.csrf_token(s1), other.csrf_token(s1));
+        assert_eq!(k.csrf_token(s1).len(), 43);
+    }
+
+    #[test]
+    fn device_cookies_name_their_account() {
+        let k = keys("0123456789abcdef0123456789abcdef");
+        let (u1, u2) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+        let cookie = k.device_token(u1);
+        let nonce = k.device_of(u1, &cookie).expect("valid for its user");
+        assert!(cookie.starts_with(nonce));
+        assert_eq!(k.device_of(u2, &cookie), None);
+        assert_eq!(k.device_of(u1, "forged.value"), None);
+        assert_eq!(k.device_of(u1, "no-dot"), None);
+        assert_ne!(k.device_token(u1), cookie);
     }
 
     #[test]

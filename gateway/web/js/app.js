@@ -30,7 +30,7 @@ function abilities(role) {
 }
 
 /** Shows a short message at the bottom of the page. */
-export function toast(text, isError = false) {
+function toast(text, isError = false) {
   const node = $('toast');
   node.textContent = text;
   node.className = `toast${isError ? ' error' : ''}`;
@@ -45,7 +45,7 @@ function show(view) {
 }
 
 /** Goes to `path` inside the app without reloading. */
-export function navigate(path, replace = false) {
+function navigate(path, replace = false) {
   if (replace) history.replaceState(null, '', path);
   else history.pushState(null, '', path);
   route();
@@ -89,7 +89,10 @@ function scheduleRefresh() {
   const wait = expires ? Math.max(1_000, expires - Date.now() - ahead) : 5 * 60_000;
   refreshTimer = setTimeout(async () => {
     try {
-      await refresh();
+      const tokens = await refresh();
+      // The socket keeps going on the fresh token (null: another tab refreshed the
+      // cookie; the socket then reconnects with it when the old token expires).
+      if (tokens && warroom) warroom.reauthenticate(tokens.access_token);
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
         toLogin('Your session has ended. Please sign in again.');

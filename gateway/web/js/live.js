@@ -20,6 +20,7 @@
 export const CLOSE = Object.freeze({
   UNAUTHENTICATED: 4001,
   UNKNOWN_ORG: 4004,
+  CREDENTIAL_EXPIRED: 4005,
 });
 
 const MIN_DELAY_MS = 500;
@@ -58,6 +59,17 @@ export class LiveClient {
   start() {
     this.stopped = false;
     this.connect();
+  }
+
+  /**
+   * Hands the open socket a fresh access token (after a refresh), so that the server does
+   * not close it when the old one expires. Without it the socket closes with 4005 and
+   * this client reconnects at once with the refreshed cookie and resumes.
+   */
+  reauthenticate(token) {
+    if (token && this.socket && this.socket.readyState === WebSocket.OPEN) {
+      this.socket.send(JSON.stringify({ type: 'auth', token }));
+    }
   }
 
   /** Closes the socket and stops reconnecting. */
@@ -184,7 +196,9 @@ export class LiveClient {
       this.setState({ status: 'refused', reason: event.reason });
       return;
     }
-    this.scheduleReconnect();
+    // An expired token is routine (another tab refreshed the cookie): reconnect at once.
+    if (event.code === CLOSE.CREDENTIAL_EXPIRED) this.attempt = 0;
+    this.scheduleReconnect(event.code === CLOSE.CREDENTIAL_EXPIRED ? 0 : undefined);
   }
 
   /** The next delay: exponential from 0.5 s to 30 s, with jitter in [0.5, 1.5]. */
@@ -194,8 +208,8 @@ export class LiveClient {
     return Math.round(base * (0.5 + Math.random()));
   }
 
-  scheduleReconnect() {
-    const delay = this.nextDelay();
+  scheduleReconnect(immediately) {
+    const delay = immediately === 0 ? 0 : this.nextDelay();
     this.setState({ status: 'reconnecting', retryAt: Date.now() + delay });
     clearTimeout(this.timer);
     this.timer = setTimeout(async () => {

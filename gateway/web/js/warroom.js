@@ -97,6 +97,11 @@ export class WarRoom {
   }
 
   /** Stops the socket and the timers. */
+  /** Gives the live socket the access token of a refresh. */
+  reauthenticate(token) {
+    this.live.reauthenticate(token);
+  }
+
   stop() {
     this.live.stop();
     for (const t of this.timers) clearInterval(t);

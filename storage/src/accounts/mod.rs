@@ -303,12 +303,14 @@ pub trait AccountStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
-    /// Replaces a user's password hash and revokes all its refresh tokens, in one
-    /// transaction; `false` when there is no such user.
+    /// Replaces a user's password hash and revokes all its refresh tokens but those of the
+    /// session `keep` (the one changing the password), in one transaction; `false` when
+    /// there is no such user.
     async fn set_password_hash(
         &self,
         id: Uuid,
         password_hash: &str,
+        keep: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
@@ -335,6 +337,22 @@ pub trait AccountStore: Send + Sync {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+
+    /// Revokes a session (the refresh-token family `family_id`) of `user_id`, as logout
+    /// does with the session id of its access token; `false` when it was not live.
+    async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// The session (refresh-token family) of a refresh token, by hash, whatever its state.
+    async fn refresh_session(&self, token_hash: &str) -> StoreResult<Option<Uuid>>;
+
+    /// Whether a session (refresh-token family) was never revoked: access tokens carry
+    /// their session's id and die with it.
+    async fn session_active(&self, family_id: Uuid) -> StoreResult<bool>;
 
     /// Stores an API key.
     async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<ApiKeyRecord>;

@@ -197,6 +197,7 @@ impl AccountStore for PgStore {
         &self,
         id: Uuid,
         password_hash: &str,
+        keep: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let now = truncate_us(now);
@@ -212,10 +213,12 @@ impl AccountStore for PgStore {
             return Ok(false);
         }
         sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL \
+             AND family_id IS DISTINCT FROM $3",
         )
         .bind(id)
         .bind(now)
+        .bind(keep)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -334,6 +337,43 @@ impl AccountStore for PgStore {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = $3 WHERE revoked_at IS NULL AND family_id = $2 \
+             AND user_id = $1",
+        )
+        .bind(user_id)
+        .bind(family_id)
+        .bind(truncate_us(now))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn refresh_session(&self, token_hash: &str) -> StoreResult<Option<Uuid>> {
+        Ok(
+            sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    async fn session_active(&self, family_id: Uuid) -> StoreResult<bool> {
+        let live: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL)",
+        )
+        .bind(family_id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(live)
     }
 
     async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<ApiKeyRecord> {

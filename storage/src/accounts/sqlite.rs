@@ -225,6 +225,7 @@ impl AccountStore for SqliteStore {
         &self,
         id: Uuid,
         password_hash: &str,
+        keep: Option<Uuid>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let mut tx = self.writer.begin().await?;
@@ -238,10 +239,12 @@ impl AccountStore for SqliteStore {
             return Ok(false);
         }
         sqlx::query(
-            "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL \
+             AND family_id IS NOT ?",
         )
         .bind(us(now))
         .bind(id.to_string())
+        .bind(keep.map(|k| k.to_string()))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -362,6 +365,43 @@ impl AccountStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_session(
+        &self,
+        user_id: Uuid,
+        family_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE refresh_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND family_id = ? \
+             AND user_id = ?",
+        )
+        .bind(us(now))
+        .bind(family_id.to_string())
+        .bind(user_id.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn refresh_session(&self, token_hash: &str) -> StoreResult<Option<Uuid>> {
+        let family: Option<String> =
+            sqlx::query_scalar("SELECT family_id FROM refresh_tokens WHERE token_hash = ?")
+                .bind(token_hash)
+                .fetch_optional(&self.readers)
+                .await?;
+        family.as_deref().map(uuid).transpose()
+    }
+
+    async fn session_active(&self, family_id: Uuid) -> StoreResult<bool> {
+        let live: i64 = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = ? AND revoked_at IS NULL)",
+        )
+        .bind(family_id.to_string())
+        .fetch_one(&self.readers)
+        .await?;
+        Ok(live != 0)
     }
 
     async fn create_api_key(&self, key: &NewApiKey) -> StoreResult<ApiKeyRecord> {

@@ -15,6 +15,10 @@ use super::Keyspace;
 pub trait RateLimiter: Send + Sync {
     /// Counts one hit on `key` in a fixed window of `window`; says whether it is allowed.
     async fn hit(&self, key: &str, limit: u64, window: std::time::Duration) -> RateDecision;
+
+    /// Says whether one more hit on `key` would be allowed, without counting one (for
+    /// throttles that count failures only: look first, count after a failure).
+    async fn peek(&self, key: &str, limit: u64) -> RateDecision;
 }
 
 /// The outcome of one hit.
@@ -22,6 +26,9 @@ pub trait RateLimiter: Send + Sync {
 pub struct RateDecision {
     /// Whether the hit is within the limit.
     pub allowed: bool,
+    /// Hits counted in the current window, this one included (for a peek: with the one
+    /// it asks about).
+    pub count: u64,
     /// Hits still allowed in the current window.
     pub remaining: u64,
     /// When denied, how long until the window resets (zero when allowed).
@@ -34,6 +41,7 @@ impl RateDecision {
         let allowed = count <= limit;
         Self {
             allowed,
+            count,
             remaining: limit.saturating_sub(count),
             retry_after: if allowed { Duration::ZERO } else { left },
         }
@@ -89,6 +97,19 @@ impl MemoryRateLimiter {
         self.evicted_live.load(Ordering::Relaxed)
     }
 
+    /// The synchronous peek (the trait method wraps it).
+    pub fn peek_now(&self, key: &str, limit: u64) -> RateDecision {
+        let key = self.keys.rate(key);
+        let now = Instant::now();
+        let w = self.windows.lock();
+        match w.by_key.get(&key) {
+            Some(current) if current.resets_at > now => {
+                RateDecision::of(current.count + 1, limit, current.resets_at - now)
+            }
+            _ => RateDecision::of(1, limit, Duration::ZERO),
+        }
+    }
+
     /// The synchronous hit (the trait method wraps it).
     pub fn hit_now(&self, key: &str, limit: u64, window: Duration) -> RateDecision {
         let key = self.keys.rate(key);
@@ -135,6 +156,10 @@ impl MemoryRateLimiter {
 impl RateLimiter for MemoryRateLimiter {
     async fn hit(&self, key: &str, limit: u64, window: Duration) -> RateDecision {
         self.hit_now(key, limit, window)
+    }
+
+    async fn peek(&self, key: &str, limit: u64) -> RateDecision {
+        self.peek_now(key, limit)
     }
 }
 
@@ -183,6 +208,24 @@ mod tests {
             limiter.hit("b", 5, Duration::from_secs(60)).await.remaining,
             3
         );
+    }
+
+    #[tokio::test]
+    async fn a_peek_counts_nothing_and_sees_the_current_window() {
+        let limiter = MemoryRateLimiter::new(Keyspace::new("t"), 10);
+        let window = Duration::from_secs(60);
+        assert!(limiter.peek_now("k", 2).allowed);
+        limiter.hit_now("k", 2, window);
+        assert!(limiter.peek_now("k", 2).allowed);
+        assert!(
+            limiter.peek_now("k", 2).allowed,
+            "peeking twice counts nothing"
+        );
+        limiter.hit_now("k", 2, window);
+        let denied = limiter.peek_now("k", 2);
+        assert!(!denied.allowed);
+        assert!(denied.retry_after > Duration::ZERO && denied.retry_after <= window);
+        assert!(limiter.peek_now("other", 2).allowed);
     }
 
     #[tokio::test]

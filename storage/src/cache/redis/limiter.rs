@@ -23,6 +23,13 @@ end
 return {count, left}
 ";
 
+/// The count and the milliseconds left of a window, without counting.
+const PEEK_SCRIPT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+local left = redis.call('PTTL', KEYS[1])
+return {count, left}
+";
+
 /// The Redis rate limiter, shared by every node.
 pub struct RedisRateLimiter {
     connection: Arc<RedisConnection>,
@@ -87,6 +94,30 @@ impl RateLimiter for RedisRateLimiter {
                 // The outage itself is logged once by health; each hit is counted.
                 self.connection.health().record_fallback();
                 self.fallback.hit_now(key, limit, window)
+            }
+        }
+    }
+
+    async fn peek(&self, key: &str, limit: u64) -> RateDecision {
+        let eval = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
+        let result = self
+            .connection
+            .fast()
+            .custom::<Vec<i64>, _>(
+                eval,
+                vec![PEEK_SCRIPT.to_owned(), "1".to_owned(), self.keys.rate(key)],
+            )
+            .await;
+        match self.connection.observe("EVAL", result) {
+            Ok(reply) if reply.len() == 2 => {
+                let count = u64::try_from(reply[0]).unwrap_or(0);
+                // A key without expiry, or none (-2), has no window left to wait.
+                let left = Duration::from_millis(u64::try_from(reply[1]).unwrap_or(0));
+                RateDecision::of(count + 1, limit, left)
+            }
+            _ => {
+                self.connection.health().record_fallback();
+                self.fallback.peek_now(key, limit)
             }
         }
     }
