@@ -79,6 +79,13 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Client networks no per-address cap applies to (connections, sockets).
     pub ip_limits_exempt: Vec<ipnet::IpNet>,
+    /// Time a connection has to send a request's headers once the server waits for them;
+    /// also the longest an idle keep-alive connection stays open.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Connections open at once from one client address (WebSockets count until they
+    /// upgrade, then under `push.max_sockets_per_ip`).
+    pub max_connections_per_ip: usize,
 }
 
 /// `[engine]`
@@ -744,6 +751,12 @@ impl Config {
         }
         if !(0.0..1.0).contains(&self.crisis.clear_ratio) {
             return invalid("crisis.clear_ratio", "must be in [0, 1)");
+        }
+        if self.server.header_read_timeout.is_zero() || self.server.max_connections_per_ip == 0 {
+            return invalid(
+                "server.header_read_timeout/max_connections_per_ip",
+                "must be positive",
+            );
         }
         if self.push.max_sockets_per_credential == 0 || self.push.max_sockets_per_ip == 0 {
             return invalid(

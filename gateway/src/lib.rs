@@ -16,6 +16,7 @@ pub mod error;
 pub mod export;
 pub mod hardening;
 pub mod ingest;
+pub mod listener;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
@@ -23,7 +24,7 @@ pub mod web;
 pub mod webhooks;
 pub mod ws;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -215,23 +216,15 @@ pub async fn serve(
         let _ = shutdown_tx.send(true);
         let _ = done_tx.send(());
     };
-    // Frames are small and latency-bound: without TCP_NODELAY, Nagle's algorithm holds a
-    // frame written while the previous one is unacknowledged, and the peer's delayed ACK
-    // turns that into tens of milliseconds of push latency.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
-        }
-    });
-    let serving = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(graceful)
-    .into_future();
+    let limits = crate::listener::ConnectionLimits {
+        header_read_timeout: server.header_read_timeout,
+        max_per_ip: server.max_connections_per_ip,
+        exempt: server.ip_limits_exempt.clone(),
+    };
+    let serving = crate::listener::serve(listener, app, limits, graceful);
     tokio::pin!(serving);
     tokio::select! {
-        result = &mut serving => result,
+        () = &mut serving => Ok(()),
         _ = async {
             let _ = done_rx.await;
             tokio::time::sleep(grace).await;
