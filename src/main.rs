@@ -233,10 +233,8 @@ async fn create_user(
             role,
         )
     };
-    let email = email.trim().to_lowercase();
-    if !email.contains('@') || email.len() > 255 {
-        anyhow::bail!("{email:?} is not an email address");
-    }
+    let email = warroom_engine::account::normalise_email(&email)
+        .map_err(|reason| anyhow::anyhow!("{email:?}: {reason}"))?;
     let password = read_password()?;
     let hash = warroom_gateway::auth::password::hash(password)
         .await

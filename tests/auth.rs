@@ -338,6 +338,20 @@ async fn roles_follow_the_permission_table() {
         .await;
         let may_ingest = matches!(role, Role::Manager | Role::Admin);
         assert_eq!(ingest, if may_ingest { 202 } else { 403 }, "{role} ingests");
+        // Exports are reads: every organisation role may pull them.
+        let now = chrono::Utc::now();
+        let export = status(
+            &c,
+            "POST",
+            format!("{base}/reports/export/csv"),
+            Some(json!({
+                "table": "mentions",
+                "from": (now - chrono::Duration::hours(1)).to_rfc3339(),
+                "to": now.to_rfc3339(),
+            })),
+        )
+        .await;
+        assert_eq!(export, 200, "{role} exports");
         let admin = status(&c, "GET", format!("{base}/admin/users"), None).await;
         assert_eq!(
             admin,
@@ -666,6 +680,16 @@ async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
             .as_str()
             .unwrap(),
     );
+    // An address with markup is not an address.
+    let refused = admin
+        .post(format!("{base}/admin/users"))
+        .json(&json!({"email": "<script>alert(1)</script>@alpha.org", "password": PASSWORD, "role": "user"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid_email", "{error}");
     let created = admin
         .post(format!("{base}/admin/users"))
         .json(&json!({"email": "new@alpha.org", "password": PASSWORD, "role": "user"}))

@@ -301,6 +301,27 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
             .contains("older than 30 days"));
     }
 
+    // A link a dashboard would render must be http(s), and a country an assigned code.
+    let mut script = mention("x-1", "fine");
+    script["url"] = json!("javascript:alert(document.cookie)");
+    let mut nowhere = mention("x-2", "fine");
+    nowhere["country"] = json!("zz");
+    let response = client
+        .post(&url)
+        .json(&json!([script, nowhere]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    let fields: Vec<&str> = error["error"]["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["url", "country"], "{error}");
+
     // One bad record rejects the whole request, listing each bad index.
     let mut bad = mention("b2", "fine");
     bad["country"] = json!("USA");

@@ -102,7 +102,8 @@ pub async fn watch_health(runtime: Weak<Runtime>, interval: Duration) {
                 tracing::info!(status = ?report.status, reasons = ?report.reasons, "health changed");
             }
             last = Some(now);
-            let data = serde_json::to_value(&report).unwrap_or_default();
+            // Every user of every organisation gets it: no operator details.
+            let data = serde_json::to_value(report.public()).unwrap_or_default();
             runtime.directory().broadcast(|| OrgMsg::System {
                 event: events::HEALTH_CHANGE,
                 data: data.clone(),

@@ -75,6 +75,25 @@ pub struct HealthReport {
     pub reasons: Vec<String>,
 }
 
+impl HealthReport {
+    /// The report without the parts' details (file paths, the Redis host, counts): what
+    /// the public `/api/v1/health` shows to callers who are not administrators, and what
+    /// is pushed to every organisation's sockets. `reasons` keeps each troubled part's
+    /// name and status.
+    pub fn public(mut self) -> Self {
+        for part in self.services.values_mut() {
+            part.detail.clear();
+        }
+        self.reasons = self
+            .services
+            .iter()
+            .filter(|(_, part)| part.status != HealthStatus::Ok)
+            .map(|(name, part)| format!("{name}: {}", part.status))
+            .collect();
+        self
+    }
+}
+
 /// Mailbox depth of an organisation actor above which health says `degraded`.
 const ORG_BACKLOG_DEGRADED: usize = 10_000;
 

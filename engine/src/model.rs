@@ -744,6 +744,16 @@ pub enum HealthStatus {
     Down,
 }
 
+impl std::fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HealthStatus::Ok => "ok",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Down => "down",
+        })
+    }
+}
+
 /// What the dataflow sends to an organisation actor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrgUpdate {

@@ -21,6 +21,46 @@ pub const MAX_COUNT: u64 = i64::MAX as u64;
 pub const MAX_HASHTAGS: usize = 32;
 /// Longest hashtag.
 pub const MAX_HASHTAG_LEN: usize = 100;
+/// Longest accepted mention URL.
+pub const MAX_URL_LEN: usize = 2048;
+
+/// The officially assigned ISO 3166-1 alpha-2 codes (249), plus `XK` (Kosovo, a
+/// user-assigned code that platforms report).
+const COUNTRY_CODES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
+BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
+CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ \
+EC EE EG EH ER ES ET FI FJ FK FM FO FR \
+GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU \
+ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ \
+LA LB LC LI LK LR LS LT LU LV LY \
+MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ \
+NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA \
+RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ \
+TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ \
+VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
+
+/// Whether `code` (upper case) is an assigned ISO 3166-1 alpha-2 country code.
+pub fn is_country_code(code: &str) -> bool {
+    code.len() == 2 && COUNTRY_CODES.split(' ').any(|c| c == code)
+}
+
+/// Whether `url` is an absolute `http` or `https` URL a dashboard may link to: no other
+/// scheme (`javascript:`, `data:`), no whitespace or control characters, at most
+/// [`MAX_URL_LEN`] bytes.
+pub fn is_link_url(url: &str) -> bool {
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let rest = if lower.starts_with("https://") {
+        &url[8..]
+    } else if lower.starts_with("http://") {
+        &url[7..]
+    } else {
+        return false;
+    };
+    url.len() <= MAX_URL_LEN
+        && !rest.is_empty()
+        && !rest.starts_with('/')
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
 
 /// Why a body could not even be split into records.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -194,18 +234,24 @@ pub fn mention_from_record(
     }
     let country = match record.country.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(c) if c.len() == 2 && c.chars().all(|ch| ch.is_ascii_alphabetic()) => {
-            Some(c.to_ascii_uppercase())
-        }
+        Some(c) if is_country_code(&c.to_ascii_uppercase()) => Some(c.to_ascii_uppercase()),
         Some(_) => {
             issues.push(ValidationIssue::field(
                 index,
                 "country",
-                "must be an ISO 3166-1 alpha-2 code",
+                "must be an assigned ISO 3166-1 alpha-2 code",
             ));
             None
         }
     };
+    let url = record.url.filter(|u| !u.trim().is_empty());
+    if url.as_deref().is_some_and(|u| !is_link_url(u)) {
+        issues.push(ValidationIssue::field(
+            index,
+            "url",
+            format!("must be an absolute http(s) URL of at most {MAX_URL_LEN} bytes"),
+        ));
+    }
     if let Some(score) = record.source_sentiment {
         if !score.is_finite() || !(-1.0..=1.0).contains(&score) {
             issues.push(ValidationIssue::field(
@@ -255,7 +301,7 @@ pub fn mention_from_record(
         region: record.region.filter(|r| !r.trim().is_empty()),
         language: record.language.filter(|l| !l.trim().is_empty()),
         hashtags,
-        url: record.url,
+        url,
         event_time: record.event_time,
         source_sentiment: record.source_sentiment,
     })
@@ -490,18 +536,53 @@ mod tests {
     }
 
     #[test]
+    fn unassigned_countries_and_links_that_are_not_http_are_refused() {
+        let now = "2026-11-22T10:01:00Z".parse().unwrap();
+        for (country, url) in [
+            ("zz", None),
+            ("US", Some("javascript:alert(1)")),
+            ("US", Some("data:text/html,<script>")),
+            ("US", Some("https:///no-host")),
+            ("US", Some("https://example.org/a b")),
+        ] {
+            let mut r = record();
+            r.country = Some(country.into());
+            r.url = url.map(str::to_owned);
+            let mut issues = vec![];
+            assert!(
+                mention_from_record(0, r, now, bounds(), &mut issues).is_none(),
+                "{country} {url:?}"
+            );
+        }
+        let mut r = record();
+        r.country = Some("xk".into());
+        r.url = Some("HTTPS://example.org/post?id=1".into());
+        let mut issues = vec![];
+        let m = mention_from_record(0, r, now, bounds(), &mut issues).unwrap();
+        assert_eq!(m.country.as_deref(), Some("XK"));
+        assert!(is_country_code("GB") && !is_country_code("UK") && !is_country_code("G"));
+    }
+
+    #[test]
     fn every_problem_of_a_mention_is_reported() {
         let now = "2026-11-22T09:00:00Z".parse().unwrap();
         let mut r = record();
         r.external_id = String::new();
         r.country = Some("USA".into());
+        r.url = Some("javascript:void(0)".into());
         r.source_sentiment = Some(3.0);
         let mut issues = vec![];
         assert!(mention_from_record(4, r, now, bounds(), &mut issues).is_none());
         let fields: Vec<_> = issues.iter().map(|i| i.field.clone().unwrap()).collect();
         assert_eq!(
             fields,
-            ["external_id", "event_time", "country", "source_sentiment"]
+            [
+                "external_id",
+                "event_time",
+                "country",
+                "url",
+                "source_sentiment"
+            ]
         );
         assert!(issues.iter().all(|i| i.index == 4));
     }

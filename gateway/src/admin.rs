@@ -115,13 +115,8 @@ pub async fn create_user(
 ) -> Result<Response, ApiError> {
     let request: CreateUser = parse_body(&body)?;
     let role = org_role(request.role)?;
-    let email = request.email.trim().to_lowercase();
-    if email.len() > 255 || !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
-        return Err(ApiError::bad_request(
-            "invalid_email",
-            "an email address is required",
-        ));
-    }
+    let email = warroom_engine::account::normalise_email(&request.email)
+        .map_err(|reason| ApiError::bad_request("invalid_email", reason))?;
     password::check_new_password(&request.password)
         .map_err(|m| ApiError::bad_request("weak_password", m))?;
     let hash = password::hash(request.password)

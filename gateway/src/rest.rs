@@ -5,14 +5,16 @@ use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warroom_actors::org::{AlertAction, AlertError, AlertQuery, MentionQuery, OrgMsg};
-use warroom_engine::{CrisisStatus, HealthStatus, KpiSnapshot, Organization, Platform, Window};
+use warroom_engine::{
+    CrisisStatus, HealthStatus, KpiSnapshot, Organization, Platform, Role, Window,
+};
 
 use crate::auth::permission::Permission;
 use crate::auth::{CanRespond, OrgScope, Principal, RequestMeta, Scoped};
@@ -52,20 +54,32 @@ impl WindowParam {
     }
 }
 
-/// `GET /api/v1/health`: 200 when ok or degraded, 503 when down.
+/// `GET /api/v1/health`: 200 when ok or degraded, 503 when down. Public; each part's
+/// `detail` (paths, hosts, counts) is shown only to an organisation or platform
+/// administrator's credential.
 #[utoipa::path(
     get,
     path = "/api/v1/health",
     tag = "system",
-    summary = "Health of the engine and its parts",
+    summary = "Health of the engine and its parts (details for administrators)",
     responses(
         (status = 200, description = "ok or degraded", body = serde_json::Value),
         (status = 503, description = "down", body = serde_json::Value)
     ),
-    security(()),
+    security((), ("bearer" = [])),
 )]
-pub async fn health(State(state): State<Arc<AppState>>) -> Response {
+pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let report = state.runtime.health();
+    // An invalid or missing credential sees the public report, never an error: load
+    // balancers probe this route without one.
+    let admin = state
+        .auth
+        .authenticate_headers(&headers)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|p| p.role >= Role::Admin);
+    let report = if admin { report } else { report.public() };
     let status = if report.status == HealthStatus::Down {
         StatusCode::SERVICE_UNAVAILABLE
     } else {

@@ -7,11 +7,12 @@ use warroom_engine::Role;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
     /// Read the organisation's dashboards, mentions, campaigns and alerts; subscribe to
-    /// its WebSocket channels.
+    /// its WebSocket channels; export its tables (a read, audited: analysts with a
+    /// `readonly` account pull exports into their own tools).
     Read,
     /// Acknowledge or resolve a crisis.
     RespondToCrisis,
-    /// Send mentions and campaign metrics to the ingest endpoints; export.
+    /// Send mentions and campaign metrics to the ingest endpoints.
     Ingest,
     /// Manage the organisation's users and API keys; read its audit trail.
     Administer,

@@ -87,6 +87,8 @@ impl TokenKeys {
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
         validation.leeway = config.leeway.as_secs();
+        // A token not yet valid (`nbf` ahead) is refused; `iat` is checked in `verify`.
+        validation.validate_nbf = true;
         Self {
             secret: secret.to_vec(),
             encoding: EncodingKey::from_secret(secret),
@@ -165,11 +167,18 @@ impl TokenKeys {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
-    /// Verifies signature, algorithm, issuer, audience and expiry.
+    /// Verifies signature, algorithm, issuer, audience, expiry, `nbf`, and that it was
+    /// not issued in the future (beyond the leeway): a token minted with a clock ahead,
+    /// or forged to outlive its lifetime, is refused.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map(|data| data.claims)
-            .map_err(|e| TokenError(e.to_string()))
+            .map_err(|e| TokenError(e.to_string()))?;
+        let latest = Utc::now().timestamp() + i64::try_from(self.validation.leeway).unwrap_or(0);
+        if claims.iat > latest {
+            return Err(TokenError("issued in the future (iat)".into()));
+        }
+        Ok(claims)
     }
 }
 
@@ -268,6 +277,29 @@ mod tests {
         let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(br#"{"alg":"none","typ":"JWT"}"#);
         assert!(k.verify(&format!("{header}.{payload}.")).is_err());
+    }
+
+    #[test]
+    fn tokens_issued_or_valid_only_in_the_future_are_refused() {
+        let k = keys("0123456789abcdef0123456789abcdef");
+        let ahead = Utc::now() + chrono::Duration::minutes(10);
+        let (future, _) = k
+            .mint("u1", Some("demo"), Role::User, TokenKind::User, None, ahead)
+            .unwrap();
+        assert!(k.verify(&future).is_err(), "iat in the future");
+        let now = Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "iss": "warroom", "aud": "warroom-api", "sub": "u1", "org": "demo",
+            "role": "user", "iat": now, "exp": now + 600, "nbf": now + 300,
+            "jti": "j", "typ": "user",
+        });
+        let not_yet = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .unwrap();
+        assert!(k.verify(&not_yet).is_err(), "nbf in the future");
     }
 
     #[test]
