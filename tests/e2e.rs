@@ -301,6 +301,20 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
             .contains("older than 30 days"));
     }
 
+    // One request may not span more than server.max_days_per_request (8) days: each day
+    // is an archive partition per table.
+    let spread: Vec<Value> = (0..9)
+        .map(|d| {
+            let mut m = mention(&format!("spread-{d}"), "fine");
+            m["event_time"] = json!((chrono::Utc::now() - chrono::Duration::days(d)).to_rfc3339());
+            m
+        })
+        .collect();
+    let response = client.post(&url).json(&spread).send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    let error: Value = response.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "too_many_days", "{error}");
+
     // A link a dashboard would render must be http(s), and a country an assigned code.
     let mut script = mention("x-1", "fine");
     script["url"] = json!("javascript:alert(document.cookie)");
@@ -412,6 +426,9 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
         }
     })
     .await;
+    // Eight days in one request are fine.
+    let response = client.post(&url).json(&spread[..8]).send().await.unwrap();
+    assert_eq!(response.status(), 202, "eight days are fine");
     app.shutdown().await.unwrap();
 }
 

@@ -68,6 +68,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Most records per ingest request.
     pub max_records_per_request: usize,
+    /// Distinct UTC days the records of one ingest request may fall on.
+    pub max_days_per_request: usize,
     /// Per-request timeout.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -751,6 +753,9 @@ impl Config {
         }
         if !(0.0..1.0).contains(&self.crisis.clear_ratio) {
             return invalid("crisis.clear_ratio", "must be in [0, 1)");
+        }
+        if self.server.max_days_per_request == 0 {
+            return invalid("server.max_days_per_request", "must be positive");
         }
         if self.server.header_read_timeout.is_zero() || self.server.max_connections_per_ip == 0 {
             return invalid(

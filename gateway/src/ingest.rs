@@ -173,16 +173,45 @@ pub(crate) fn counted(
     result
 }
 
-/// Validates mention records against the clock and the configured time bounds.
+/// 422 when a request's records fall on more distinct UTC days than
+/// `server.max_days_per_request`: each day is an archive partition per table, so one
+/// request cannot fan out into many files (split older history by week instead).
+fn within_day_cap(
+    state: &AppState,
+    days: impl Iterator<Item = chrono::NaiveDate>,
+) -> Result<(), ApiError> {
+    let cap = state.runtime.config().server.max_days_per_request;
+    let distinct: std::collections::BTreeSet<_> = days.collect();
+    if distinct.len() > cap {
+        let (first, last) = (distinct.first(), distinct.last());
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_days",
+            format!(
+                "the records fall on {} distinct days ({} to {}); at most {cap} per request \
+                 (server.max_days_per_request): split the request by week",
+                distinct.len(),
+                first.map(ToString::to_string).unwrap_or_default(),
+                last.map(ToString::to_string).unwrap_or_default(),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Validates mention records against the clock, the configured time bounds and the
+/// per-request day cap.
 pub(crate) fn mention_records(
     state: &AppState,
     body: &[u8],
 ) -> Result<Vec<warroom_engine::Mention>, ApiError> {
     let now = state.runtime.clock().now();
     let bounds = TimeBounds::from_config(&state.runtime.config().engine);
-    validated_bytes(state, body, |i, r: MentionRecord, issues| {
+    let mentions = validated_bytes(state, body, |i, r: MentionRecord, issues| {
         mention_from_record(i, r, now, bounds, issues)
-    })
+    })?;
+    within_day_cap(state, mentions.iter().map(|m| m.event_time.date_naive()))?;
+    Ok(mentions)
 }
 
 /// `POST /api/v1/ingest/mentions`.
@@ -197,7 +226,7 @@ pub(crate) fn mention_records(
         (status = 400, description = "unreadable body", body = crate::openapi::ErrorResponse),
         (status = 403, description = "role lacks ingest", body = crate::openapi::ErrorResponse),
         (status = 413, description = "body or record count over the limit", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "invalid records, each listed in issues", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "invalid records, each listed in issues; or records on more than server.max_days_per_request days (too_many_days)", body = crate::openapi::ErrorResponse),
         (status = 503, description = "ingest saturated; Retry-After", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -236,7 +265,7 @@ pub async fn mentions(
         (status = 400, description = "unreadable body", body = crate::openapi::ErrorResponse),
         (status = 403, description = "role lacks ingest", body = crate::openapi::ErrorResponse),
         (status = 413, description = "body or record count over the limit", body = crate::openapi::ErrorResponse),
-        (status = 422, description = "invalid records, each listed in issues", body = crate::openapi::ErrorResponse),
+        (status = 422, description = "invalid records, each listed in issues; or records on more than server.max_days_per_request days (too_many_days)", body = crate::openapi::ErrorResponse),
         (status = 503, description = "ingest saturated; Retry-After", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -257,6 +286,7 @@ pub async fn campaign_metrics(
             |i, r: CampaignMetricRecord, issues| campaign_from_record(i, r, now, bounds, issues),
         )
         .await?;
+        within_day_cap(&state, metrics.iter().map(|m| m.date))?;
         records = metrics.len();
         let result = state
             .runtime
