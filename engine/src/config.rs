@@ -927,6 +927,51 @@ impl Config {
 #[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy as _;
+
+    proptest::proptest! {
+        /// Fuzz: a configuration file of any text, or known keys set to values of any
+        /// type, loads or fails with an error naming the problem; never a panic.
+        #[test]
+        fn any_configuration_text_loads_or_fails_cleanly(
+            text in ".{0,300}",
+            settings in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "server.bind", "server.max_body_bytes", "server.request_timeout",
+                        "server.max_days_per_request", "server.header_read_timeout",
+                        "server.ip_limits_exempt", "engine.workers", "engine.max_event_age",
+                        "engine.epoch_tick", "push.heartbeat", "push.max_sockets_per_ip",
+                        "auth.jwt_secret", "auth.login_backoff", "auth.leeway",
+                        "redis.url", "database.url", "data.mode", "crisis.spike_z",
+                    ]),
+                    proptest::prop_oneof![
+                        proptest::prelude::any::<i64>().prop_map(|n| n.to_string()),
+                        "[-0-9a-z .:/]{0,20}".prop_map(|t| format!("{t:?}")),
+                        proptest::prelude::Just("\"0s\"".to_owned()),
+                        proptest::prelude::Just("\"99999999999999d\"".to_owned()),
+                        proptest::prelude::Just("[\"300.1.2.3/8\"]".to_owned()),
+                        proptest::prelude::Just("true".to_owned()),
+                        proptest::prelude::Just("1e400".to_owned()),
+                    ],
+                ),
+                0..6,
+            ),
+        ) {
+            let mut file = String::new();
+            for (key, value) in &settings {
+                let (table, field) = key.split_once('.').unwrap();
+                file.push_str(&format!("[{table}]\n{field} = {value}\n"));
+            }
+            for candidate in [text.clone(), file] {
+                let candidate: String = candidate;
+                let figment = Figment::from(Toml::string(DEFAULT_TOML)).merge(Toml::string(&candidate));
+                if let Err(e) = Config::from_figment(figment) {
+                    proptest::prop_assert!(!e.to_string().is_empty());
+                }
+            }
+        }
+    }
 
     #[test]
     fn embedded_defaults_parse_and_check() {

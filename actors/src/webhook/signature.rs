@@ -103,4 +103,25 @@ mod tests {
             &sig[7..]
         ));
     }
+
+    proptest::proptest! {
+        /// Fuzz: any signature header (multi-byte characters included, where slicing hex
+        /// by bytes could panic) is refused without panicking unless it is the signature.
+        #[test]
+        fn any_header_is_checked_without_panicking(
+            header in ".{0,200}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            timestamp in proptest::prelude::any::<i64>(),
+            delivery in "[a-z0-9:._-]{0,40}",
+        ) {
+            let real = sign(b"secret", timestamp, &delivery, &body);
+            proptest::prop_assert_eq!(
+                verify(b"secret", timestamp, &delivery, &body, &header),
+                header.trim() == real
+            );
+            proptest::prop_assert!(verify(b"secret", timestamp, &delivery, &body, &real));
+            let hex_like = format!("sha256={}", "é".repeat(32));
+            proptest::prop_assert!(!verify(b"secret", timestamp, &delivery, &body, &hex_like));
+        }
+    }
 }

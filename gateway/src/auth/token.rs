@@ -326,6 +326,30 @@ mod tests {
         assert_ne!(k.device_token(u1), cookie);
     }
 
+    proptest::proptest! {
+        /// Fuzz: arbitrary strings, and valid tokens with one byte changed, are refused
+        /// with an error, never a panic.
+        #[test]
+        fn any_token_text_is_refused_without_panicking(
+            text in ".{0,400}",
+            flip in 0usize..400,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let k = keys("0123456789abcdef0123456789abcdef");
+            proptest::prop_assert!(k.verify(&text).is_err());
+            let (good, _) = k
+                .mint("u1", Some("demo"), Role::User, TokenKind::User, None, Utc::now())
+                .unwrap();
+            let mut bytes = good.into_bytes();
+            let at = flip % bytes.len();
+            if bytes[at] != byte {
+                bytes[at] = byte;
+                let changed = String::from_utf8_lossy(&bytes).into_owned();
+                proptest::prop_assert!(k.verify(&changed).is_err());
+            }
+        }
+    }
+
     #[test]
     fn secrets_are_random_and_hashed() {
         let a = random_secret(API_KEY_PREFIX);

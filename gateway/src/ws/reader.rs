@@ -398,6 +398,31 @@ mod tests {
     }
 
     proptest! {
+        /// Fuzz: any bytes, split into any reads, never panic, and between reads the reader
+        /// holds at most one message's worth of bytes (bounded memory) unless it has
+        /// already refused the stream.
+        #[test]
+        fn arbitrary_bytes_never_panic_and_stay_bounded(
+            bytes in prop::collection::vec(any::<u8>(), 0..20_000),
+            cut in 1usize..4_096,
+        ) {
+            const MAX: usize = 1024;
+            let mut reader = FrameReader::new(MAX);
+            'stream: for piece in bytes.chunks(cut) {
+                reader.feed(piece);
+                loop {
+                    match reader.next_frame() {
+                        Ok(Some(_)) => continue,
+                        Ok(None) => break,
+                        Err(_) => break 'stream,
+                    }
+                }
+                // One incomplete frame (header included) and one partial message, with
+                // the vectors' growth slack.
+                prop_assert!(reader.buffered() <= 2 * (2 * (MAX + 14)) + 2 * cut);
+            }
+        }
+
         /// Any sequence of messages, fragmented any way, with lengths in all three length
         /// encodings, split into arbitrary reads, parses back to the same messages.
         #[test]
