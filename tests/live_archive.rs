@@ -261,7 +261,10 @@ async fn archive_end_to_end(database_url: String) {
     assert!(minutes.contains(&minute0.timestamp_micros()));
 
     // Health and /metrics report it.
-    let health: Value = reqwest::get(format!("{base}/api/v1/health"))
+    let health: Value = common::admin_client(&app)
+        .await
+        .get(format!("{base}/api/v1/health"))
+        .send()
         .await
         .unwrap()
         .json()
@@ -502,8 +505,13 @@ async fn archive_failures_degrade_health_and_recover() {
         .await
         .expect("the server starts anyway");
     let base = format!("http://{}", app.addr());
+    let admin = common::admin_client(&app).await;
     let health = || async {
-        let response = reqwest::get(format!("{base}/api/v1/health")).await.unwrap();
+        let response = admin
+            .get(format!("{base}/api/v1/health"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200, "degraded, never down");
         response.json::<Value>().await.unwrap()
     };

@@ -203,7 +203,7 @@ async fn the_service_rides_through_a_redis_outage() {
     let prefix = config.redis.key_prefix.clone();
     let app = App::start(config).await.expect("server starts");
     let base = format!("http://{}", app.addr());
-    let client = common::client_for("quiet");
+    let client = common::admin_client(&app).await;
     let runtime = Arc::clone(app.runtime());
     let cache = runtime.cache().clone();
 
@@ -347,7 +347,7 @@ async fn switch_and_restart(redis_url: &str) {
     let config = test_config(redis_url, database.path());
     let prefix = config.redis.key_prefix.clone();
     let app = App::start(config.clone()).await.expect("server starts");
-    let client = common::client_for("quiet");
+    let client = common::admin_client(&app).await;
     let base = format!("http://{}", app.addr());
     assert_eq!(health(&client, &base).await["data_mode"], "MOCK");
 

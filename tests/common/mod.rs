@@ -242,3 +242,12 @@ pub async fn answers(socket: &mut Socket) {
     send_json(socket, json!({"type": "ping"})).await;
     next_frame(socket, |f| f["event"] == "pong").await;
 }
+
+/// An HTTP client acting as a new administrator of the server's first organisation: it
+/// sees `/api/v1/health` with each part's details.
+pub async fn admin_client(app: &warroom::App) -> reqwest::Client {
+    let org = app.runtime().config().orgs[0].id.clone();
+    let email = format!("ops-{}@{org}.test", uuid::Uuid::new_v4().simple());
+    create_user(app, Some(&org), &email, warroom_engine::Role::Admin).await;
+    bearer(&access_token(&format!("http://{}", app.addr()), &email).await)
+}
