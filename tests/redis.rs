@@ -203,11 +203,12 @@ async fn the_service_rides_through_a_redis_outage() {
     let prefix = config.redis.key_prefix.clone();
     let app = App::start(config).await.expect("server starts");
     let base = format!("http://{}", app.addr());
-    let client = common::admin_client(&app).await;
+    let client = common::client_for("quiet");
+    let admin = common::admin_client(&app).await;
     let runtime = Arc::clone(app.runtime());
     let cache = runtime.cache().clone();
 
-    let h = health(&client, &base).await;
+    let h = health(&admin, &base).await;
     assert_eq!(h["services"]["cache"]["status"], "ok", "{h}");
     assert_eq!(
         h["services"]["cache"]["detail"],
@@ -228,10 +229,10 @@ async fn the_service_rides_through_a_redis_outage() {
 
     proxy.cut();
     eventually("health shows the cache degraded", || async {
-        health(&client, &base).await["services"]["cache"]["status"] == "degraded"
+        health(&admin, &base).await["services"]["cache"]["status"] == "degraded"
     })
     .await;
-    let h = health(&client, &base).await;
+    let h = health(&admin, &base).await;
     assert_eq!(h["status"], "degraded", "{h}");
     assert!(
         h["services"]["cache"]["detail"]
@@ -312,11 +313,11 @@ async fn the_service_rides_through_a_redis_outage() {
 
     // The data mode can still be switched (the database is the system of record).
     assert_eq!(runtime.set_data_mode(DataMode::Live).await, Ok(true));
-    assert_eq!(health(&client, &base).await["data_mode"], "LIVE");
+    assert_eq!(health(&admin, &base).await["data_mode"], "LIVE");
 
     proxy.restore();
     eventually("health returns to ok", || async {
-        health(&client, &base).await["services"]["cache"]["status"] == "ok"
+        health(&admin, &base).await["services"]["cache"]["status"] == "ok"
     })
     .await;
     // The health probe and the limiter's commands reconnect independently: the limiter
@@ -347,9 +348,9 @@ async fn switch_and_restart(redis_url: &str) {
     let config = test_config(redis_url, database.path());
     let prefix = config.redis.key_prefix.clone();
     let app = App::start(config.clone()).await.expect("server starts");
-    let client = common::admin_client(&app).await;
+    let admin = common::admin_client(&app).await;
     let base = format!("http://{}", app.addr());
-    assert_eq!(health(&client, &base).await["data_mode"], "MOCK");
+    assert_eq!(health(&admin, &base).await["data_mode"], "MOCK");
 
     let url = format!("ws://{}/api/v1/ws?org=quiet&channels=system", app.addr());
     let request = common::ws_request_for(&url, "quiet");
@@ -371,7 +372,7 @@ async fn switch_and_restart(redis_url: &str) {
     .await
     .expect("data-mode change pushed");
     assert_eq!(frame["data"], "LIVE");
-    let h = health(&client, &base).await;
+    let h = health(&admin, &base).await;
     assert_eq!(h["data_mode"], "LIVE");
     assert!(
         h["services"]["sources"]["detail"]
@@ -395,10 +396,10 @@ async fn switch_and_restart(redis_url: &str) {
     assert_eq!(config.data.mode, DataMode::Mock);
     let app = App::start(config).await.expect("server restarts");
     let base = format!("http://{}", app.addr());
-    assert_eq!(health(&client, &base).await["data_mode"], "LIVE");
+    assert_eq!(health(&admin, &base).await["data_mode"], "LIVE");
     assert_eq!(app.runtime().set_data_mode(DataMode::Mock).await, Ok(true));
     eventually("mock sources run again", || async {
-        health(&client, &base).await["services"]["sources"]["detail"]
+        health(&admin, &base).await["services"]["sources"]["detail"]
             .as_str()
             .is_some_and(|d| !d.starts_with("0 running"))
     })

@@ -751,6 +751,9 @@ async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_endpoint_cancels_its_pending_retries() {
     let (app, base) = start(config()).await;
+    // Logged in first: the deletion below must come within the 2 s retry delay.
+    common::create_user(&app, Some("alpha"), "admin@alpha.example", Role::Admin).await;
+    let token = common::access_token(&base, "admin@alpha.example").await;
     // Every attempt is refused with Retry-After: 2 s, so a retry is always pending.
     let (url, _, seen) = scripted_receiver(usize::MAX).await;
     let hook = endpoint(&app, "alpha", &url).await;
@@ -760,8 +763,6 @@ async fn deleting_an_endpoint_cancels_its_pending_retries() {
     })
     .await;
 
-    common::create_user(&app, Some("alpha"), "admin@alpha.example", Role::Admin).await;
-    let token = common::access_token(&base, "admin@alpha.example").await;
     let deleted = reqwest::Client::new()
         .delete(format!("{base}/api/v1/admin/webhooks/{}", hook.id))
         .bearer_auth(&token)
