@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Re-vendors the web app's third-party files from the npm registry at pinned versions
+# Re-vendors the web app's (and the API viewer's) third-party files from the npm registry at pinned versions
 # (gateway/web/vendor/<package>-<version>/, each with its licence). Run by hand when a
 # version changes; the result is committed, so neither the build nor the tests need npm.
 set -euo pipefail
@@ -23,3 +23,6 @@ vendor d3-array@3.2.5 dist/d3-array.min.js
 vendor d3-geo@3.1.2 dist/d3-geo.min.js
 vendor topojson-client@3.1.0 dist/topojson-client.min.js
 vendor world-atlas@2.0.2 countries-110m.json
+# The API viewer at /api/v1/docs (Apache-2.0: LICENSE and NOTICE kept, and the licences of
+# what the bundle contains).
+vendor swagger-ui-dist@5.35.0 swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css NOTICE

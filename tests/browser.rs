@@ -698,3 +698,106 @@ fn common_mention(id: &str, content: &str) -> Value {
         "event_time": chrono::Utc::now().to_rfc3339(),
     })
 }
+
+/// The DOM id Swagger UI gives the operation `method path` of the document.
+fn operation_id(doc: &Value, method: &str, path: &str) -> String {
+    let op = &doc["paths"][path][method];
+    format!(
+        "operations-{}-{}",
+        op["tags"][0].as_str().expect("a tag"),
+        op["operationId"].as_str().expect("an operationId")
+    )
+}
+
+/// Opens an operation in the API reference, fills its path parameters and executes it;
+/// returns the status Swagger UI shows.
+async fn try_operation(client: &Client, id: &str, params: &[(&str, &str)]) -> String {
+    // Each step renders the next control: wait for it before using it.
+    let when = |css: String| async move {
+        client
+            .wait()
+            .at_most(DEADLINE)
+            .for_element(Locator::Css(&css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+    };
+    when(format!("#{id} .opblock-summary-control"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    when(format!("#{id} .try-out__btn"))
+        .await
+        .click()
+        .await
+        .unwrap();
+    for (name, value) in params {
+        let input = when(format!("#{id} tr[data-param-name=\"{name}\"] input")).await;
+        input.send_keys(value).await.unwrap();
+    }
+    when(format!("#{id} .execute")).await.click().await.unwrap();
+    let status = wait_text(
+        client,
+        &format!("#{id} .live-responses-table tr.response .response-col_status"),
+        "",
+    )
+    .await;
+    status.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_reference_shows_every_operation_and_tries_them_with_the_session() {
+    let _one = BROWSER_LOCK.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(config(vec![quiet("alpha")], dir.path()))
+        .await
+        .unwrap();
+    let base = format!("http://{}", app.addr());
+    let doc: Value = reqwest::get(format!("{base}/api/v1/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let operations: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|item| item.as_object().unwrap().len())
+        .sum();
+    create_user(&app, Some("alpha"), "dev@alpha.org", Role::Admin).await;
+    let driver = Driver::start();
+    let client = driver.browser().await;
+    // Signed in to the web app, then to the reference: it renders every operation of the
+    // document under its strict CSP (the console stays clean)...
+    log_in(&client, &base, "dev@alpha.org").await;
+    wait_live(&client).await;
+    client.goto(&format!("{base}/api/v1/docs")).await.unwrap();
+    let shown = eventually("every operation rendered", || async {
+        let blocks = client.find_all(Locator::Css(".opblock")).await.ok()?;
+        (blocks.len() == operations).then_some(blocks.len())
+    })
+    .await;
+    assert!(shown >= 40, "{shown} operations");
+    screenshot(&client, "api-docs").await;
+    // ... and "Try it out" uses the browser's session: a read, and a state change that
+    // passes CSRF (the unknown alert is a 404, not a 403).
+    let me = operation_id(&doc, "get", "/api/v1/auth/me");
+    let status = try_operation(&client, &me, &[]).await;
+    assert!(status.starts_with("200"), "{status}");
+    wait_text(
+        &client,
+        &format!("#{me} .live-responses-table"),
+        "dev@alpha.org",
+    )
+    .await;
+    let ack = operation_id(&doc, "post", "/api/v1/alerts/{id}/acknowledge");
+    let missing = "00000000-0000-0000-0000-000000000000";
+    let status = try_operation(&client, &ack, &[("id", missing)]).await;
+    assert!(status.starts_with("404"), "{status}");
+    // The 404 asked for above is the only failed request.
+    let errors = console_errors(&client, &[&format!("{missing}/acknowledge")]).await;
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    client.close().await.unwrap();
+    app.shutdown().await.unwrap();
+}

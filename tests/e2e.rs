@@ -1036,6 +1036,19 @@ async fn the_openapi_document_describes_every_route_and_the_docs_page_works() {
         !html.contains("http://") && !html.contains("https://"),
         "no remote asset"
     );
+    // Swagger UI, vendored and served from the web app's versioned assets.
+    for vendored in ["swagger-ui-bundle.js", "swagger-ui.css"] {
+        let path = html
+            .split('"')
+            .find(|part| part.starts_with("/assets/") && part.ends_with(vendored))
+            .unwrap_or_else(|| panic!("{vendored} is linked: {html}"));
+        let response = reqwest::get(format!("{base}{path}")).await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        assert!(response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable"));
+    }
     for asset in ["docs.js", "docs.css"] {
         assert!(html.contains(&format!("/api/v1/docs/{asset}")));
         let response = reqwest::get(format!("{base}/api/v1/docs/{asset}"))

@@ -236,7 +236,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
                         connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; \
                         base-uri 'none'; form-action 'none'";
 
-fn docs_asset(content_type: &'static str, body: &'static str) -> Response {
+fn docs_asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
@@ -251,23 +251,25 @@ fn docs_asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/docs`: an interactive page that renders the document and sends requests.
+/// `GET /api/v1/docs`: the API reference, Swagger UI over this document (vendored in
+/// `gateway/web/vendor/swagger-ui-dist-*`, served from the web app's assets).
 #[utoipa::path(
     get,
     path = "/api/v1/docs",
     tag = "docs",
-    summary = "Interactive API documentation (works offline)",
+    summary = "Interactive API reference, Swagger UI (works offline)",
     responses((status = 200, description = "HTML page", content_type = "text/html")),
     security(())
 )]
 pub async fn docs_page() -> Response {
-    docs_asset(
-        "text/html; charset=utf-8",
-        include_str!("openapi/docs.html"),
-    )
+    static PAGE: OnceLock<String> = OnceLock::new();
+    let page = PAGE.get_or_init(|| {
+        include_str!("openapi/docs.html").replace("{{assets}}", &crate::web::asset_prefix())
+    });
+    docs_asset("text/html; charset=utf-8", page.as_str())
 }
 
-/// `GET /api/v1/docs/docs.js`: the page's script.
+/// `GET /api/v1/docs/docs.js`: the page's script (starts Swagger UI).
 #[utoipa::path(
     get,
     path = "/api/v1/docs/docs.js",

@@ -146,6 +146,12 @@ fn content_type(name: &str) -> &'static str {
     }
 }
 
+/// The asset prefix of this build, `/assets/<hash>`: where other pages (the API
+/// reference) find the vendored files.
+pub fn asset_prefix() -> String {
+    format!("/assets/{}", catalogue().version)
+}
+
 fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
