@@ -1016,6 +1016,42 @@ async fn the_openapi_document_describes_every_route_and_the_docs_page_works() {
     assert!(paths["/api/v1/alerts"]["get"]["responses"]["401"].is_object());
     assert_eq!(paths["/api/v1/auth/login"]["post"]["security"], json!([{}]));
     assert!(paths["/api/v1/auth/login"]["post"]["requestBody"].is_object());
+    // Query parameters the server checks carry their enums and ranges, the same values
+    // the engine parses.
+    let schemas = &doc["components"]["schemas"];
+    let names = |schema: &str| -> Vec<String> {
+        schemas[schema]["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema} is an enum"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let windows: Vec<String> = warroom_engine::Window::ALL
+        .iter()
+        .map(|w| w.as_str().to_owned())
+        .collect();
+    assert_eq!(names("Window"), windows);
+    let sources: Vec<String> = warroom_engine::Source::ALL
+        .iter()
+        .map(|s| {
+            serde_json::to_value(s)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(names("Source"), sources);
+    let limit = paths["/api/v1/mentions"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()
+        .clone();
+    assert_eq!(limit["schema"]["minimum"], 1, "{limit}");
+    assert_eq!(limit["schema"]["maximum"], 500, "{limit}");
 
     // The page and its assets are served by the server itself (offline), with their own
     // CSP allowing only same-origin script and style.

@@ -467,7 +467,7 @@ pub struct AuditPageView {
     path = "/api/v1/audit",
     tag = "admin",
     summary = "The organisation's audit trail, newest first",
-    params(("action" = Option<String>, Query, description = "e.g. user.login"), ("actor" = Option<uuid::Uuid>, Query, description = "acting user"), ("from" = Option<String>, Query, description = "RFC 3339, inclusive"), ("to" = Option<String>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<u32>, Query, description = "1-500, default 100"), ("cursor" = Option<String>, Query, description = "next of the previous page")),
+    params(("action" = Option<String>, Query, description = "e.g. user.login"), ("actor" = Option<uuid::Uuid>, Query, description = "acting user"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, inclusive"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 100"), ("cursor" = Option<String>, Query, description = "next of the previous page")),
     responses(
         (status = 200, description = "{entries, next}", body = serde_json::Value),
         (status = 400, description = "invalid filter", body = crate::openapi::ErrorResponse),

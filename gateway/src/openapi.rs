@@ -18,6 +18,88 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{HttpMethod, OpenApi as Document, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+/// Values of the query parameters the server checks, described for the document only
+/// (the handlers parse the engine's own types; `tests/e2e.rs` keeps the two in step).
+pub mod params {
+    #![allow(dead_code)] // Only their schemas are used.
+    use utoipa::ToSchema;
+
+    /// A KPI window.
+    #[derive(ToSchema)]
+    pub enum Window {
+        /// The last 15 minutes.
+        #[schema(rename = "15m")]
+        M15,
+        /// The last hour.
+        #[schema(rename = "1h")]
+        H1,
+        /// The last 24 hours (the default).
+        #[schema(rename = "24h")]
+        H24,
+        /// The last 7 days.
+        #[schema(rename = "7d")]
+        D7,
+    }
+
+    /// A mention source.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Source {
+        /// X / Twitter.
+        Twitter,
+        /// Facebook.
+        Facebook,
+        /// Instagram.
+        Instagram,
+        /// News sites.
+        News,
+        /// Reddit.
+        Reddit,
+        /// TikTok.
+        Tiktok,
+        /// YouTube.
+        Youtube,
+        /// Blogs.
+        Blog,
+        /// Anything else.
+        Other,
+    }
+
+    /// A sentiment class.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Sentiment {
+        /// Compound ≥ 0.05.
+        Positive,
+        /// Between.
+        Neutral,
+        /// Compound ≤ -0.05.
+        Negative,
+    }
+
+    /// An ad platform.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum Platform {
+        /// Meta (Facebook and Instagram ads).
+        Meta,
+        /// Google Ads.
+        GoogleAds,
+    }
+
+    /// A crisis status.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum AlertStatus {
+        /// Detected, not acknowledged.
+        Active,
+        /// Acknowledged, not resolved.
+        Acknowledged,
+        /// Over.
+        Resolved,
+    }
+}
+
 /// The error body every 4xx/5xx carries (`crate::error::ApiError`).
 #[derive(ToSchema)]
 #[allow(dead_code)] // Only its schema is used: `ApiError` renders the same shape.
@@ -96,7 +178,15 @@ pub struct ErrorDetail {
         crate::web::asset,
         crate::web::favicon,
     ),
-    components(schemas(ErrorResponse, ErrorDetail)),
+    components(schemas(
+        ErrorResponse,
+        ErrorDetail,
+        params::Window,
+        params::Source,
+        params::Sentiment,
+        params::Platform,
+        params::AlertStatus
+    )),
     modifiers(&Security, &WebSocket),
     security(("bearer" = []), ("api_key" = []), ("cookie" = []))
 )]

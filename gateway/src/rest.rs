@@ -120,7 +120,7 @@ pub async fn orgs(
     path = "/api/v1/metrics/dashboard",
     tag = "dashboard",
     summary = "The seed's dashboard KPIs plus the window's live figures",
-    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
         (status = 200, description = "the dashboard", body = serde_json::Value),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse),
@@ -174,7 +174,7 @@ async fn kpis(
     path = "/api/v1/mentions",
     tag = "mentions",
     summary = "Recent mentions, newest first, filtered and paginated",
-    params(("source" = Option<String>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<String>, Query, description = "positive, neutral or negative"), ("from" = Option<String>, Query, description = "RFC 3339, on event time"), ("to" = Option<String>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, description = "1-500, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("source" = Option<crate::openapi::params::Source>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<crate::openapi::params::Sentiment>, Query, description = "positive, neutral or negative"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses(
         (status = 200, description = "a page of mentions with next_cursor", body = serde_json::Value),
         (status = 400, description = "invalid filter, range or limit", body = crate::openapi::ErrorResponse),
@@ -240,7 +240,7 @@ pub struct SentimentBreakdown {
     path = "/api/v1/mentions/sentiment",
     tag = "mentions",
     summary = "Sentiment shares, volume series and sources of a window",
-    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
         (status = 200, description = "the breakdown", body = serde_json::Value),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
@@ -297,7 +297,7 @@ async fn top_list<T>(
     path = "/api/v1/mentions/geo",
     tag = "mentions",
     summary = "Top countries of a window (heavy hitters)",
-    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
         (status = 200, description = "top countries", body = serde_json::Value),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
@@ -317,7 +317,7 @@ pub async fn mentions_geo(
     path = "/api/v1/mentions/influencers",
     tag = "mentions",
     summary = "Top authors by reach of a window",
-    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
         (status = 200, description = "top authors", body = serde_json::Value),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
@@ -337,7 +337,7 @@ pub async fn mentions_influencers(
     path = "/api/v1/mentions/trending",
     tag = "mentions",
     summary = "Trending hashtags of a window (heavy hitters)",
-    params(("window" = Option<String>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
         (status = 200, description = "trending hashtags", body = serde_json::Value),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
@@ -363,7 +363,7 @@ pub struct PlatformParam {
     path = "/api/v1/campaigns",
     tag = "campaigns",
     summary = "Aggregates per campaign",
-    params(("platform" = Option<String>, Query, description = "meta or google_ads")),
+    params(("platform" = Option<crate::openapi::params::Platform>, Query, description = "meta or google_ads")),
     responses(
         (status = 200, description = "the campaigns", body = serde_json::Value),
         (status = 400, description = "invalid platform", body = crate::openapi::ErrorResponse)
@@ -391,9 +391,10 @@ pub async fn campaigns(
     path = "/api/v1/campaigns/{id}/performance",
     tag = "campaigns",
     summary = "One campaign with its daily series",
-    params(("id" = String, Path, description = "campaign id"), ("platform" = Option<String>, Query, description = "meta or google_ads")),
+    params(("id" = String, Path, description = "campaign id"), ("platform" = Option<crate::openapi::params::Platform>, Query, description = "meta or google_ads")),
     responses(
         (status = 200, description = "the campaign", body = serde_json::Value),
+        (status = 400, description = "invalid query", body = crate::openapi::ErrorResponse),
         (status = 404, description = "campaign_not_found", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -426,7 +427,7 @@ pub struct StatusParam {
     path = "/api/v1/alerts",
     tag = "alerts",
     summary = "Crises, newest first",
-    params(("status" = Option<String>, Query, description = "active, acknowledged or resolved")),
+    params(("status" = Option<crate::openapi::params::AlertStatus>, Query, description = "active, acknowledged or resolved")),
     responses(
         (status = 200, description = "the crises", body = serde_json::Value),
         (status = 400, description = "invalid status", body = crate::openapi::ErrorResponse)

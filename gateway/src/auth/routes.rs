@@ -470,6 +470,7 @@ async fn presented_refresh(
     request_body(content = RefreshRequest),
     responses(
         (status = 200, description = "new tokens", body = TokenResponse),
+        (status = 400, description = "invalid body", body = crate::openapi::ErrorResponse),
         (status = 401, description = "invalid, expired or reused refresh token (reuse revokes the family)", body = crate::openapi::ErrorResponse),
         (status = 403, description = "cookie refresh without the CSRF header", body = crate::openapi::ErrorResponse)
     ),

@@ -255,9 +255,10 @@ pub struct DeliveriesQuery {
     path = "/api/v1/admin/webhooks/{id}/deliveries",
     tag = "webhooks",
     summary = "Delivery attempts of an outgoing webhook, newest first",
-    params(("id" = String, Path, description = "webhook id"), ("limit" = Option<u32>, Query, description = "1-500")),
+    params(("id" = String, Path, description = "webhook id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500")),
     responses(
         (status = 200, description = "the attempts", body = serde_json::Value),
+        (status = 400, description = "invalid id or query", body = crate::openapi::ErrorResponse),
         (status = 404, description = "no such webhook in the organisation", body = crate::openapi::ErrorResponse)
     ),
 )]
