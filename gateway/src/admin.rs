@@ -85,11 +85,17 @@ pub async fn list_users(
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     /// Login address.
+    #[schema(
+        min_length = 3,
+        max_length = 255,
+        pattern = "^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$"
+    )]
     pub email: String,
     /// Initial password (at least 12 characters); the user should change it.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// Role within the organisation.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::params::OrgRole)]
     pub role: Role,
 }
 
@@ -159,13 +165,15 @@ pub async fn create_user(
 /// `PATCH /api/v1/admin/users/{id}` body: any of role and active.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct UpdateUser {
     /// New role.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = crate::openapi::params::OrgRole, nullable = false)]
     pub role: Option<Role>,
     /// `false` deactivates (its tokens stop working), `true` reactivates.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub active: Option<bool>,
 }
 
@@ -280,12 +288,14 @@ pub async fn update_user(
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
     /// What the key is for.
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// The role it acts with (an organisation role).
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::params::OrgRole)]
     pub role: Role,
     /// Requests per hour (default `auth.api_key_rate_limit_per_hour`).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub rate_limit_per_hour: Option<u32>,
 }
 
@@ -487,10 +497,11 @@ pub async fn audit(
         ));
     }
     if let (Some(from), Some(to)) = (query.from, query.to) {
-        if from >= to {
+        // Equal bounds are an empty range, not an error.
+        if from > to {
             return Err(ApiError::bad_request(
                 "invalid_range",
-                "from must be before to",
+                "from must not be after to",
             ));
         }
     }

@@ -24,7 +24,7 @@ use crate::AppState;
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DataModeView {
     /// The mode now: `MOCK` or `LIVE`.
-    #[schema(value_type = String)]
+    #[schema(value_type = crate::openapi::params::DataMode)]
     pub mode: DataMode,
 }
 

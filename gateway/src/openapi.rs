@@ -87,6 +87,31 @@ pub mod params {
         GoogleAds,
     }
 
+    /// A role within an organisation (what users and API keys may be given).
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum OrgRole {
+        /// Reads.
+        Readonly,
+        /// Reads and responds to crises.
+        User,
+        /// Also ingests.
+        Manager,
+        /// Also administers the organisation.
+        Admin,
+    }
+
+    /// The installation's data mode.
+    #[derive(ToSchema)]
+    pub enum DataMode {
+        /// Generated data.
+        #[schema(rename = "MOCK")]
+        Mock,
+        /// The connected platforms' data.
+        #[schema(rename = "LIVE")]
+        Live,
+    }
+
     /// A crisis status.
     #[derive(ToSchema)]
     #[schema(rename_all = "snake_case")]
@@ -185,7 +210,9 @@ pub struct ErrorDetail {
         params::Source,
         params::Sentiment,
         params::Platform,
-        params::AlertStatus
+        params::AlertStatus,
+        params::OrgRole,
+        params::DataMode
     )),
     modifiers(&Security, &WebSocket),
     security(("bearer" = []), ("api_key" = []), ("cookie" = []))

@@ -174,7 +174,7 @@ async fn kpis(
     path = "/api/v1/mentions",
     tag = "mentions",
     summary = "Recent mentions, newest first, filtered and paginated",
-    params(("source" = Option<crate::openapi::params::Source>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<crate::openapi::params::Sentiment>, Query, description = "positive, neutral or negative"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"), ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
+    params(("source" = Option<crate::openapi::params::Source>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<crate::openapi::params::Sentiment>, Query, description = "positive, neutral or negative"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"), ("cursor" = Option<u64>, Query, description = "next_cursor of the previous page")),
     responses(
         (status = 200, description = "a page of mentions with next_cursor", body = serde_json::Value),
         (status = 400, description = "invalid filter, range or limit", body = crate::openapi::ErrorResponse),
@@ -199,10 +199,11 @@ pub async fn mentions(
         ));
     }
     if let (Some(from), Some(to)) = (query.from, query.to) {
-        if from >= to {
+        // Equal bounds are an empty range, not an error.
+        if from > to {
             return Err(ApiError::bad_request(
                 "invalid_range",
-                "from must be before to",
+                "from must not be after to",
             ));
         }
     }

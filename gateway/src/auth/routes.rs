@@ -33,8 +33,10 @@ const MAX_EMAIL_BYTES: usize = 255;
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Login address.
+    #[schema(min_length = 1, max_length = 255)]
     pub email: String,
     /// Password.
+    #[schema(min_length = 1)]
     pub password: String,
 }
 
