@@ -16,7 +16,7 @@ use warroom_engine::{Config, OrgId, Role};
 use warroom_storage::accounts::NewUser;
 
 mod common;
-use common::{close_code, next_frame};
+use common::{bearer, close_code, next_frame};
 
 const SECRET: &str = "auth-test-signing-secret-0123456789abcdef";
 const PASSWORD: &str = "a long enough passphrase";
@@ -80,18 +80,6 @@ async fn login(base: &str, email: &str) -> Value {
         .unwrap();
     assert_eq!(response.status(), 200, "login of {email}");
     response.json().await.unwrap()
-}
-
-fn bearer(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
 }
 
 fn b64(value: &Value) -> String {
