@@ -15,14 +15,8 @@ mod common;
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn config() -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
-    config.auth.jwt_secret = common::SECRET.into();
-    config.orgs = vec![common::quiet_org("alpha")];
+    let mut config = common::quiet_config();
     config.server.header_read_timeout = Duration::from_secs(1);
-    let dir = tempfile::tempdir().unwrap().keep();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
     config
 }
 

@@ -16,17 +16,6 @@ use common::{
     answers, bearer, close_code, create_user, login, next_frame, send_json, subscribed_socket,
 };
 
-fn config() -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
-    config.auth.jwt_secret = common::SECRET.into();
-    config.orgs = vec![common::quiet_org("alpha")];
-    let dir = tempfile::tempdir().unwrap().keep();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
-    config
-}
-
 async fn start(config: Config) -> (App, String, String) {
     let app = App::start(config).await.expect("server starts");
     let addr = app.addr().to_string();
@@ -43,7 +32,7 @@ async fn status(client: &reqwest::Client, url: String) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_closes_when_its_token_expires_unless_a_fresh_one_comes_in_band() {
-    let mut config = config();
+    let mut config = common::quiet_config();
     config.auth.access_token_ttl = Duration::from_secs(4);
     config.auth.leeway = Duration::ZERO;
     let (app, base, addr) = start(config).await;
@@ -79,7 +68,7 @@ async fn a_socket_closes_when_its_token_expires_unless_a_fresh_one_comes_in_band
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_its_session_tokens_and_sockets_and_no_other() {
-    let (app, base, addr) = start(config()).await;
+    let (app, base, addr) = start(common::quiet_config()).await;
     create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     let ended = token_of(&login(&base, "ann@alpha.org").await);
     let other = token_of(&login(&base, "ann@alpha.org").await);
@@ -112,7 +101,7 @@ async fn logout_ends_its_session_tokens_and_sockets_and_no_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_ends_every_other_session_at_once() {
-    let (app, base, addr) = start(config()).await;
+    let (app, base, addr) = start(common::quiet_config()).await;
     create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     let here = login(&base, "ann@alpha.org").await;
     let elsewhere = login(&base, "ann@alpha.org").await;
@@ -149,7 +138,7 @@ async fn a_password_change_ends_every_other_session_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deactivation_and_key_revocation_close_sockets_and_a_resubscribe_rechecks() {
-    let (app, base, addr) = start(config()).await;
+    let (app, base, addr) = start(common::quiet_config()).await;
     create_user(&app, Some("alpha"), "admin@alpha.org", Role::Admin).await;
     let user = create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     let admin = bearer(&token_of(&login(&base, "admin@alpha.org").await));
@@ -221,7 +210,7 @@ async fn deactivation_and_key_revocation_close_sockets_and_a_resubscribe_recheck
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_are_capped_per_credential_and_per_address() {
-    let mut config = config();
+    let mut config = common::quiet_config();
     config.push.max_sockets_per_credential = 2;
     config.push.max_sockets_per_ip = 3;
     config.server.ip_limits_exempt = Vec::new();

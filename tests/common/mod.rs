@@ -94,6 +94,19 @@ pub fn ws_request_for(
     request
 }
 
+/// A server on port 0 with a fresh SQLite file (kept for the process's life), no mock
+/// feed, the tests' signing secret, and one quiet organisation `alpha`.
+pub fn quiet_config() -> warroom_engine::Config {
+    let mut config = warroom_engine::Config::defaults();
+    config.server.bind = "127.0.0.1:0".parse().unwrap();
+    config.mock.enabled = false;
+    config.auth.jwt_secret = SECRET.into();
+    config.orgs = vec![quiet_org("alpha")];
+    let dir = tempfile::tempdir().unwrap().keep();
+    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
+    config
+}
+
 /// An organisation with no mock feed and the default crisis rule.
 pub fn quiet_org(id: &str) -> warroom_engine::config::OrgConfig {
     warroom_engine::config::OrgConfig {

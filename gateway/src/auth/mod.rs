@@ -283,6 +283,9 @@ impl Auth {
                     Err(error) => tracing::warn!(%error, "unreadable revocation on the bus"),
                 }
             }
+            // The subscription ended (the bus reconnects): subscribe again, not in a
+            // tight loop.
+            tokio::time::sleep(Duration::from_secs(1)).await;
             if auth.strong_count() == 0 {
                 return;
             }

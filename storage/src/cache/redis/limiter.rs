@@ -57,68 +57,63 @@ impl RedisRateLimiter {
     }
 }
 
-#[async_trait::async_trait]
-impl RateLimiter for RedisRateLimiter {
-    async fn hit(&self, key: &str, limit: u64, window: Duration) -> RateDecision {
-        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+impl RedisRateLimiter {
+    /// Runs `script` on `key` with `args`; its reply is `{count, milliseconds left}`.
+    /// `None` when Redis cannot answer or answers something else (then the caller counts
+    /// in process: never failing open, never silently).
+    async fn count_and_ttl(&self, script: &str, key: &str, args: &[String]) -> Option<(u64, i64)> {
         // The script's only key is its third argument.
         let eval = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
+        let mut command = vec![script.to_owned(), "1".to_owned(), self.keys.rate(key)];
+        command.extend_from_slice(args);
         let result = self
             .connection
             .fast()
-            .custom::<Vec<i64>, _>(
-                eval,
-                vec![
-                    HIT_SCRIPT.to_owned(),
-                    "1".to_owned(),
-                    self.keys.rate(key),
-                    window_ms.to_string(),
-                ],
-            )
+            .custom::<Vec<i64>, _>(eval, command)
             .await;
-        match self.connection.observe("EVAL", result) {
-            Ok(reply) if reply.len() == 2 => {
-                let count = u64::try_from(reply[0]).unwrap_or(0);
-                let left = Duration::from_millis(u64::try_from(reply[1]).unwrap_or(window_ms));
-                RateDecision::of(count, limit, left)
-            }
+        let reply = match self.connection.observe("EVAL", result) {
+            Ok(reply) if reply.len() == 2 => Some((u64::try_from(reply[0]).unwrap_or(0), reply[1])),
             Ok(reply) => {
                 tracing::error!(
                     ?reply,
                     "unexpected rate-limit script reply; counting in process"
                 );
-                self.connection.health().record_fallback();
-                self.fallback.hit_now(key, limit, window)
+                None
             }
-            Err(_) => {
-                // The outage itself is logged once by health; each hit is counted.
-                self.connection.health().record_fallback();
-                self.fallback.hit_now(key, limit, window)
+            // The outage itself is logged once by health; each call is counted.
+            Err(_) => None,
+        };
+        if reply.is_none() {
+            self.connection.health().record_fallback();
+        }
+        reply
+    }
+}
+
+#[async_trait::async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn hit(&self, key: &str, limit: u64, window: Duration) -> RateDecision {
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX).max(1);
+        match self
+            .count_and_ttl(HIT_SCRIPT, key, &[window_ms.to_string()])
+            .await
+        {
+            Some((count, left)) => {
+                let left = Duration::from_millis(u64::try_from(left).unwrap_or(window_ms));
+                RateDecision::of(count, limit, left)
             }
+            None => self.fallback.hit_now(key, limit, window),
         }
     }
 
     async fn peek(&self, key: &str, limit: u64) -> RateDecision {
-        let eval = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
-        let result = self
-            .connection
-            .fast()
-            .custom::<Vec<i64>, _>(
-                eval,
-                vec![PEEK_SCRIPT.to_owned(), "1".to_owned(), self.keys.rate(key)],
-            )
-            .await;
-        match self.connection.observe("EVAL", result) {
-            Ok(reply) if reply.len() == 2 => {
-                let count = u64::try_from(reply[0]).unwrap_or(0);
+        match self.count_and_ttl(PEEK_SCRIPT, key, &[]).await {
+            Some((count, left)) => {
                 // A key without expiry, or none (-2), has no window left to wait.
-                let left = Duration::from_millis(u64::try_from(reply[1]).unwrap_or(0));
+                let left = Duration::from_millis(u64::try_from(left).unwrap_or(0));
                 RateDecision::of(count + 1, limit, left)
             }
-            _ => {
-                self.connection.health().record_fallback();
-                self.fallback.peek_now(key, limit)
-            }
+            None => self.fallback.peek_now(key, limit),
         }
     }
 }
