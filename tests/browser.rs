@@ -357,7 +357,11 @@ async fn a_crisis_reaches_every_viewer_and_one_viewers_acknowledge_reaches_the_o
             .contains("Admin"),
         "a readonly user has no admin link"
     );
-    assert_eq!(buttons(&responder, "Acknowledge").await, 1);
+    // The responder's list may be mid-redraw (a KPI or stream frame): wait for it.
+    eventually("the responder's one acknowledge button", || async {
+        (buttons(&responder, "Acknowledge").await == 1).then_some(())
+    })
+    .await;
 
     let ack = eventually("the acknowledge button", || async {
         for b in responder
