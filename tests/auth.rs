@@ -703,6 +703,38 @@ async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
     )
     .await;
     assert_eq!(changed, 200);
+    // `null` is not "no change": the document says a present member is a value.
+    for body in [json!({"role": null}), json!({"active": null}), json!({})] {
+        let refused = status(
+            &admin,
+            "PATCH",
+            format!("{base}/admin/users/{new_id}"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(refused, 400, "{body}");
+    }
+    // An admin cannot lock themselves out: understood, and forbidden.
+    let me: Value = admin
+        .get(format!("{base}/auth/me"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let my_id = me["user"]["id"].as_str().unwrap();
+    let own = admin
+        .patch(format!("{base}/admin/users/{my_id}"))
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 403);
+    assert_eq!(
+        own.json::<Value>().await.unwrap()["error"]["code"],
+        "cannot_change_self"
+    );
     let ack = status(
         &new_user,
         "POST",
@@ -735,13 +767,15 @@ async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
     );
     let key: Value = admin
         .post(format!("{base}/admin/api-keys"))
-        .json(&json!({"name": "k", "role": "manager"}))
+        // JSON Schema's `integer` admits `250.0`, so the server does too.
+        .json(&json!({"name": "k", "role": "manager", "rate_limit_per_hour": 250.0}))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
+    assert_eq!(key["rate_limit_per_hour"], 250, "{key}");
     let key_id = key["id"].as_str().unwrap();
     assert_eq!(
         status(

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::config::PushConfig;
@@ -121,7 +122,7 @@ pub struct MentionQuery {
 }
 
 /// One page of mentions, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct MentionPage {
     /// The mentions.
     pub items: Vec<ScoredMention>,
@@ -132,7 +133,7 @@ pub struct MentionPage {
 }
 
 /// Totals across all campaigns, for the dashboard.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CampaignTotals {
     /// Campaigns reported.
     pub campaigns: usize,
@@ -153,7 +154,7 @@ pub struct CampaignTotals {
 }
 
 /// The body of `GET /api/v1/metrics/dashboard`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DashboardView {
     /// Organisation.
     pub org: OrgId,

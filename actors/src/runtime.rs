@@ -11,6 +11,7 @@ use parking_lot::RwLock;
 use ractor::{Actor, ActorRef};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
+use utoipa::ToSchema;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::{Config, DataMode, HealthStatus, OrgId, Organization};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig, DataflowStats};
@@ -42,7 +43,7 @@ use crate::supervisor::{
 use crate::webhook::{WebhookDispatcher, WebhookQueue};
 
 /// Health of one part of the engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PartHealth {
     /// Status.
     pub status: HealthStatus,
@@ -51,7 +52,7 @@ pub struct PartHealth {
 }
 
 /// The body of `GET /api/v1/health`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct HealthReport {
     /// Overall status: the worst of the parts.
     pub status: HealthStatus,

@@ -11,6 +11,7 @@ pub mod connectors;
 pub mod error;
 pub mod model;
 pub mod validate;
+pub mod whole_number;
 pub mod wire;
 
 pub use account::Role;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// An organisation (tenant) identifier: a short slug such as `harbor-campaign`.
@@ -51,6 +52,18 @@ impl OrgId {
     }
 }
 
+impl utoipa::PartialSchema for OrgId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some("An organisation's slug"))
+            .pattern(Some("^[a-z0-9_-]{1,64}$"))
+            .into()
+    }
+}
+
+impl ToSchema for OrgId {}
+
 impl fmt::Debug for OrgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "OrgId({})", self.0)
@@ -64,7 +77,7 @@ impl fmt::Display for OrgId {
 }
 
 /// An organisation: one campaign team's tenant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Organization {
     /// Its identifier.
     pub id: OrgId,
@@ -73,7 +86,9 @@ pub struct Organization {
 }
 
 /// The social channel a mention was published on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// X / Twitter.
@@ -139,23 +154,26 @@ impl Source {
 }
 
 /// Who published a mention.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 pub struct Author {
-    /// Handle or account name, e.g. `@jane_doe`.
+    /// Handle or account name, e.g. `@jane_doe` (at most 256 bytes, no NUL).
+    #[schema(max_length = 256, pattern = r"^[^\u0000]*$")]
     pub handle: String,
     /// Display name, when the source gives one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Followers / subscribers.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::deserialize")]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub followers: u64,
     /// Estimated reach of this mention (people who could see it).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::deserialize")]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub reach: u64,
 }
 
 /// A social mention as a source delivered it (before scoring).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Mention {
     /// The source's own id; `(org, source, external_id)` is unique.
     pub external_id: String,
@@ -188,7 +206,7 @@ pub struct Mention {
 }
 
 /// VADER sentiment scores, as `vaderSentiment.polarity_scores` returns them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 pub struct SentimentScores {
     /// Share of negative intensity (0..1).
     pub neg: f64,
@@ -211,7 +229,7 @@ pub mod sentiment_class {
 }
 
 /// A sentiment class derived from the compound score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SentimentClass {
     /// compound ≥ 0.05
@@ -246,7 +264,7 @@ impl SentimentClass {
 }
 
 /// A mention after the sentiment operator: what windows, actors and clients see.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ScoredMention {
     /// The organisation it belongs to.
     pub org: OrgId,
@@ -260,7 +278,9 @@ pub struct ScoredMention {
 }
 
 /// An ad platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
     /// Meta (Facebook / Instagram) Marketing API.
@@ -363,7 +383,9 @@ impl Event {
 }
 
 /// A sliding window the KPIs are kept over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 pub enum Window {
     /// The last 15 minutes.
     #[serde(rename = "15m")]
@@ -415,7 +437,7 @@ impl Window {
 }
 
 /// Mentions in one time slot of a volume series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VolumePoint {
     /// Start of the slot.
     pub at: DateTime<Utc>,
@@ -435,7 +457,7 @@ pub struct VolumePoint {
 }
 
 /// One source's part of a window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SourceShare {
     /// The source.
     pub source: Source,
@@ -448,7 +470,7 @@ pub struct SourceShare {
 }
 
 /// A country's part of a window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CountryCount {
     /// ISO country code.
     pub country: String,
@@ -457,7 +479,7 @@ pub struct CountryCount {
 }
 
 /// An author ranked by reach.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Influencer {
     /// Handle.
     pub handle: String,
@@ -472,7 +494,7 @@ pub struct Influencer {
 }
 
 /// A trending hashtag or term (heavy hitter) in a window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TrendingTerm {
     /// The hashtag (without `#`) or term.
     pub term: String,
@@ -481,7 +503,7 @@ pub struct TrendingTerm {
 }
 
 /// The KPIs of one organisation over one sliding window, at one moment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct KpiSnapshot {
     /// The window.
     pub window: Window,
@@ -514,7 +536,7 @@ pub struct KpiSnapshot {
 }
 
 /// Per-organisation counters about the data itself (late or rejected events).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 pub struct StreamCounters {
     /// Mentions applied to the windows.
     pub mentions_applied: u64,
@@ -527,7 +549,7 @@ pub struct StreamCounters {
 }
 
 /// Aggregates for one campaign across the days reported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CampaignAggregate {
     /// Platform.
     pub platform: Platform,
@@ -568,7 +590,7 @@ pub struct CampaignAggregate {
 }
 
 /// One day of a campaign.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CampaignDay {
     /// Day.
     pub date: NaiveDate,
@@ -583,7 +605,7 @@ pub struct CampaignDay {
 }
 
 /// What triggered a crisis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CrisisKind {
     /// The seed's rule: too many strongly negative mentions (compound < -0.8) in 15 minutes.
@@ -603,7 +625,7 @@ impl CrisisKind {
 }
 
 /// Crisis status, as the seed's `crisis_events.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CrisisStatus {
     /// Detected and not yet handled.
@@ -615,7 +637,7 @@ pub enum CrisisStatus {
 }
 
 /// What the detector saw when it raised (or last updated) a crisis.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, ToSchema)]
 pub struct CrisisEvidence {
     /// Strongly negative mentions in the last 15 minutes.
     pub strongly_negative_15m: u64,
@@ -640,7 +662,7 @@ pub struct CrisisEvidence {
 }
 
 /// A crisis, as the seed's `crisis_events` row plus what the engine knows of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CrisisEvent {
     /// Identifier.
     pub id: Uuid,
@@ -700,7 +722,7 @@ pub enum CrisisSignal {
 }
 
 /// The global data mode (seed section 6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, ToSchema)]
 pub enum DataMode {
     /// Generated demo data.
     #[default]
@@ -733,7 +755,7 @@ impl DataMode {
 }
 
 /// Overall health, as the health endpoint and `system:health-change` report it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Everything works.

@@ -321,8 +321,8 @@ pub fn amount_to_micros(amount: &Amount) -> Result<i64, String> {
 }
 
 /// Parses a non-negative decimal string (`"12.345678"`) to micro-units without rounding error.
+/// Exactly the pattern the OpenAPI document gives: no sign, no white space, no exponent.
 pub fn decimal_to_micros(text: &str) -> Result<i64, String> {
-    let text = text.trim();
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || (!frac.is_empty() && !digits(frac)) || frac.len() > 6 || whole.len() > 12 {
@@ -451,6 +451,10 @@ mod tests {
         assert!(decimal_to_micros("-1").is_err());
         assert!(decimal_to_micros("1.0000001").is_err());
         assert!(decimal_to_micros("1e3").is_err());
+        assert!(
+            decimal_to_micros(" 1").is_err(),
+            "no white space, as documented"
+        );
         assert_eq!(amount_to_micros(&Amount::Number(0.1)).unwrap(), 100_000);
     }
 

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::model::{Author, Platform, Source};
 
@@ -214,20 +215,27 @@ pub struct KpiUpdateData {
 }
 
 /// A mention as posted to `POST /api/v1/ingest/mentions` (one JSON object or NDJSON line).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MentionRecord {
-    /// Source id, unique per (organisation, source).
+    /// Source id, unique per (organisation, source): 1-256 bytes, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub external_id: String,
     /// Channel.
     pub source: Source,
-    /// Text.
+    /// Text: at most 16 KiB of UTF-8, not only white space, no NUL.
+    #[schema(min_length = 1, max_length = 16384, pattern = r"^[^\u0000]*$")]
     pub content: String,
     /// Author.
     #[serde(default)]
     pub author: Author,
-    /// ISO country code.
+    /// An assigned ISO 3166-1 alpha-2 code (any case), or empty.
     #[serde(default)]
+    #[schema(max_length = 2)]
     pub country: Option<String>,
     /// Region.
     #[serde(default)]
@@ -235,20 +243,26 @@ pub struct MentionRecord {
     /// Language.
     #[serde(default)]
     pub language: Option<String>,
-    /// Hashtags; extracted from the text when absent.
+    /// Hashtags (at most 32, each 1-100 bytes without its `#`); extracted from the
+    /// text when absent.
     #[serde(default)]
+    #[schema(max_items = 32)]
     pub hashtags: Option<Vec<String>>,
-    /// Link.
+    /// Link: an absolute http(s) URL of at most 2,048 bytes, or empty.
     #[serde(default)]
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
-    /// Publication time, RFC 3339.
+    /// Publication time, RFC 3339: at most `engine.max_future_skew` ahead and
+    /// `engine.max_event_age` back (422 otherwise).
     pub event_time: DateTime<Utc>,
     /// Source-provided sentiment (-1..1).
     #[serde(default)]
+    #[schema(minimum = -1.0, maximum = 1.0)]
     pub source_sentiment: Option<f64>,
 }
 
-/// A money amount on the wire: a JSON number or a decimal string (`"12.34"`, as Meta sends).
+/// A money amount on the wire: a JSON number or a decimal string (`"12.34"`, as Meta sends),
+/// non-negative, below 10^12, with at most 6 decimals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Amount {
@@ -258,36 +272,74 @@ pub enum Amount {
     Text(String),
 }
 
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .minimum(Some(0.0))
+                    .exclusive_maximum(Some(1e12)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^[0-9]{1,12}(\.[0-9]{0,6})?$")),
+            )
+            .description(Some(
+                "A non-negative amount below 10^12: a number, or a decimal string with at most 6 decimals",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Amount {}
+
 /// A campaign report as posted to `POST /api/v1/ingest/campaign-metrics`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignMetricRecord {
     /// `meta` or `google_ads`.
     pub platform: Platform,
-    /// Platform campaign id.
+    /// Platform campaign id: 1-256 bytes, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub campaign_id: String,
-    /// Name.
+    /// Name (default: the id); no NUL.
     #[serde(default)]
+    #[schema(pattern = r"^[^\u0000]*$")]
     pub campaign_name: Option<String>,
-    /// Day covered, `YYYY-MM-DD`.
+    /// Day covered, `YYYY-MM-DD`: from `engine.max_event_age` back to tomorrow (422
+    /// otherwise).
     pub date: NaiveDate,
     /// Impressions.
+    #[serde(deserialize_with = "crate::whole_number::deserialize")]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub impressions: u64,
     /// Reach.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::whole_number::option")]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub reach: Option<u64>,
     /// Clicks.
+    #[serde(deserialize_with = "crate::whole_number::deserialize")]
+    #[schema(maximum = 9_223_372_036_854_775_807_u64)]
     pub clicks: u64,
     /// Spend in currency units.
     pub spend: Amount,
     /// Conversions.
     #[serde(default)]
+    #[schema(minimum = 0.0)]
     pub conversions: Option<f64>,
     /// Daily budget in currency units.
     #[serde(default)]
     pub daily_budget: Option<Amount>,
-    /// Currency (default USD).
+    /// ISO 4217 currency code (default USD).
     #[serde(default)]
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// When the platform produced the numbers (default: now). Part of the idempotency key.
     #[serde(default)]
@@ -295,7 +347,7 @@ pub struct CampaignMetricRecord {
 }
 
 /// The answer to an accepted ingest request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct IngestAccepted {
     /// Records in the request.
     pub received: usize,

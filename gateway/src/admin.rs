@@ -36,6 +36,16 @@ fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))
 }
 
+/// An optional member that, when present, must not be `null` (with `#[serde(default)]`,
+/// absence is `None`): `{"role": null}` is an error, not "no change".
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| {
         ApiError::not_found(
@@ -84,12 +94,10 @@ pub async fn list_users(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    /// Login address.
-    #[schema(
-        min_length = 3,
-        max_length = 255,
-        pattern = "^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$"
-    )]
+    /// Login address, at most 255 bytes: letters, digits and `.!#$%&'*+-/=?^_\`{|}~`
+    /// before the `@` (at most 64, no empty dot-separated part), host name labels after
+    /// it; compared case-insensitively.
+    #[schema(min_length = 3, max_length = 255, format = Email)]
     pub email: String,
     /// Initial password (at least 12 characters); the user should change it.
     #[schema(min_length = 12, max_length = 1024)]
@@ -165,14 +173,15 @@ pub async fn create_user(
 /// `PATCH /api/v1/admin/users/{id}` body: any of role and active.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(min_properties = 1)]
+// At least one property: set in `openapi::Corrections` (utoipa-gen 5.5 misreads
+// `min_properties`).
 pub struct UpdateUser {
     /// New role.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = crate::openapi::params::OrgRole, nullable = false)]
     pub role: Option<Role>,
     /// `false` deactivates (its tokens stop working), `true` reactivates.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schema(nullable = false)]
     pub active: Option<bool>,
 }
@@ -188,7 +197,7 @@ pub struct UpdateUser {
     responses(
         (status = 200, description = "the user", body = UserView),
         (status = 400, description = "invalid body or role", body = crate::openapi::ErrorResponse),
-        (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse),
+        (status = 403, description = "not an admin; or cannot_change_self (admins cannot change their own role or deactivate themselves)", body = crate::openapi::ErrorResponse),
         (status = 404, description = "user_not_found (also for other organisations)", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -208,7 +217,9 @@ pub async fn update_user(
         ));
     }
     if principal.user_id() == Some(id) {
-        return Err(ApiError::bad_request(
+        // Understood but not allowed for this caller: an admin cannot lock themselves
+        // out, so an organisation always keeps the admin who acts.
+        return Err(ApiError::forbidden(
             "cannot_change_self",
             "admins cannot change their own role or deactivate themselves",
         ));
@@ -294,13 +305,13 @@ pub struct CreateApiKey {
     #[schema(value_type = crate::openapi::params::OrgRole)]
     pub role: Role,
     /// Requests per hour (default `auth.api_key_rate_limit_per_hour`).
-    #[serde(default)]
-    #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "warroom_engine::whole_number::option")]
+    #[schema(minimum = 1, maximum = 4_294_967_295_u32)]
     pub rate_limit_per_hour: Option<u32>,
 }
 
 /// The answer to creating a key: the only time the key is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedApiKey {
     /// The key: keep it, it is not shown again.
     pub key: String,
@@ -317,7 +328,7 @@ pub struct CreatedApiKey {
     summary = "Creates an API key, shown once (audited)",
     request_body(content = CreateApiKey),
     responses(
-        (status = 201, description = "the key and its record", body = serde_json::Value),
+        (status = 201, description = "the key and its record", body = CreatedApiKey),
         (status = 400, description = "invalid name, role or limit", body = crate::openapi::ErrorResponse),
         (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
     ),
@@ -383,7 +394,7 @@ pub async fn create_api_key(
     tag = "admin",
     summary = "The organisation's API keys (never the keys themselves)",
     responses(
-        (status = 200, description = "the keys", body = serde_json::Value),
+        (status = 200, description = "the keys", body = Vec<ApiKeyRecord>),
         (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -463,7 +474,7 @@ pub struct AuditQuery {
 }
 
 /// A page of the audit trail.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AuditPageView {
     /// Rows, newest first.
     pub entries: Vec<AuditRecord>,
@@ -477,9 +488,9 @@ pub struct AuditPageView {
     path = "/api/v1/audit",
     tag = "admin",
     summary = "The organisation's audit trail, newest first",
-    params(("action" = Option<String>, Query, description = "e.g. user.login"), ("actor" = Option<uuid::Uuid>, Query, description = "acting user"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, inclusive"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 100"), ("cursor" = Option<String>, Query, description = "next of the previous page")),
+    params(("action" = Option<String>, Query, description = "e.g. user.login"), ("actor" = Option<uuid::Uuid>, Query, description = "acting user"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, inclusive"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, exclusive"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 100"), ("cursor" = Option<String>, Query, pattern = r"^[0-9]{1,18}\.[0-9a-f]{32}$", description = "next of the previous page")),
     responses(
-        (status = 200, description = "{entries, next}", body = serde_json::Value),
+        (status = 200, description = "a page, newest first", body = AuditPageView),
         (status = 400, description = "invalid filter", body = crate::openapi::ErrorResponse),
         (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
     ),
@@ -541,7 +552,7 @@ pub async fn audit(
     tag = "admin",
     summary = "State of the organisation's live connectors (last success, last error, breaker, lag)",
     responses(
-        (status = 200, description = "connector states by child name", body = serde_json::Value),
+        (status = 200, description = "connector states by child name", body = std::collections::BTreeMap<String, warroom_actors::connectors::ConnectorStatus>),
         (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -558,7 +569,6 @@ pub async fn list_connectors(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrgOverview {
     /// Organisation id.
-    #[schema(value_type = String)]
     pub id: warroom_engine::OrgId,
     /// Display name.
     pub name: String,
@@ -572,7 +582,6 @@ pub struct OrgOverview {
     /// WebSockets of this gateway node subscribed to the organisation now.
     pub open_sockets: usize,
     /// The data mode (global: the same for every organisation).
-    #[schema(value_type = String)]
     pub data_mode: DataMode,
 }
 

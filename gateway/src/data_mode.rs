@@ -22,9 +22,10 @@ use crate::AppState;
 
 /// Body of `GET` and of a `PUT`'s answer.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+// A `PUT` body with other members is refused (422), so the schema says so.
+#[serde(deny_unknown_fields)]
 pub struct DataModeView {
     /// The mode now: `MOCK` or `LIVE`.
-    #[schema(value_type = crate::openapi::params::DataMode)]
     pub mode: DataMode,
 }
 
@@ -32,10 +33,8 @@ pub struct DataModeView {
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DataModeChange {
     /// The mode now.
-    #[schema(value_type = String)]
     pub mode: DataMode,
     /// The mode before the request.
-    #[schema(value_type = String)]
     pub previous: DataMode,
     /// Whether the request changed it (false when it already was `mode`).
     pub changed: bool,

@@ -32,11 +32,18 @@ const CHUNK_BYTES: usize = 64 * 1024;
 const CHUNKS_IN_FLIGHT: usize = 4;
 
 /// The request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ExportRequest {
+pub struct ExportRequest {
+    /// The table.
+    #[schema(value_type = crate::openapi::params::ExportTable)]
     table: String,
+    /// Start, inclusive (RFC 3339).
+    #[schema(format = DateTime)]
     from: String,
+    /// End, exclusive (RFC 3339): after `from`, and at most `export.max_range` after it
+    /// (400 `invalid_range` or `range_too_long` otherwise).
+    #[schema(format = DateTime)]
     to: String,
 }
 
@@ -137,8 +144,8 @@ fn file_name(query: &ExportQuery, format: ExportFormat) -> String {
     path = "/api/v1/reports/export/{format}",
     tag = "reports",
     summary = "Exports one table of the organisation over a time range as one streamed file",
-    params(("format" = String, Path, description = "parquet, csv, json (one array) or ndjson")),
-    request_body(content = serde_json::Value, description = "{table: mentions|campaign_data|kpi_buckets, from, to} (RFC 3339; from inclusive, to exclusive)", content_type = "application/json"),
+    params(("format" = crate::openapi::params::ExportFormatName, Path, description = "parquet, csv, json (one array) or ndjson")),
+    request_body(content = ExportRequest),
     responses(
         (status = 200, description = "the file, streamed (Content-Disposition names it)"),
         (status = 400, description = "bad table, range or body", body = crate::openapi::ErrorResponse),

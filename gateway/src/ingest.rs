@@ -30,6 +30,68 @@ use crate::auth::{CanIngest, Scoped};
 use crate::error::ApiError;
 use crate::AppState;
 
+/// The JSON body of `POST /api/v1/ingest/mentions` and of signed webhook deliveries, as
+/// the document describes it: an array of at least one record, or one record. Only its
+/// schema exists: the handlers frame the body themselves
+/// (`warroom_engine::validate::split_records`), which also takes NDJSON.
+pub enum MentionBody {}
+
+/// The JSON body of `POST /api/v1/ingest/campaign-metrics`, framed as [`MentionBody`].
+pub enum CampaignBody {}
+
+/// `oneOf: [array of at least one T, T]`, referring to `T`'s named schema.
+fn one_or_many<T: utoipa::ToSchema>() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
+    use utoipa::openapi::Ref;
+    let record = Ref::from_schema_name(T::name());
+    OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(record.clone()).min_items(Some(1)))
+        .item(record)
+        .into()
+}
+
+impl utoipa::PartialSchema for MentionBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        one_or_many::<MentionRecord>()
+    }
+}
+
+impl utoipa::ToSchema for MentionBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            MentionRecord::name().into(),
+            <MentionRecord as utoipa::PartialSchema>::schema(),
+        ));
+        <MentionRecord as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
+impl utoipa::PartialSchema for CampaignBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        one_or_many::<CampaignMetricRecord>()
+    }
+}
+
+impl utoipa::ToSchema for CampaignBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        schemas.push((
+            CampaignMetricRecord::name().into(),
+            <CampaignMetricRecord as utoipa::PartialSchema>::schema(),
+        ));
+        <CampaignMetricRecord as utoipa::ToSchema>::schemas(schemas);
+    }
+}
+
 /// Reads a whole body of at most `limit` bytes (413 above).
 pub(crate) async fn read_body(
     limit: usize,
@@ -220,9 +282,12 @@ pub(crate) fn mention_records(
     path = "/api/v1/ingest/mentions",
     tag = "ingest",
     summary = "Ingests mentions: a JSON array, one object, or NDJSON",
-    request_body(content = serde_json::Value, description = "mention records (docs/api.md, Ingest records)", content_type = "application/json"),
+    request_body(content(
+        (MentionBody = "application/json"),
+        (MentionBody = "application/x-ndjson")
+    ), description = "mention records (docs/api.md, Ingest records): one, an array, or NDJSON (the same records, one JSON object per line)"),
     responses(
-        (status = 202, description = "{received, accepted, duplicates}", body = serde_json::Value),
+        (status = 202, description = "what was applied", body = warroom_engine::wire::IngestAccepted),
         (status = 400, description = "unreadable body", body = crate::openapi::ErrorResponse),
         (status = 403, description = "role lacks ingest", body = crate::openapi::ErrorResponse),
         (status = 413, description = "body or record count over the limit", body = crate::openapi::ErrorResponse),
@@ -259,9 +324,12 @@ pub async fn mentions(
     path = "/api/v1/ingest/campaign-metrics",
     tag = "ingest",
     summary = "Ingests campaign reports: a JSON array or NDJSON",
-    request_body(content = serde_json::Value, description = "campaign reports (docs/api.md, Ingest records)", content_type = "application/json"),
+    request_body(content(
+        (CampaignBody = "application/json"),
+        (CampaignBody = "application/x-ndjson")
+    ), description = "campaign reports (docs/api.md, Ingest records): one, an array, or NDJSON (the same records, one JSON object per line)"),
     responses(
-        (status = 202, description = "{received, accepted, duplicates}", body = serde_json::Value),
+        (status = 202, description = "what was applied", body = warroom_engine::wire::IngestAccepted),
         (status = 400, description = "unreadable body", body = crate::openapi::ErrorResponse),
         (status = 403, description = "role lacks ingest", body = crate::openapi::ErrorResponse),
         (status = 413, description = "body or record count over the limit", body = crate::openapi::ErrorResponse),

@@ -14,80 +14,18 @@ use std::sync::OnceLock;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{HttpMethod, OpenApi as Document, Required, ResponseBuilder};
+use utoipa::openapi::{HttpMethod, OpenApi as Document, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-/// Values of the query parameters the server checks, described for the document only
-/// (the handlers parse the engine's own types; `tests/e2e.rs` keeps the two in step).
+/// Schemas that narrow an engine type for the document only.
 pub mod params {
     #![allow(dead_code)] // Only their schemas are used.
     use utoipa::ToSchema;
 
-    /// A KPI window.
-    #[derive(ToSchema)]
-    pub enum Window {
-        /// The last 15 minutes.
-        #[schema(rename = "15m")]
-        M15,
-        /// The last hour.
-        #[schema(rename = "1h")]
-        H1,
-        /// The last 24 hours (the default).
-        #[schema(rename = "24h")]
-        H24,
-        /// The last 7 days.
-        #[schema(rename = "7d")]
-        D7,
-    }
-
-    /// A mention source.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    pub enum Source {
-        /// X / Twitter.
-        Twitter,
-        /// Facebook.
-        Facebook,
-        /// Instagram.
-        Instagram,
-        /// News sites.
-        News,
-        /// Reddit.
-        Reddit,
-        /// TikTok.
-        Tiktok,
-        /// YouTube.
-        Youtube,
-        /// Blogs.
-        Blog,
-        /// Anything else.
-        Other,
-    }
-
-    /// A sentiment class.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    pub enum Sentiment {
-        /// Compound ≥ 0.05.
-        Positive,
-        /// Between.
-        Neutral,
-        /// Compound ≤ -0.05.
-        Negative,
-    }
-
-    /// An ad platform.
-    #[derive(ToSchema)]
-    #[schema(rename_all = "snake_case")]
-    pub enum Platform {
-        /// Meta (Facebook and Instagram ads).
-        Meta,
-        /// Google Ads.
-        GoogleAds,
-    }
-
-    /// A role within an organisation (what users and API keys may be given).
+    /// A role within an organisation: what users and API keys may be given
+    /// (`warroom_engine::Role` without `platform_admin`).
     #[derive(ToSchema)]
     #[schema(rename_all = "snake_case")]
     pub enum OrgRole {
@@ -101,27 +39,31 @@ pub mod params {
         Admin,
     }
 
-    /// The installation's data mode.
-    #[derive(ToSchema)]
-    pub enum DataMode {
-        /// Generated data.
-        #[schema(rename = "MOCK")]
-        Mock,
-        /// The connected platforms' data.
-        #[schema(rename = "LIVE")]
-        Live,
-    }
-
-    /// A crisis status.
+    /// A table `POST /api/v1/reports/export/{format}` exports
+    /// (`warroom_storage::archive::Table`).
     #[derive(ToSchema)]
     #[schema(rename_all = "snake_case")]
-    pub enum AlertStatus {
-        /// Detected, not acknowledged.
-        Active,
-        /// Acknowledged, not resolved.
-        Acknowledged,
-        /// Over.
-        Resolved,
+    pub enum ExportTable {
+        /// Scored mentions, on event time.
+        Mentions,
+        /// Daily campaign reports, on their day.
+        CampaignData,
+        /// Closed KPI buckets, on bucket start.
+        KpiBuckets,
+    }
+
+    /// A file format of `POST /api/v1/reports/export/{format}`.
+    #[derive(ToSchema)]
+    #[schema(rename_all = "snake_case")]
+    pub enum ExportFormatName {
+        /// Apache Parquet (zstd).
+        Parquet,
+        /// CSV with a header row.
+        Csv,
+        /// One JSON array.
+        Json,
+        /// One JSON object per line.
+        Ndjson,
     }
 }
 
@@ -206,15 +148,16 @@ pub struct ErrorDetail {
     components(schemas(
         ErrorResponse,
         ErrorDetail,
-        params::Window,
-        params::Source,
-        params::Sentiment,
-        params::Platform,
-        params::AlertStatus,
         params::OrgRole,
-        params::DataMode
+        params::ExportFormatName,
+        warroom_engine::Window,
+        warroom_engine::Source,
+        warroom_engine::SentimentClass,
+        warroom_engine::Platform,
+        warroom_engine::CrisisStatus,
+        warroom_engine::DataMode
     )),
-    modifiers(&Security, &WebSocket),
+    modifiers(&Security, &WebSocket, &Corrections),
     security(("bearer" = []), ("api_key" = []), ("cookie" = []))
 )]
 pub struct ApiDoc;
@@ -284,14 +227,16 @@ struct WebSocket;
 
 impl Modify for WebSocket {
     fn modify(&self, doc: &mut Document) {
-        let query = |name: &str, description: &str| {
+        let query = |name: &str, schema: ObjectBuilder, description: &str| {
             ParameterBuilder::new()
                 .name(name)
                 .parameter_in(ParameterIn::Query)
                 .required(Required::False)
+                .schema(Some(schema))
                 .description(Some(description))
                 .build()
         };
+        let string = || ObjectBuilder::new().schema_type(Type::String);
         let operation = OperationBuilder::new()
             .tag("websocket")
             .summary(Some(
@@ -300,11 +245,23 @@ impl Modify for WebSocket {
             ))
             .parameter(query(
                 "org",
+                string().pattern(Some("^[a-z0-9_-]{1,64}$")),
                 "subscribe at once (needs a credential on the upgrade); must be the credential's organisation",
             ))
-            .parameter(query("channels", "comma-separated channels (default: all)"))
-            .parameter(query("last_seq", "resume after this sequence number"))
-            .parameter(query("epoch", "the epoch of last_seq"))
+            .parameter(query(
+                "channels",
+                string(),
+                "comma-separated channels (default: all)",
+            ))
+            .parameter(query(
+                "last_seq",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                    .minimum(Some(0)),
+                "resume after this sequence number",
+            ))
+            .parameter(query("epoch", string(), "the epoch of last_seq"))
             .response("101", ResponseBuilder::new().description("switching protocols"))
             .response(
                 "400",
@@ -318,6 +275,21 @@ impl Modify for WebSocket {
             .build();
         doc.paths
             .add_path_operation("/api/v1/ws", vec![HttpMethod::Get], operation);
+    }
+}
+
+/// What the derive macros get wrong, set right after they ran.
+struct Corrections;
+
+impl Modify for Corrections {
+    fn modify(&self, doc: &mut Document) {
+        // utoipa-gen 5.5 writes `#[schema(min_properties = n)]` as `maxProperties`, so
+        // the one object that needs at least one property gets it here.
+        let schemas = &mut doc.components.get_or_insert_with(Default::default).schemas;
+        if let Some(RefOr::T(Schema::Object(update_user))) = schemas.get_mut("UpdateUser") {
+            update_user.min_properties = Some(1);
+            update_user.max_properties = None;
+        }
     }
 }
 
@@ -413,4 +385,49 @@ pub async fn docs_script() -> Response {
 )]
 pub async fn docs_style() -> Response {
     docs_asset("text/css; charset=utf-8", include_str!("openapi/docs.css"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::from_slice(super::document_json()).unwrap()
+    }
+
+    #[test]
+    fn the_audit_cursor_pattern_is_the_one_the_store_reads() {
+        let doc = document();
+        let cursor = doc["paths"]["/api/v1/audit"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "cursor")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            cursor["schema"]["pattern"],
+            warroom_storage::accounts::AuditCursor::PATTERN
+        );
+    }
+
+    #[test]
+    fn a_user_update_needs_at_least_one_property() {
+        let doc = document();
+        let update = &doc["components"]["schemas"]["UpdateUser"];
+        assert_eq!(update["minProperties"], 1, "{update}");
+        assert!(update.get("maxProperties").is_none(), "{update}");
+    }
+
+    #[test]
+    fn every_websocket_parameter_has_a_schema() {
+        let doc = document();
+        let parameters = doc["paths"]["/api/v1/ws"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        assert_eq!(parameters.len(), 4);
+        for parameter in parameters {
+            assert!(parameter["schema"].is_object(), "{parameter}");
+        }
+    }
 }

@@ -63,8 +63,8 @@ impl WindowParam {
     tag = "system",
     summary = "Health of the engine and its parts (details for administrators)",
     responses(
-        (status = 200, description = "ok or degraded", body = serde_json::Value),
-        (status = 503, description = "down", body = serde_json::Value)
+        (status = 200, description = "ok or degraded", body = warroom_actors::runtime::HealthReport),
+        (status = 503, description = "down", body = warroom_actors::runtime::HealthReport)
     ),
     security((), ("bearer" = [])),
 )]
@@ -95,7 +95,7 @@ pub async fn health(State(state): State<Arc<AppState>>, headers: HeaderMap) -> R
     tag = "admin",
     summary = "Organisations served (platform administrator)",
     responses(
-        (status = 200, description = "the organisations", body = serde_json::Value),
+        (status = 200, description = "the organisations", body = Vec<Organization>),
         (status = 403, description = "not the platform administrator", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -120,9 +120,9 @@ pub async fn orgs(
     path = "/api/v1/metrics/dashboard",
     tag = "dashboard",
     summary = "The seed's dashboard KPIs plus the window's live figures",
-    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<warroom_engine::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
-        (status = 200, description = "the dashboard", body = serde_json::Value),
+        (status = 200, description = "the dashboard", body = warroom_actors::org::DashboardView),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse),
         (status = 403, description = "role lacks read", body = crate::openapi::ErrorResponse),
         (status = 404, description = "organisation not found", body = crate::openapi::ErrorResponse)
@@ -174,9 +174,9 @@ async fn kpis(
     path = "/api/v1/mentions",
     tag = "mentions",
     summary = "Recent mentions, newest first, filtered and paginated",
-    params(("source" = Option<crate::openapi::params::Source>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<crate::openapi::params::Sentiment>, Query, description = "positive, neutral or negative"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"), ("cursor" = Option<u64>, Query, description = "next_cursor of the previous page")),
+    params(("source" = Option<warroom_engine::Source>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<warroom_engine::SentimentClass>, Query, description = "positive, neutral or negative"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"), ("cursor" = Option<u64>, Query, maximum = 9_223_372_036_854_775_807_u64, description = "next_cursor of the previous page")),
     responses(
-        (status = 200, description = "a page of mentions with next_cursor", body = serde_json::Value),
+        (status = 200, description = "a page of mentions with next_cursor", body = warroom_actors::org::MentionPage),
         (status = 400, description = "invalid filter, range or limit", body = crate::openapi::ErrorResponse),
         (status = 404, description = "organisation not found", body = crate::openapi::ErrorResponse)
     ),
@@ -207,6 +207,13 @@ pub async fn mentions(
             ));
         }
     }
+    // Cursors are mention ids, which the store keeps as signed 64-bit integers.
+    if query.cursor.is_some_and(|c| i64::try_from(c).is_err()) {
+        return Err(ApiError::bad_request(
+            "invalid_cursor",
+            "cursor is the next_cursor of a previous page",
+        ));
+    }
     let page = state
         .runtime
         .directory()
@@ -220,7 +227,7 @@ pub async fn mentions(
 }
 
 /// The body of `GET /api/v1/mentions/sentiment`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SentimentBreakdown {
     window: Window,
     as_of: chrono::DateTime<chrono::Utc>,
@@ -241,9 +248,9 @@ pub struct SentimentBreakdown {
     path = "/api/v1/mentions/sentiment",
     tag = "mentions",
     summary = "Sentiment shares, volume series and sources of a window",
-    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<warroom_engine::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
-        (status = 200, description = "the breakdown", body = serde_json::Value),
+        (status = 200, description = "the breakdown", body = SentimentBreakdown),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -269,7 +276,7 @@ pub async fn mentions_sentiment(
 }
 
 /// A top list of a window.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopList<T> {
     window: Window,
     as_of: chrono::DateTime<chrono::Utc>,
@@ -298,9 +305,9 @@ async fn top_list<T>(
     path = "/api/v1/mentions/geo",
     tag = "mentions",
     summary = "Top countries of a window (heavy hitters)",
-    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<warroom_engine::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
-        (status = 200, description = "top countries", body = serde_json::Value),
+        (status = 200, description = "top countries", body = TopList<warroom_engine::CountryCount>),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -318,9 +325,9 @@ pub async fn mentions_geo(
     path = "/api/v1/mentions/influencers",
     tag = "mentions",
     summary = "Top authors by reach of a window",
-    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<warroom_engine::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
-        (status = 200, description = "top authors", body = serde_json::Value),
+        (status = 200, description = "top authors", body = TopList<warroom_engine::Influencer>),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -338,9 +345,9 @@ pub async fn mentions_influencers(
     path = "/api/v1/mentions/trending",
     tag = "mentions",
     summary = "Trending hashtags of a window (heavy hitters)",
-    params(("window" = Option<crate::openapi::params::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
+    params(("window" = Option<warroom_engine::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
-        (status = 200, description = "trending hashtags", body = serde_json::Value),
+        (status = 200, description = "trending hashtags", body = TopList<warroom_engine::TrendingTerm>),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -364,9 +371,9 @@ pub struct PlatformParam {
     path = "/api/v1/campaigns",
     tag = "campaigns",
     summary = "Aggregates per campaign",
-    params(("platform" = Option<crate::openapi::params::Platform>, Query, description = "meta or google_ads")),
+    params(("platform" = Option<warroom_engine::Platform>, Query, description = "meta or google_ads")),
     responses(
-        (status = 200, description = "the campaigns", body = serde_json::Value),
+        (status = 200, description = "the campaigns", body = Vec<warroom_engine::CampaignAggregate>),
         (status = 400, description = "invalid platform", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -392,9 +399,9 @@ pub async fn campaigns(
     path = "/api/v1/campaigns/{id}/performance",
     tag = "campaigns",
     summary = "One campaign with its daily series",
-    params(("id" = String, Path, description = "campaign id"), ("platform" = Option<crate::openapi::params::Platform>, Query, description = "meta or google_ads")),
+    params(("id" = String, Path, description = "campaign id"), ("platform" = Option<warroom_engine::Platform>, Query, description = "meta or google_ads")),
     responses(
-        (status = 200, description = "the campaign", body = serde_json::Value),
+        (status = 200, description = "the campaign", body = warroom_engine::CampaignAggregate),
         (status = 400, description = "invalid query", body = crate::openapi::ErrorResponse),
         (status = 404, description = "campaign_not_found", body = crate::openapi::ErrorResponse)
     ),
@@ -428,9 +435,9 @@ pub struct StatusParam {
     path = "/api/v1/alerts",
     tag = "alerts",
     summary = "Crises, newest first",
-    params(("status" = Option<crate::openapi::params::AlertStatus>, Query, description = "active, acknowledged or resolved")),
+    params(("status" = Option<warroom_engine::CrisisStatus>, Query, description = "active, acknowledged or resolved")),
     responses(
-        (status = 200, description = "the crises", body = serde_json::Value),
+        (status = 200, description = "the crises", body = Vec<warroom_engine::CrisisEvent>),
         (status = 400, description = "invalid status", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -514,7 +521,7 @@ async fn audited_alert_action(
     summary = "Acknowledges an active crisis (idempotent; audited)",
     params(("id" = String, Path, description = "alert id")),
     responses(
-        (status = 200, description = "the crisis", body = serde_json::Value),
+        (status = 200, description = "the crisis", body = warroom_engine::CrisisEvent),
         (status = 403, description = "role lacks crisis response", body = crate::openapi::ErrorResponse),
         (status = 404, description = "alert_not_found", body = crate::openapi::ErrorResponse),
         (status = 409, description = "already resolved", body = crate::openapi::ErrorResponse)
@@ -537,7 +544,7 @@ pub async fn acknowledge(
     summary = "Resolves a crisis (audited; pushes crisis:resolved)",
     params(("id" = String, Path, description = "alert id")),
     responses(
-        (status = 200, description = "the crisis", body = serde_json::Value),
+        (status = 200, description = "the crisis", body = warroom_engine::CrisisEvent),
         (status = 403, description = "role lacks crisis response", body = crate::openapi::ErrorResponse),
         (status = 404, description = "alert_not_found", body = crate::openapi::ErrorResponse),
         (status = 409, description = "already resolved", body = crate::openapi::ErrorResponse)

@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The breaker's state, as health reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     /// Calls go through.

@@ -67,10 +67,8 @@ pub struct UserView {
     /// Login address.
     pub email: String,
     /// Organisation (absent for the platform administrator).
-    #[schema(value_type = Option<String>)]
     pub org: Option<OrgId>,
     /// Role.
-    #[schema(value_type = String)]
     pub role: Role,
     /// Whether the account can log in.
     pub active: bool,
@@ -625,13 +623,13 @@ pub async fn logout(
     tag = "auth",
     summary = "The caller",
     responses(
-        (status = 200, description = "the user, API key or service", body = serde_json::Value)
+        (status = 200, description = "the user, API key or service", body = Caller)
     ),
 )]
 pub async fn me(
     State(state): State<Arc<AppState>>,
     principal: Principal,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Caller>, ApiError> {
     match &principal.actor {
         Actor::User(id) => {
             let user = state
@@ -646,20 +644,54 @@ pub async fn me(
                 .org
                 .as_ref()
                 .and_then(|org| state.runtime.directory().get(org))
-                .map(|entry| json!({ "id": entry.org.id, "name": entry.org.name }));
-            Ok(Json(json!({
-                "kind": "user",
-                "user": UserView::from(user),
-                "organization": organization,
-            })))
+                .map(|entry| entry.org.clone());
+            Ok(Json(Caller::User {
+                user: UserView::from(user),
+                organization,
+            }))
         }
-        Actor::ApiKey(id) => Ok(Json(json!({
-            "kind": "api_key", "id": id, "org": principal.org, "role": principal.role
-        }))),
-        Actor::Service(name) => Ok(Json(json!({
-            "kind": "service", "name": name, "org": principal.org, "role": principal.role
-        }))),
+        Actor::ApiKey(id) => Ok(Json(Caller::ApiKey {
+            id: *id,
+            org: principal.org.clone(),
+            role: principal.role,
+        })),
+        Actor::Service(name) => Ok(Json(Caller::Service {
+            name: name.clone(),
+            org: principal.org.clone(),
+            role: principal.role,
+        })),
     }
+}
+
+/// The answer of `GET /api/v1/auth/me`, by the kind of credential.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Caller {
+    /// A user's access token or cookie.
+    User {
+        /// The account.
+        user: UserView,
+        /// Its organisation (absent for the platform administrator).
+        organization: Option<warroom_engine::Organization>,
+    },
+    /// An API key.
+    ApiKey {
+        /// The key's id.
+        id: Uuid,
+        /// The organisation it acts for.
+        org: Option<OrgId>,
+        /// The role it acts with.
+        role: Role,
+    },
+    /// A service token (minted with the signing secret, e.g. by the load tester).
+    Service {
+        /// The token's subject.
+        name: String,
+        /// The organisation it acts for.
+        org: Option<OrgId>,
+        /// The role it acts with.
+        role: Role,
+    },
 }
 
 /// `POST /api/v1/auth/password`: `{current_password, new_password}`. Ends every other

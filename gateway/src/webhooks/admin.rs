@@ -28,17 +28,39 @@ pub const SECRET_PREFIX: &str = "whsec_";
 const MAX_URL_CHARS: usize = 2048;
 
 /// `POST /api/v1/admin/webhooks` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
-    /// `http://` or `https://` URL deliveries are POSTed to.
+    /// `http://` or `https://` URL deliveries are POSTed to, at most 2,048 bytes, without
+    /// credentials; its host must resolve to public addresses only (unless
+    /// `webhooks.allow_private_targets`), else 400 `invalid_url`.
+    #[schema(max_length = 2048, pattern = "^[hH][tT][tT][pP][sS]?://")]
     pub url: String,
-    /// Events to deliver, e.g. `["crisis:detected"]`.
+    /// Events to deliver (at least one), e.g. `["crisis:detected"]`.
+    #[schema(value_type = Vec<WebhookEvent>, min_items = 1)]
     pub events: Vec<String>,
 }
 
+/// An event an outgoing webhook can receive (`WEBHOOK_EVENTS`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // Only its schema is used.
+pub enum WebhookEvent {
+    /// A crisis began.
+    #[schema(rename = "crisis:detected")]
+    Detected,
+    /// A crisis grew more severe.
+    #[schema(rename = "crisis:escalated")]
+    Escalated,
+    /// Someone acknowledged a crisis.
+    #[schema(rename = "crisis:acknowledged")]
+    Acknowledged,
+    /// A crisis ended.
+    #[schema(rename = "crisis:resolved")]
+    Resolved,
+}
+
 /// The answer to creating an endpoint: the only time the secret is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedWebhook {
     /// HMAC-SHA256 key of the deliveries' `X-Warroom-Signature`: keep it.
     pub secret: String,
@@ -110,7 +132,7 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     tag = "webhooks",
     summary = "The organisation's outgoing webhooks (no secrets)",
     responses(
-        (status = 200, description = "the endpoints", body = serde_json::Value),
+        (status = 200, description = "the endpoints", body = Vec<WebhookRecord>),
         (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
     ),
 )]
@@ -134,9 +156,9 @@ pub async fn list(
     path = "/api/v1/admin/webhooks",
     tag = "webhooks",
     summary = "Adds an outgoing webhook; its signing secret is shown once",
-    request_body(content = serde_json::Value, description = "{url, events}", content_type = "application/json"),
+    request_body(content = CreateWebhook),
     responses(
-        (status = 201, description = "the endpoint with its secret", body = serde_json::Value),
+        (status = 201, description = "the endpoint with its secret", body = CreatedWebhook),
         (status = 400, description = "bad URL or events", body = crate::openapi::ErrorResponse),
         (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
     ),
@@ -257,7 +279,7 @@ pub struct DeliveriesQuery {
     summary = "Delivery attempts of an outgoing webhook, newest first",
     params(("id" = String, Path, description = "webhook id"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500")),
     responses(
-        (status = 200, description = "the attempts", body = serde_json::Value),
+        (status = 200, description = "the attempts", body = Vec<warroom_storage::webhooks::DeliveryRecord>),
         (status = 400, description = "invalid id or query", body = crate::openapi::ErrorResponse),
         (status = 404, description = "no such webhook in the organisation", body = crate::openapi::ErrorResponse)
     ),

@@ -25,7 +25,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 use warroom_actors::webhook::signature;
 use warroom_engine::OrgId;
 
@@ -97,6 +96,15 @@ fn authenticate(
     Ok((org, delivery.to_owned()))
 }
 
+/// The answer to a delivery whose id was received before.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct DuplicateDelivery {
+    /// Always `true`.
+    pub duplicate: bool,
+    /// The delivery id (`X-Warroom-Delivery`).
+    pub delivery: String,
+}
+
 /// `POST /api/v1/webhooks/{service}`.
 #[utoipa::path(
     post,
@@ -104,9 +112,10 @@ fn authenticate(
     tag = "webhooks",
     summary = "Mentions pushed by a source: signed (HMAC-SHA256), not authenticated",
     params(("service" = String, Path, description = "a configured webhook service")),
-    request_body(content = serde_json::Value, description = "mention records, as for /ingest/mentions", content_type = "application/json"),
+    request_body(content = crate::ingest::MentionBody, description = "mention records, as for /ingest/mentions", content_type = "application/json"),
     responses(
-        (status = 202, description = "accepted (idempotent by delivery id)", body = serde_json::Value),
+        (status = 200, description = "a delivery id received before: nothing applied again", body = DuplicateDelivery),
+        (status = 202, description = "accepted", body = warroom_engine::wire::IngestAccepted),
         (status = 401, description = "bad or missing signature, or stale timestamp", body = crate::openapi::ErrorResponse),
         (status = 404, description = "unknown service or organisation", body = crate::openapi::ErrorResponse)
     ),
@@ -162,7 +171,10 @@ pub async fn receive(
         metrics.webhooks_duplicate.fetch_add(1, Ordering::Relaxed);
         return Ok((
             StatusCode::OK,
-            Json(json!({ "duplicate": true, "delivery": delivery })),
+            Json(DuplicateDelivery {
+                duplicate: true,
+                delivery,
+            }),
         )
             .into_response());
     }

@@ -25,6 +25,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 use warroom_engine::{OrgId, Role};
 
@@ -127,7 +128,7 @@ pub enum RefreshOutcome {
 }
 
 /// A stored API key (never the key itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ApiKeyRecord {
     /// Key id.
     pub id: Uuid,
@@ -173,7 +174,7 @@ pub struct NewApiKey {
 }
 
 /// One audit-trail row (seed 5.2, plus the organisation and the acting API key).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditEntry {
     /// Organisation; `None` for platform-level actions.
     pub org: Option<OrgId>,
@@ -190,6 +191,7 @@ pub struct AuditEntry {
     /// Anything else worth keeping (never a secret).
     pub details: serde_json::Value,
     /// Client address.
+    #[schema(value_type = Option<String>)]
     pub ip_address: Option<IpAddr>,
     /// Client user agent.
     pub user_agent: Option<String>,
@@ -198,7 +200,7 @@ pub struct AuditEntry {
 }
 
 /// A stored audit row.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditRecord {
     /// Row id.
     pub id: Uuid,
@@ -222,18 +224,31 @@ impl std::fmt::Display for AuditCursor {
     }
 }
 
+impl AuditCursor {
+    /// The form [`Display`](std::fmt::Display) writes and [`FromStr`](std::str::FromStr)
+    /// reads: the timestamp in µs, a dot, the id as 32 lowercase hex digits.
+    pub const PATTERN: &'static str = "^[0-9]{1,18}\\.[0-9a-f]{32}$";
+}
+
 impl std::str::FromStr for AuditCursor {
     type Err = String;
 
+    /// Reads exactly [`AuditCursor::PATTERN`]: what `next` gives, nothing looser.
     fn from_str(s: &str) -> Result<Self, String> {
-        let (time, id) = s
-            .split_once('.')
-            .ok_or_else(|| "cursor is <timestamp>.<id>".to_owned())?;
+        let malformed = || "cursor is the `next` of a previous page".to_owned();
+        let (time, id) = s.split_once('.').ok_or_else(malformed)?;
+        let digits = |part: &str, len: std::ops::RangeInclusive<usize>, hex: bool| {
+            len.contains(&part.len())
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (hex && (b'a'..=b'f').contains(&b)))
+        };
+        if !digits(time, 1..=18, false) || !digits(id, 32..=32, true) {
+            return Err(malformed());
+        }
         Ok(Self {
-            timestamp_us: time
-                .parse()
-                .map_err(|_| "bad cursor timestamp".to_owned())?,
-            id: Uuid::parse_str(id).map_err(|_| "bad cursor id".to_owned())?,
+            timestamp_us: time.parse().map_err(|_| malformed())?,
+            id: Uuid::parse_str(id).map_err(|_| malformed())?,
         })
     }
 }
@@ -407,4 +422,42 @@ pub(crate) fn finish_page(mut entries: Vec<AuditRecord>, limit: u32) -> AuditPag
         None
     };
     AuditPage { entries, next }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditCursor;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_cursor_reads_back_what_it_writes_and_nothing_looser() {
+        let cursor = AuditCursor {
+            timestamp_us: 1_764_900_000_123_456,
+            id: Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef),
+        };
+        let text = cursor.to_string();
+        assert_eq!(text.parse::<AuditCursor>(), Ok(cursor));
+        let pattern = regex::Regex::new(AuditCursor::PATTERN).unwrap();
+        assert!(
+            pattern.is_match(&text),
+            "{text} does not match the documented pattern"
+        );
+        for bad in [
+            "",
+            ".",
+            "1764900000123456",
+            "-1.0123456789abcdef0123456789abcdef",
+            "+1.0123456789abcdef0123456789abcdef",
+            "1.0123456789ABCDEF0123456789ABCDEF",
+            "1.01234567-89ab-cdef-0123-456789abcdef",
+            "1234567890123456789.0123456789abcdef0123456789abcdef",
+            "1.0123456789abcdef0123456789abcde",
+        ] {
+            assert!(bad.parse::<AuditCursor>().is_err(), "{bad:?} was accepted");
+            assert!(
+                !pattern.is_match(bad),
+                "{bad:?} matches the documented pattern"
+            );
+        }
+    }
 }

@@ -21,6 +21,7 @@ mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 use warroom_engine::OrgId;
 
@@ -30,7 +31,7 @@ use crate::sql::StoreResult;
 pub const MAX_DELIVERY_PAGE: u32 = 500;
 
 /// A stored outgoing webhook endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct WebhookRecord {
     /// Endpoint id.
     pub id: Uuid,
@@ -50,7 +51,7 @@ pub struct WebhookRecord {
 }
 
 /// How one delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryOutcome {
     /// The receiver answered 2xx.
@@ -84,7 +85,7 @@ impl DeliveryOutcome {
 }
 
 /// One delivery attempt, as logged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct DeliveryRecord {
     /// Row id.
     pub id: Uuid,
