@@ -913,10 +913,10 @@ async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing(
     app.shutdown().await.unwrap();
 }
 
-/// `(method, path)` of every `.route(…)` in `gateway/src/lib.rs`, under `/api/v1`: read
+/// `(method, path)` of every `.route(…)` in `gateway/src/router.rs`, under `/api/v1`: read
 /// from the source, so a route added there is checked against the OpenAPI document.
 fn registered_routes() -> Vec<(String, String)> {
-    let source = include_str!("../gateway/src/lib.rs");
+    let source = include_str!("../gateway/src/router.rs");
     // Routes added after the API is nested under /api/v1 live at the root (`/metrics`).
     let root_from = source
         .find(".nest(\"/api/v1\"")

@@ -17,7 +17,10 @@ use parking_lot::Mutex;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::wire::IngestAccepted;
 use warroom_engine::{CampaignMetric, DataMode, Event, Mention, OrgId};
-use warroom_streams::dataflow::{IngestError, IngestHandle};
+/// Why the stream operators refused records (saturated or stopped), as the gateway
+/// reports it.
+pub use warroom_streams::dataflow::IngestError;
+use warroom_streams::dataflow::IngestHandle;
 
 use crate::dedup::{self, Dedup};
 use crate::persist::{PersistError, Persister};

@@ -21,13 +21,10 @@ use warroom_storage::accounts::{
 use crate::auth::permission::Permission;
 use crate::auth::revocation::Revocation;
 use crate::auth::routes::UserView;
-use crate::auth::{password, token, CanAdminister, Principal, RequestMeta, Scoped};
+use crate::auth::{password, token, Principal};
 use crate::error::ApiError;
-use crate::rest::ApiQuery;
-use crate::AppState;
-
-/// Admin access to the credential's organisation.
-pub type AdminScope = Scoped<CanAdminister>;
+use crate::extract::{parse_id, AdminScope, ApiQuery, RequestMeta, Scoped};
+use crate::state::AppState;
 
 /// Longest accepted API key name.
 const MAX_NAME_CHARS: usize = 100;
@@ -44,15 +41,6 @@ where
     T: Deserialize<'de>,
 {
     T::deserialize(deserializer).map(Some)
-}
-
-fn parse_id(id: &str, what: &'static str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| {
-        ApiError::not_found(
-            what,
-            format!("no such {}", what.trim_end_matches("_not_found")),
-        )
-    })
 }
 
 fn org_role(role: Role) -> Result<Role, ApiError> {
@@ -208,7 +196,7 @@ pub async fn update_user(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<UserView>, ApiError> {
-    let id = parse_id(&id, "user_not_found")?;
+    let id = parse_id(&id, "user_not_found", "user")?;
     let request: UpdateUser = parse_body(&body)?;
     if request.role.is_none() && request.active.is_none() {
         return Err(ApiError::bad_request(
@@ -431,7 +419,7 @@ pub async fn revoke_api_key(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id, "api_key_not_found")?;
+    let id = parse_id(&id, "api_key_not_found", "API key")?;
     if !state
         .auth
         .accounts()

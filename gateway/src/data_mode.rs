@@ -16,9 +16,10 @@ use serde_json::json;
 use warroom_engine::DataMode;
 
 use crate::auth::permission::Permission;
-use crate::auth::{Principal, RequestMeta};
+use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::extract::RequestMeta;
+use crate::state::AppState;
 
 /// Body of `GET` and of a `PUT`'s answer.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -22,9 +22,9 @@ use tokio::sync::mpsc;
 use warroom_storage::archive::{ExportFormat, ExportQuery, Table};
 use warroom_storage::store_export::{stream_export, StoreRows};
 
-use crate::auth::{OrgScope, RequestMeta, Scoped};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::extract::{OrgScope, RequestMeta, Scoped};
+use crate::state::AppState;
 
 /// Bytes gathered before a chunk is sent.
 const CHUNK_BYTES: usize = 64 * 1024;

@@ -17,18 +17,17 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use warroom_actors::ingest::IngestRefusal;
+use warroom_actors::ingest::{IngestError, IngestRefusal};
 use warroom_actors::metrics::Rejection;
 use warroom_actors::persist::PersistError;
 use warroom_engine::validate::{
     campaign_from_record, mention_from_record, parse_records, split_records, TimeBounds,
 };
 use warroom_engine::wire::{CampaignMetricRecord, IngestAccepted, MentionRecord};
-use warroom_streams::dataflow::IngestError;
 
-use crate::auth::{CanIngest, Scoped};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::extract::{CanIngest, Scoped};
+use crate::state::AppState;
 
 /// The JSON body of `POST /api/v1/ingest/mentions` and of signed webhook deliveries, as
 /// the document describes it: an array of at least one record, or one record. Only its

@@ -15,9 +15,9 @@ use warroom_actors::metrics::{HistogramSnapshot, Rejection};
 use warroom_actors::supervisor::ChildState;
 use warroom_engine::HealthStatus;
 
-use crate::auth::RequestMeta;
 use crate::error::ApiError;
-use crate::AppState;
+use crate::extract::RequestMeta;
+use crate::state::AppState;
 
 /// Content type of the text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";

@@ -3,36 +3,21 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 use warroom_actors::org::{AlertAction, AlertError, AlertQuery, MentionQuery, OrgMsg};
 use warroom_engine::{
     CrisisStatus, HealthStatus, KpiSnapshot, Organization, Platform, Role, Window,
 };
 
 use crate::auth::permission::Permission;
-use crate::auth::{CanRespond, OrgScope, Principal, RequestMeta, Scoped};
+use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::AppState;
-
-/// `Query` whose rejection is our JSON 400.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::try_from_uri(&parts.uri)
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
-    }
-}
+use crate::extract::{parse_id, ApiQuery, CanRespond, OrgScope, RequestMeta, Scoped};
+use crate::state::AppState;
 
 /// `?window=` (default 24h).
 #[derive(Debug, Deserialize)]
@@ -468,8 +453,7 @@ async fn alert_action(
     id: &str,
     action: AlertAction,
 ) -> Result<Json<warroom_engine::CrisisEvent>, ApiError> {
-    let id = Uuid::parse_str(id)
-        .map_err(|_| ApiError::not_found("alert_not_found", format!("no alert {id}")))?;
+    let id = parse_id(id, "alert_not_found", "alert")?;
     let result = state
         .runtime
         .directory()

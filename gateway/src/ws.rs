@@ -36,10 +36,10 @@ use warroom_engine::OrgId;
 
 use crate::auth::permission::Permission;
 use crate::auth::revocation::{SocketRefusal, SocketTicket};
-use crate::auth::{Auth, Principal, RequestMeta};
+use crate::auth::{Auth, Principal};
 use crate::error::ApiError;
-use crate::rest::ApiQuery;
-use crate::AppState;
+use crate::extract::{ApiQuery, RequestMeta};
+use crate::state::AppState;
 use reader::{FrameReader, Incoming};
 
 /// Close code: normal closure (the answer to a client's close).

@@ -21,9 +21,10 @@ use warroom_storage::accounts::{
 
 use super::revocation::Revocation;
 use super::token::{self, TokenKind};
-use super::{check_csrf, cookie, password, Actor, Principal, RequestMeta};
+use super::{check_csrf, cookie, password, Actor, Principal};
 use crate::error::ApiError;
-use crate::AppState;
+use crate::extract::RequestMeta;
+use crate::state::AppState;
 
 /// Longest accepted login address.
 const MAX_EMAIL_BYTES: usize = 255;

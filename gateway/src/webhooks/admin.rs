@@ -16,11 +16,10 @@ use warroom_actors::webhook::outgoing::WEBHOOK_EVENTS;
 use warroom_actors::webhook::target::{self, SystemResolver};
 use warroom_storage::webhooks::{DeliveryRecord, WebhookRecord};
 
-use crate::admin::AdminScope;
-use crate::auth::{token, RequestMeta, Scoped};
+use crate::auth::token;
 use crate::error::ApiError;
-use crate::rest::ApiQuery;
-use crate::AppState;
+use crate::extract::{parse_id, AdminScope, ApiQuery, RequestMeta, Scoped};
+use crate::state::AppState;
 
 /// Prefix of generated webhook secrets.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -119,10 +118,6 @@ fn check_events(events: Vec<String>) -> Result<Vec<String>, ApiError> {
         ));
     }
     Ok(out)
-}
-
-fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| ApiError::not_found("webhook_not_found", "no such webhook"))
 }
 
 /// `GET /api/v1/admin/webhooks`: the organisation's endpoints (without secrets).
@@ -239,7 +234,7 @@ pub async fn delete(
     meta: RequestMeta,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook_not_found", "webhook")?;
     if !state
         .runtime
         .store()
@@ -290,7 +285,7 @@ pub async fn deliveries(
     Path(id): Path<String>,
     ApiQuery(query): ApiQuery<DeliveriesQuery>,
 ) -> Result<Json<Vec<DeliveryRecord>>, ApiError> {
-    let id = parse_id(&id)?;
+    let id = parse_id(&id, "webhook_not_found", "webhook")?;
     let limit = query.limit.unwrap_or(100);
     if limit == 0 || limit > warroom_storage::webhooks::MAX_DELIVERY_PAGE {
         return Err(ApiError::bad_request(

@@ -30,7 +30,7 @@ use warroom_engine::OrgId;
 
 use crate::error::ApiError;
 use crate::ingest::{accepted, counted, mention_records, read_body, refusal};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Longest accepted delivery id.
 const MAX_DELIVERY_ID: usize = 128;
