@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use warroom_actors::mock::MentionGenerator;
+use warroom_actors::sources::mock::MentionGenerator;
 use warroom_engine::{Config, CrisisSignal, Mention, OrgId, ScoredMention};
 use warroom_streams::crisis::{CrisisDetector, CrisisParams};
 use warroom_streams::sentiment::analyzer;

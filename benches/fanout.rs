@@ -30,9 +30,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use warroom_actors::frame::{self, EncodedFrame};
-use warroom_actors::mock::MentionGenerator;
-use warroom_actors::outbox::{Outbox, OutboxLimits};
+use warroom_actors::push::frame::{self, EncodedFrame};
+use warroom_actors::push::outbox::{Outbox, OutboxLimits};
+use warroom_actors::sources::mock::MentionGenerator;
 use warroom_engine::wire::{events, Channel, KpiUpdateData, WindowFigures};
 use warroom_engine::{Config, OrgId, ScoredMention, Window};
 use warroom_streams::sentiment::analyzer;

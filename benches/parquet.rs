@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use warroom_actors::mock::MentionGenerator;
+use warroom_actors::sources::mock::MentionGenerator;
 use warroom_engine::{DataMode, OrgId, Organization, ScoredMention, SystemClock};
 use warroom_storage::archive::{
     export, ArchiveConfig, ArchiveWriter, ExportFormat, ExportQuery, LiveArchive,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use warroom_actors::mock::MentionGenerator;
+use warroom_actors::sources::mock::MentionGenerator;
 use warroom_engine::{Config, Event, OrgId, OrgUpdate, SystemClock, UpdateSink};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig};
 

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use warroom_actors::mock::MentionGenerator;
+use warroom_actors::sources::mock::MentionGenerator;
 use warroom_engine::{Config, OrgId, ScoredMention, Window};
 use warroom_streams::sentiment::analyzer;
 use warroom_streams::window::{OrgWindows, WindowParams};

@@ -29,7 +29,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
-use warroom_actors::mock::MentionGenerator;
+use warroom_actors::sources::mock::MentionGenerator;
 use warroom_engine::{Mention, OrgId};
 use warroom_streams::sentiment::analyzer;
 

@@ -115,7 +115,7 @@ pub async fn run(config: &Config, args: &ExportArgs) -> anyhow::Result<ExportSta
     }
     // The persisted data mode's rows (the configuration's mode on a database that never
     // stored one): an export never mixes mock and live records.
-    let mode = warroom_actors::data_mode::read(store.as_ref())
+    let mode = warroom_actors::runtime::data_mode::read(store.as_ref())
         .await
         .map_err(anyhow::Error::msg)?
         .unwrap_or(config.data.mode);

@@ -150,7 +150,7 @@ async fn open_migrated_store(
 /// no running server; running nodes apply a change from the bus at once, or from the
 /// database within `redis.mode_sync_interval`.
 async fn data_mode(config: &Config, mode: Option<warroom_engine::DataMode>) -> anyhow::Result<()> {
-    use warroom_actors::data_mode;
+    use warroom_actors::runtime::data_mode;
     let store = open_migrated_store(config).await?;
     let result = async {
         let current = data_mode::read(store.as_ref())

@@ -926,7 +926,7 @@ async fn the_data_mode_is_switched_by_admins_audited_and_broadcast() {
     assert_eq!(mode["data_mode"], "LIVE");
     // The database holds it (a restart would keep it).
     assert_eq!(
-        warroom_actors::data_mode::read(app.runtime().store().as_ref())
+        warroom_actors::runtime::data_mode::read(app.runtime().store().as_ref())
             .await
             .unwrap(),
         Some(warroom_engine::DataMode::Live)

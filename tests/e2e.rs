@@ -874,7 +874,7 @@ async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing(
     let (app, _) = start(config).await;
     let runtime = app.runtime();
     let demo = warroom_engine::OrgId::new("demo");
-    let kind = warroom_actors::source::SourceKind::Mentions;
+    let kind = warroom_actors::sources::actor::SourceKind::Mentions;
     let name = "source:demo:mentions";
     eventually(|| async { runtime.children().snapshot().contains_key(name) }).await;
     let applied_before = runtime
@@ -905,7 +905,7 @@ async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing(
     // ...and then it runs again, with the restart counted, and health is ok.
     eventually(|| async {
         let status = runtime.children().snapshot()[name].clone();
-        status.state == warroom_actors::supervisor::ChildState::Running
+        status.state == warroom_actors::runtime::supervisor::ChildState::Running
             && status.restarts == 1
             && runtime.health().services["sources"].status == warroom_engine::HealthStatus::Ok
     })

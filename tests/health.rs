@@ -260,7 +260,7 @@ async fn a_crashed_source_pushes_degraded_with_its_reason_then_ok() {
     }
     assert!(runtime.crash_source(
         &OrgId::new("alpha"),
-        warroom_actors::source::SourceKind::Mentions
+        warroom_actors::sources::actor::SourceKind::Mentions
     ));
     // The monitor pushes the change with the reason...
     let degraded = next_health(&mut socket, |h| h["status"] == "degraded").await;

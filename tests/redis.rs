@@ -440,7 +440,7 @@ async fn a_data_mode_change_reaches_another_node_over_the_bus() {
     // subscribes in the background after it starts: wait until both nodes listen.
     let channel = format!(
         "{prefix}:bus:{}",
-        warroom_actors::data_mode::DATA_MODE_CHANNEL
+        warroom_actors::runtime::data_mode::DATA_MODE_CHANNEL
     );
     eventually("both nodes subscribe to the bus", || async {
         subscribers(&channel).await >= 2
@@ -521,7 +521,7 @@ async fn a_change_made_while_the_bus_was_down_is_picked_up_from_the_database() {
     let store = warroom_storage::open_store(&config.database.url)
         .await
         .unwrap();
-    warroom_actors::data_mode::persist(store.as_ref(), DataMode::Live)
+    warroom_actors::runtime::data_mode::persist(store.as_ref(), DataMode::Live)
         .await
         .unwrap();
     eventually("the node re-reads the persisted mode", || async {

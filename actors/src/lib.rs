@@ -1,24 +1,18 @@
-//! War Room supervised actors: source actors (mock generators, later live connectors),
-//! one organisation actor per tenant, the per-socket outgoing queues, and the supervision
-//! tree that restarts them. [`runtime::Runtime`] starts and stops them all.
+//! War Room supervised actors, in rooms, one per concern. A record's walk: a source in
+//! [`sources`] (mock generator, live connector or ingest request) hands it to the
+//! [`sources::ingest::Ingestor`], which sends it to the dataflow (`warroom_streams`) and
+//! to the [`persist`] room's group-commit writer; the dataflow's updates reach the
+//! organisation actor in [`push`], which renders frames once and queues them for every
+//! subscribed socket. [`runtime`] wires, supervises and stops them all.
+//!
+//! The rooms import downwards: `runtime` names every room; no room imports `runtime`.
+//! What the parts report about themselves lives in the leaf [`status`] (and the counters
+//! in [`metrics`]), which the runtime reads.
 
-pub mod archive;
-pub mod connectors;
-pub mod dashboard_cache;
-pub mod data_mode;
-pub mod dedup;
-pub mod directory;
-pub mod frame;
-pub mod health;
-pub mod ingest;
-pub mod kpi;
 pub mod metrics;
-pub mod mock;
-pub mod org;
-pub mod outbox;
 pub mod persist;
+pub mod push;
 pub mod runtime;
-pub mod source;
-pub mod store;
-pub mod supervisor;
+pub mod sources;
+pub mod status;
 pub mod webhook;

@@ -1,5 +1,5 @@
 //! The connectors against local fake vendor servers (an axum app on port 0) serving the
-//! documented shapes (`/work/shared/vendor`, copied to `src/connectors/testdata`):
+//! documented shapes (`/work/shared/vendor`, copied to `src/sources/connectors/testdata`):
 //! pagination, 429 with Retry-After, 5xx, timeouts, malformed and truncated JSON, expired
 //! tokens, schema drift; then the connectors inside a running engine (cursor resume,
 //! health, circuit breaker) and the MOCK/LIVE swap under load.
@@ -16,13 +16,13 @@ use axum::response::Response;
 use chrono::Utc;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use warroom_actors::connectors::breaker::BreakerState;
-use warroom_actors::connectors::google_ads::GoogleAds;
-use warroom_actors::connectors::http::{Http, RateLimit, ResponseCache};
-use warroom_actors::connectors::mentionlytics::Mentionlytics;
-use warroom_actors::connectors::meta::Meta;
-use warroom_actors::connectors::{Connector, ConnectorError};
 use warroom_actors::runtime::Runtime;
+use warroom_actors::sources::connectors::breaker::BreakerState;
+use warroom_actors::sources::connectors::google_ads::GoogleAds;
+use warroom_actors::sources::connectors::http::{Http, RateLimit, ResponseCache};
+use warroom_actors::sources::connectors::mentionlytics::Mentionlytics;
+use warroom_actors::sources::connectors::meta::Meta;
+use warroom_actors::sources::connectors::{Connector, ConnectorError};
 use warroom_engine::config::OrgConfig;
 use warroom_engine::connectors::{
     ConnectorsConfig, GoogleAdsAccount, MentionlyticsAccount, MetaAccount, OrgConnectors, Secret,
@@ -577,7 +577,7 @@ fn meta_account() -> MetaAccount {
 async fn meta_pages_until_next_is_absent_and_reads_strings() {
     let (fake, base) = Fake::start().await;
     let sample: Value = serde_json::from_str(include_str!(
-        "../src/connectors/testdata/meta-insights.json"
+        "../src/sources/connectors/testdata/meta-insights.json"
     ))
     .unwrap();
     fake.on_request("/graph/v25.0/act_1/insights", move |seen| {
@@ -711,7 +711,8 @@ fn google_account() -> GoogleAdsAccount {
 async fn google_ads_oauth_headers_gaql_and_exact_micros() {
     let (fake, base) = Fake::start().await;
     fake.on("/oauth/token", vec![TOKEN_OK("g1"), TOKEN_OK("g2")]);
-    let sample = include_str!("../src/connectors/testdata/google-ads-searchstream.json").to_owned();
+    let sample =
+        include_str!("../src/sources/connectors/testdata/google-ads-searchstream.json").to_owned();
     fake.on_request(
         "/gads/v26/customers/1234567890/googleAds:searchStream",
         move |seen| {
@@ -841,7 +842,7 @@ async fn kpis_7d(runtime: &Runtime, org: &OrgId) -> warroom_engine::KpiSnapshot 
     let actor = runtime.directory().get(org).unwrap().actor().unwrap();
     match actor
         .call(
-            |reply| warroom_actors::org::OrgMsg::Kpis(warroom_engine::Window::D7, reply),
+            |reply| warroom_actors::push::org::OrgMsg::Kpis(warroom_engine::Window::D7, reply),
             Some(Duration::from_secs(5)),
         )
         .await
@@ -901,7 +902,7 @@ async fn live_connector_ingests_persists_its_cursor_and_resumes_after_restart() 
         async move { store.count_mentions(&acme).await.unwrap() == 2 }
     })
     .await;
-    let key = warroom_actors::connectors::cursor::key(&acme, "mentionlytics");
+    let key = warroom_actors::sources::connectors::cursor::key(&acme, "mentionlytics");
     let expected_cursor = chrono::DateTime::parse_from_rfc3339(&at(20))
         .unwrap()
         .to_rfc3339();
@@ -1216,14 +1217,15 @@ async fn a_crashed_connector_is_restarted_and_keeps_its_cursor() {
             .cloned()
     })
     .await;
-    assert!(runtime.crash_source(&acme, warroom_actors::source::SourceKind::Mentions));
+    assert!(runtime.crash_source(&acme, warroom_actors::sources::actor::SourceKind::Mentions));
     wait_for("a restart", || {
         runtime
             .children()
             .snapshot()
             .get(name)
             .filter(|c| {
-                c.restarts >= 1 && c.state == warroom_actors::supervisor::ChildState::Running
+                c.restarts >= 1
+                    && c.state == warroom_actors::runtime::supervisor::ChildState::Running
             })
             .map(|_| ())
     })

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-use warroom_actors::org::OrgMsg;
+use warroom_actors::push::org::OrgMsg;
 use warroom_engine::{DataMode, Role, Window};
 use warroom_storage::accounts::{
     ApiKeyRecord, AuditCursor, AuditFilter, AuditRecord, NewApiKey, NewUser,
@@ -540,14 +540,15 @@ pub async fn audit(
     tag = "admin",
     summary = "State of the organisation's live connectors (last success, last error, breaker, lag)",
     responses(
-        (status = 200, description = "connector states by child name", body = std::collections::BTreeMap<String, warroom_actors::connectors::ConnectorStatus>),
+        (status = 200, description = "connector states by child name", body = std::collections::BTreeMap<String, warroom_actors::sources::connectors::ConnectorStatus>),
         (status = 403, description = "not an admin", body = crate::openapi::ErrorResponse)
     ),
 )]
 pub async fn list_connectors(
     State(state): State<Arc<AppState>>,
     Scoped(org, _, _): AdminScope,
-) -> Json<std::collections::BTreeMap<String, warroom_actors::connectors::ConnectorStatus>> {
+) -> Json<std::collections::BTreeMap<String, warroom_actors::sources::connectors::ConnectorStatus>>
+{
     let mut statuses = state.runtime.connector_statuses();
     statuses.retain(|_, s| s.org == org.as_str());
     Json(statuses)
@@ -597,7 +598,7 @@ struct WindowFigures {
 /// rendered through its mailbox. `None` when the actor does not answer.
 async fn dashboard_figures(
     state: &AppState,
-    entry: &warroom_actors::directory::OrgEntry,
+    entry: &warroom_actors::push::directory::OrgEntry,
 ) -> Option<DashboardFigures> {
     let bytes = match entry.dashboard.get(Window::M15) {
         Some(bytes) => bytes,

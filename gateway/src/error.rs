@@ -157,13 +157,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<warroom_actors::directory::CallError> for ApiError {
-    fn from(error: warroom_actors::directory::CallError) -> Self {
+impl From<warroom_actors::push::directory::CallError> for ApiError {
+    fn from(error: warroom_actors::push::directory::CallError) -> Self {
         match error {
-            warroom_actors::directory::CallError::UnknownOrg => {
+            warroom_actors::push::directory::CallError::UnknownOrg => {
                 ApiError::not_found("org_not_found", "no such organisation")
             }
-            warroom_actors::directory::CallError::Unavailable => ApiError::unavailable(
+            warroom_actors::push::directory::CallError::Unavailable => ApiError::unavailable(
                 "org_unavailable",
                 "the organisation's state is restarting or busy; retry shortly",
                 1,

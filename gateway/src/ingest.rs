@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use warroom_actors::ingest::{IngestError, IngestRefusal};
 use warroom_actors::metrics::Rejection;
 use warroom_actors::persist::PersistError;
+use warroom_actors::sources::ingest::{IngestError, IngestRefusal};
 use warroom_engine::validate::{
     campaign_from_record, mention_from_record, parse_records, split_records, TimeBounds,
 };

@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use warroom_actors::metrics::{HistogramSnapshot, Rejection};
-use warroom_actors::supervisor::ChildState;
+use warroom_actors::runtime::supervisor::ChildState;
 use warroom_engine::HealthStatus;
 
 use crate::error::ApiError;

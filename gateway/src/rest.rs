@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use warroom_actors::org::{AlertAction, AlertError, AlertQuery, MentionQuery, OrgMsg};
+use warroom_actors::push::org::{AlertAction, AlertError, AlertQuery, MentionQuery, OrgMsg};
 use warroom_engine::{
     CrisisStatus, HealthStatus, KpiSnapshot, Organization, Platform, Role, Window,
 };
@@ -48,8 +48,8 @@ impl WindowParam {
     tag = "system",
     summary = "Health of the engine and its parts (details for administrators)",
     responses(
-        (status = 200, description = "ok or degraded", body = warroom_actors::runtime::HealthReport),
-        (status = 503, description = "down", body = warroom_actors::runtime::HealthReport)
+        (status = 200, description = "ok or degraded", body = warroom_actors::status::HealthReport),
+        (status = 503, description = "down", body = warroom_actors::status::HealthReport)
     ),
     security((), ("bearer" = [])),
 )]
@@ -107,7 +107,7 @@ pub async fn orgs(
     summary = "The seed's dashboard KPIs plus the window's live figures",
     params(("window" = Option<warroom_engine::Window>, Query, description = "15m, 1h, 24h (default) or 7d")),
     responses(
-        (status = 200, description = "the dashboard", body = warroom_actors::org::DashboardView),
+        (status = 200, description = "the dashboard", body = warroom_actors::push::org::DashboardView),
         (status = 400, description = "invalid window", body = crate::openapi::ErrorResponse),
         (status = 403, description = "role lacks read", body = crate::openapi::ErrorResponse),
         (status = 404, description = "organisation not found", body = crate::openapi::ErrorResponse)
@@ -161,7 +161,7 @@ async fn kpis(
     summary = "Recent mentions, newest first, filtered and paginated",
     params(("source" = Option<warroom_engine::Source>, Query, description = "twitter, facebook, …"), ("sentiment" = Option<warroom_engine::SentimentClass>, Query, description = "positive, neutral or negative"), ("from" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("to" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "RFC 3339, on event time"), ("limit" = Option<u32>, Query, minimum = 1, maximum = 500, description = "1-500, default 50"), ("cursor" = Option<u64>, Query, maximum = 9_223_372_036_854_775_807_u64, description = "next_cursor of the previous page")),
     responses(
-        (status = 200, description = "a page of mentions with next_cursor", body = warroom_actors::org::MentionPage),
+        (status = 200, description = "a page of mentions with next_cursor", body = warroom_actors::push::org::MentionPage),
         (status = 400, description = "invalid filter, range or limit", body = crate::openapi::ErrorResponse),
         (status = 404, description = "organisation not found", body = crate::openapi::ErrorResponse)
     ),
@@ -173,13 +173,13 @@ pub async fn mentions(
 ) -> Result<Response, ApiError> {
     if query
         .limit
-        .is_some_and(|l| l == 0 || l > warroom_actors::org::MAX_PAGE)
+        .is_some_and(|l| l == 0 || l > warroom_actors::push::org::MAX_PAGE)
     {
         return Err(ApiError::bad_request(
             "invalid_limit",
             format!(
                 "limit must be between 1 and {}",
-                warroom_actors::org::MAX_PAGE
+                warroom_actors::push::org::MAX_PAGE
             ),
         ));
     }

@@ -27,9 +27,9 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use warroom_actors::frame::{self, EncodedFrame, FrameClass};
-use warroom_actors::org::{OrgMsg, SubscribeRequest};
-use warroom_actors::outbox::{Outbox, OutboxLimits};
+use warroom_actors::push::frame::{self, EncodedFrame, FrameClass};
+use warroom_actors::push::org::{OrgMsg, SubscribeRequest};
+use warroom_actors::push::outbox::{Outbox, OutboxLimits};
 use warroom_actors::runtime::Runtime;
 use warroom_engine::wire::{events, Channel, ClientCommand, ErrorData};
 use warroom_engine::OrgId;
@@ -429,7 +429,7 @@ struct Session {
     /// Subscribe commands handled so far (the second and later re-check the credential).
     subscribes: u32,
     /// Counts this socket in its organisation's `open_sockets` while subscribed.
-    counted: Option<warroom_actors::directory::SocketCount>,
+    counted: Option<warroom_actors::push::directory::SocketCount>,
     heartbeat: Duration,
     idle_timeout: Duration,
     subscribe_timeout: Duration,

@@ -512,7 +512,7 @@ impl Delivery {
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| {
-                        crate::connectors::backoff::parse_retry_after(v, self.clock.now())
+                        crate::sources::connectors::backoff::parse_retry_after(v, self.clock.now())
                     });
                 Attempt {
                     status: Some(status.as_u16()),

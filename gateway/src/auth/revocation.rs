@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use uuid::Uuid;
-use warroom_actors::outbox::Outbox;
+use warroom_actors::push::outbox::Outbox;
 
 use super::{Actor, Principal};
 
@@ -387,7 +387,7 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warroom_actors::outbox::OutboxLimits;
+    use warroom_actors::push::outbox::OutboxLimits;
     use warroom_engine::Role;
 
     fn outbox() -> Arc<Outbox> {

@@ -12,7 +12,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
-use warroom_actors::org::OrgMsg;
+use warroom_actors::push::org::OrgMsg;
 use warroom_engine::wire::events;
 use warroom_engine::{OrgId, Role};
 use warroom_storage::accounts::{

@@ -104,7 +104,7 @@ pub async fn recover_org(
             .await
             .map_err(|e| format!("reading mentions of {org}: {e}"))?;
         recovered.mentions += items.len() as u64;
-        crate::kpi::add_to(&mut buckets, mode, &items);
+        crate::persist::kpi::add_to(&mut buckets, mode, &items);
         let events: Vec<Event> = items
             .into_iter()
             .map(|m| Event::Mention {

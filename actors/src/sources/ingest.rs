@@ -22,8 +22,8 @@ use warroom_engine::{CampaignMetric, DataMode, Event, Mention, OrgId};
 pub use warroom_streams::dataflow::IngestError;
 use warroom_streams::dataflow::IngestHandle;
 
-use crate::dedup::{self, Dedup};
 use crate::persist::{PersistError, Persister};
+use crate::sources::dedup::{self, Dedup};
 
 /// Why records were not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

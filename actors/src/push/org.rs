@@ -24,9 +24,9 @@ use warroom_engine::{
     OrgUpdate, Organization, ScoredMention, SentimentClass, Source, StreamCounters, Window,
 };
 
-use crate::dashboard_cache::DashboardCache;
-use crate::frame::{self, EncodedFrame, FrameClass};
-use crate::outbox::Outbox;
+use crate::push::dashboard_cache::DashboardCache;
+use crate::push::frame::{self, EncodedFrame, FrameClass};
+use crate::push::outbox::Outbox;
 
 /// Mentions per `dashboard:mention-stream` frame at most; larger batches are split.
 const MENTIONS_PER_FRAME: usize = 256;
@@ -382,7 +382,7 @@ impl OrgState {
                 return true;
             }
             pushed += 1;
-            sub.outbox.push(encoded.clone()) != crate::outbox::PushOutcome::Closed
+            sub.outbox.push(encoded.clone()) != crate::push::outbox::PushOutcome::Closed
         });
         // One relaxed add per frame, not per subscriber.
         self.metrics
@@ -1132,7 +1132,7 @@ mod tests {
         let org = OrgId::new("acme");
         let crisis = open_crisis(&org);
         let (actor, handle, pending) = spawn_org(&org, vec![crisis.clone()]).await;
-        let limits = crate::outbox::OutboxLimits {
+        let limits = crate::push::outbox::OutboxLimits {
             max_frames: 1000,
             max_bytes: 1 << 24,
         };

@@ -1,3 +1,8 @@
+//! The persist room: what is acknowledged is in the database. This module is the
+//! write-behind persister itself; [`store`] adapts it to the SQL store and recovers each
+//! organisation's state on start, [`kpi`] writes the KPI minute buckets behind commits,
+//! and [`archive`] runs the live Parquet archive beside it.
+//!
 //! Write-behind persistence with group commit.
 //!
 //! Records go to the dataflow (the push path, in memory) and, beside it, to this
@@ -20,6 +25,10 @@
 //! spans a mode switch is written as one store call per mode, so each stored record says
 //! which mode it belongs to (recovery rebuilds only the current mode's windows).
 
+pub mod archive;
+pub mod kpi;
+pub mod store;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +36,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, ScoredMention, SentimentScores};
 
-use crate::kpi::CommitObserver;
+use crate::persist::kpi::CommitObserver;
 
 /// A failed batch write.
 #[derive(Debug, Clone)]

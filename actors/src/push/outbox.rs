@@ -21,7 +21,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use warroom_engine::wire::GapData;
 
-use crate::frame::{EncodedFrame, FrameClass};
+use crate::push::frame::{EncodedFrame, FrameClass};
 
 /// WebSocket close code for a client that cannot keep up.
 pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
@@ -285,7 +285,7 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::frame::ConflationKey;
+    use crate::push::frame::ConflationKey;
     use proptest::prelude::*;
 
     fn frame(seq: u64, class: FrameClass) -> EncodedFrame {

@@ -419,7 +419,7 @@ mod tests {
         use warroom_streams::crisis::{CrisisDetector, CrisisParams};
         use warroom_streams::window::{OrgWindows, WindowParams};
 
-        use crate::mock::MentionGenerator;
+        use crate::sources::mock::MentionGenerator;
 
         let org = OrgId::new("harbor-city");
         let rate = 2.0;

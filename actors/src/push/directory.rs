@@ -14,8 +14,8 @@ use parking_lot::RwLock;
 use ractor::{ActorRef, RpcReplyPort};
 use warroom_engine::{OrgId, OrgUpdate, Organization, UpdateSink};
 
-use crate::dashboard_cache::DashboardCache;
-use crate::org::OrgMsg;
+use crate::push::dashboard_cache::DashboardCache;
+use crate::push::org::OrgMsg;
 
 /// One organisation's entry.
 pub struct OrgEntry {

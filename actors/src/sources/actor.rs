@@ -8,7 +8,7 @@
 //!
 //! At an organisation's first start in MOCK mode the runtime also runs
 //! [`backfill_history`] once, in the background: `[mock] backfill` of generated history
-//! (see [`crate::mock::history`]) submitted through the same [`Ingestor`].
+//! (see [`crate::sources::mock::history`]) submitted through the same [`Ingestor`].
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -24,11 +24,11 @@ use warroom_engine::config::{CrisisScenario, MockConfig};
 use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, Platform};
 use warroom_streams::dataflow::IngestError;
 
-use crate::ingest::{IngestRefusal, Ingestor};
 use crate::metrics::EngineMetrics;
-use crate::mock::history::{event_times, HistoryPlan, Slot};
-use crate::mock::{poisson_count, CampaignGenerator, MentionGenerator};
 use crate::persist::PersistError;
+use crate::sources::ingest::{IngestRefusal, Ingestor};
+use crate::sources::mock::history::{event_times, HistoryPlan, Slot};
+use crate::sources::mock::{poisson_count, CampaignGenerator, MentionGenerator};
 
 /// Records a source keeps for retry while the operators refuse them; beyond it the
 /// oldest generated (never acknowledged) records are discarded and counted.
@@ -317,7 +317,7 @@ impl HistoryFeed {
 }
 
 /// Generates `[mock] backfill` of history for one organisation (see
-/// [`crate::mock::history`] for how dense) and submits it through the ingestor like live
+/// [`crate::sources::mock::history`] for how dense) and submits it through the ingestor like live
 /// mock data: campaign reports closing each past day (when `campaigns`), then mentions in
 /// event-time order in batches of [`BACKFILL_BATCH`], the next batch generated while the
 /// previous one commits. A refused batch is retried (idempotent); the backfill ends early,

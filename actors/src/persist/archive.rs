@@ -23,7 +23,7 @@ use warroom_engine::{Config, HealthStatus};
 use warroom_storage::archive::{ArchiveConfig, LiveArchive, LiveArchiveOptions, LiveArchiveStats};
 use warroom_storage::Store;
 
-use crate::runtime::PartHealth;
+use crate::status::PartHealth;
 
 /// Consecutive failures after which health reports the archive `degraded`.
 pub const FAILURES_DEGRADED: u64 = 3;

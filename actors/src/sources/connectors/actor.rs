@@ -19,8 +19,8 @@ use super::breaker::CircuitBreaker;
 use super::error::ConnectorError;
 use super::status::ConnectorRegistry;
 use super::{cursor, Connector, Poll};
-use crate::ingest::{IngestRefusal, Ingestor};
-use crate::source::SourceMsg;
+use crate::sources::actor::SourceMsg;
+use crate::sources::ingest::{IngestRefusal, Ingestor};
 
 /// Builds the vendor client (again on every restart).
 pub type ConnectorFactory = Arc<dyn Fn() -> Result<Box<dyn Connector>, String> + Send + Sync>;

@@ -1,6 +1,6 @@
 //! Live connectors (issue 6): one supervised actor per (organisation, vendor) that polls
 //! the vendor on a schedule and submits what it maps through the shared
-//! [`Ingestor`](crate::ingest::Ingestor), like every other source.
+//! [`Ingestor`](crate::sources::ingest::Ingestor), like every other source.
 //!
 //! One module per concern: [`http`] (timeouts, rate limit, retries with backoff and
 //! jitter honouring `Retry-After`, body cap), [`breaker`] (circuit breaker), [`token`]
