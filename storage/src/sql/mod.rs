@@ -50,6 +50,7 @@
 //!   a case-insensitive substring match on SQLite. Both find a single plain word.
 
 mod codec;
+pub(crate) mod dialect;
 mod error;
 mod postgres;
 mod sqlite;

@@ -15,8 +15,7 @@
 //!   pending ([`WebhookStore::pending_deliveries`], the one read across organisations:
 //!   it belongs to the engine's dispatcher, never to a tenant's request).
 
-mod postgres;
-mod sqlite;
+mod sql;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

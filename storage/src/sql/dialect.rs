@@ -1,0 +1,218 @@
+//! What truly differs between PostgreSQL and SQLite, so that query text, column lists
+//! and row codecs are written once over both ([`Dialect`]): how a UUID, a time, a list
+//! of strings and a small integer are stored, the SQL for "now", and which pool reads
+//! and which writes. Placeholders come from [`QueryBuilder::push_bind`] (`$n` on
+//! PostgreSQL, `?` on SQLite).
+//!
+//! | value | PostgreSQL | SQLite |
+//! |---|---|---|
+//! | UUID | `uuid` | text |
+//! | time | `timestamptz` | integer, µs since the epoch |
+//! | list of strings | `text[]` | text, a JSON array |
+//! | small integer (attempts, HTTP status) | `integer` (i32) | integer (i64) |
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Database, QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::{PgStore, SqliteStore, StoreError, StoreResult};
+
+/// A row of the dialect's database.
+pub type RowOf<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// One SQL database's encodings and pools; implemented by [`PgStore`] and
+/// [`SqliteStore`].
+pub trait Dialect: Send + Sync {
+    /// The sqlx database.
+    type Db: Database;
+
+    /// SQL for the current time, in this dialect's time encoding.
+    const NOW: &'static str;
+
+    /// Binds text.
+    fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str);
+    /// Binds optional text.
+    fn push_opt_text(query: &mut QueryBuilder<Self::Db>, value: Option<&str>);
+    /// Binds a 64-bit integer (`LIMIT`, counts).
+    fn push_bigint(query: &mut QueryBuilder<Self::Db>, value: i64);
+    /// Binds a small integer (saturating at `i32::MAX` where the column is 32-bit).
+    fn push_int(query: &mut QueryBuilder<Self::Db>, value: Option<i64>);
+    /// Binds a UUID.
+    fn push_uuid(query: &mut QueryBuilder<Self::Db>, value: Option<Uuid>);
+    /// Binds a time.
+    fn push_time(query: &mut QueryBuilder<Self::Db>, value: DateTime<Utc>);
+    /// Binds a list of strings.
+    fn push_strings(query: &mut QueryBuilder<Self::Db>, value: &[String]) -> StoreResult<()>;
+
+    /// Reads text.
+    fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String>;
+    /// Reads optional text.
+    fn opt_text(row: &RowOf<Self>, column: &str) -> StoreResult<Option<String>>;
+    /// Reads a small integer.
+    fn int(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>>;
+    /// Reads a UUID (`None` for SQL NULL).
+    fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>>;
+    /// Reads a time.
+    fn time(row: &RowOf<Self>, column: &str) -> StoreResult<DateTime<Utc>>;
+    /// Reads a list of strings.
+    fn strings(row: &RowOf<Self>, column: &str) -> StoreResult<Vec<String>>;
+
+    /// Runs a statement on the writer; the rows it affected.
+    fn execute(
+        &self,
+        query: QueryBuilder<Self::Db>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Runs a query on a reader; every row.
+    fn fetch_all(
+        &self,
+        query: QueryBuilder<Self::Db>,
+    ) -> impl Future<Output = StoreResult<Vec<RowOf<Self>>>> + Send;
+    /// Runs statements on the writer in one transaction; the rows they affected.
+    fn execute_all(
+        &self,
+        queries: Vec<QueryBuilder<Self::Db>>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    /// Reads a UUID that cannot be NULL.
+    fn uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Uuid> {
+        Self::opt_uuid(row, column)?.ok_or_else(|| StoreError::Invalid(format!("{column} is NULL")))
+    }
+}
+
+impl Dialect for PgStore {
+    type Db = sqlx::Postgres;
+
+    const NOW: &'static str = "NOW()";
+
+    fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str) {
+        query.push_bind(value.to_owned());
+    }
+    fn push_opt_text(query: &mut QueryBuilder<Self::Db>, value: Option<&str>) {
+        query.push_bind(value.map(str::to_owned));
+    }
+    fn push_bigint(query: &mut QueryBuilder<Self::Db>, value: i64) {
+        query.push_bind(value);
+    }
+    fn push_int(query: &mut QueryBuilder<Self::Db>, value: Option<i64>) {
+        query.push_bind(value.map(|v| i32::try_from(v).unwrap_or(i32::MAX)));
+    }
+    fn push_uuid(query: &mut QueryBuilder<Self::Db>, value: Option<Uuid>) {
+        query.push_bind(value);
+    }
+    fn push_time(query: &mut QueryBuilder<Self::Db>, value: DateTime<Utc>) {
+        query.push_bind(value);
+    }
+    fn push_strings(query: &mut QueryBuilder<Self::Db>, value: &[String]) -> StoreResult<()> {
+        query.push_bind(value.to_vec());
+        Ok(())
+    }
+
+    fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String> {
+        Ok(row.try_get(column)?)
+    }
+    fn opt_text(row: &RowOf<Self>, column: &str) -> StoreResult<Option<String>> {
+        Ok(row.try_get(column)?)
+    }
+    fn int(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>> {
+        Ok(row.try_get::<Option<i32>, _>(column)?.map(i64::from))
+    }
+    fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>> {
+        Ok(row.try_get(column)?)
+    }
+    fn time(row: &RowOf<Self>, column: &str) -> StoreResult<DateTime<Utc>> {
+        Ok(row.try_get(column)?)
+    }
+    fn strings(row: &RowOf<Self>, column: &str) -> StoreResult<Vec<String>> {
+        Ok(row.try_get(column)?)
+    }
+
+    async fn execute(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<u64> {
+        Ok(query.build().execute(self.pool()).await?.rows_affected())
+    }
+    async fn fetch_all(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<Vec<RowOf<Self>>> {
+        Ok(query.build().fetch_all(self.pool()).await?)
+    }
+    async fn execute_all(&self, queries: Vec<QueryBuilder<Self::Db>>) -> StoreResult<u64> {
+        let mut tx = self.pool().begin().await?;
+        let mut affected = 0;
+        for mut query in queries {
+            affected += query.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(affected)
+    }
+}
+
+impl Dialect for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    const NOW: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)";
+
+    fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str) {
+        query.push_bind(value.to_owned());
+    }
+    fn push_opt_text(query: &mut QueryBuilder<Self::Db>, value: Option<&str>) {
+        query.push_bind(value.map(str::to_owned));
+    }
+    fn push_bigint(query: &mut QueryBuilder<Self::Db>, value: i64) {
+        query.push_bind(value);
+    }
+    fn push_int(query: &mut QueryBuilder<Self::Db>, value: Option<i64>) {
+        query.push_bind(value);
+    }
+    fn push_uuid(query: &mut QueryBuilder<Self::Db>, value: Option<Uuid>) {
+        query.push_bind(value.map(|u| u.to_string()));
+    }
+    fn push_time(query: &mut QueryBuilder<Self::Db>, value: DateTime<Utc>) {
+        query.push_bind(value.timestamp_micros());
+    }
+    fn push_strings(query: &mut QueryBuilder<Self::Db>, value: &[String]) -> StoreResult<()> {
+        query.push_bind(serde_json::to_string(value)?);
+        Ok(())
+    }
+
+    fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String> {
+        Ok(row.try_get(column)?)
+    }
+    fn opt_text(row: &RowOf<Self>, column: &str) -> StoreResult<Option<String>> {
+        Ok(row.try_get(column)?)
+    }
+    fn int(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>> {
+        Ok(row.try_get(column)?)
+    }
+    fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>> {
+        row.try_get::<Option<String>, _>(column)?
+            .map(|text| {
+                Uuid::parse_str(&text)
+                    .map_err(|_| StoreError::Invalid(format!("stored uuid {text:?}")))
+            })
+            .transpose()
+    }
+    fn time(row: &RowOf<Self>, column: &str) -> StoreResult<DateTime<Utc>> {
+        let us: i64 = row.try_get(column)?;
+        DateTime::from_timestamp_micros(us)
+            .ok_or_else(|| StoreError::Invalid(format!("timestamp {us} µs out of range")))
+    }
+    fn strings(row: &RowOf<Self>, column: &str) -> StoreResult<Vec<String>> {
+        let json: String = row.try_get(column)?;
+        Ok(serde_json::from_str(&json)?)
+    }
+
+    async fn execute(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<u64> {
+        Ok(query.build().execute(&self.writer).await?.rows_affected())
+    }
+    async fn fetch_all(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<Vec<RowOf<Self>>> {
+        Ok(query.build().fetch_all(&self.readers).await?)
+    }
+    async fn execute_all(&self, queries: Vec<QueryBuilder<Self::Db>>) -> StoreResult<u64> {
+        let mut tx = self.writer.begin().await?;
+        let mut affected = 0;
+        for mut query in queries {
+            affected += query.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(affected)
+    }
+}
