@@ -294,7 +294,7 @@ pub struct CreateApiKey {
     pub role: Role,
     /// Requests per hour (default `auth.api_key_rate_limit_per_hour`).
     #[serde(default, deserialize_with = "warroom_engine::whole_number::option")]
-    #[schema(minimum = 1, maximum = 4_294_967_295_u32)]
+    #[schema(minimum = 1, maximum = 2_147_483_647_u32)]
     pub rate_limit_per_hour: Option<u32>,
 }
 
@@ -342,7 +342,7 @@ pub async fn create_api_key(
     if limit == 0 || limit > i32::MAX as u32 {
         return Err(ApiError::bad_request(
             "invalid_rate_limit",
-            "rate_limit_per_hour must be positive",
+            "rate_limit_per_hour is between 1 and 2147483647",
         ));
     }
     let key = token::random_secret(token::API_KEY_PREFIX);

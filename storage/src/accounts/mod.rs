@@ -17,8 +17,7 @@
 //!   uses of one token, exactly one rotates and the other is a reuse, which revokes the
 //!   family.
 
-mod postgres;
-mod sqlite;
+mod sql;
 
 use std::net::IpAddr;
 
@@ -397,12 +396,6 @@ pub(crate) fn truncate_us(t: DateTime<Utc>) -> DateTime<Utc> {
 /// A stored role name back.
 pub(crate) fn parse_role(name: &str) -> StoreResult<Role> {
     Role::parse(name).ok_or_else(|| crate::StoreError::Invalid(format!("stored role {name:?}")))
-}
-
-/// Whether a driver error is a unique-constraint violation (a taken address).
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
 }
 
 /// The page size a filter asks for, within bounds.

@@ -10,17 +10,25 @@
 //! | time | `timestamptz` | integer, µs since the epoch |
 //! | list of strings | `text[]` | text, a JSON array |
 //! | small integer (attempts, HTTP status) | `integer` (i32) | integer (i64) |
+//! | boolean | `boolean` | integer 0/1 |
+//! | JSON | `jsonb` | text |
+//! | IP address | `inet` (bound as text, cast) | text |
 
 use std::future::Future;
+use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
-use sqlx::{Database, QueryBuilder, Row};
+use sqlx::{Database, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::{PgStore, SqliteStore, StoreError, StoreResult};
+use crate::accounts::truncate_us;
 
 /// A row of the dialect's database.
 pub type RowOf<D> = <<D as Dialect>::Db as Database>::Row;
+
+/// A transaction on the dialect's writer.
+pub type TxOf<D> = Transaction<'static, <D as Dialect>::Db>;
 
 /// One SQL database's encodings and pools; implemented by [`PgStore`] and
 /// [`SqliteStore`].
@@ -30,6 +38,13 @@ pub trait Dialect: Send + Sync {
 
     /// SQL for the current time, in this dialect's time encoding.
     const NOW: &'static str;
+    /// `SELECT` expression reading the `ip_address` column as text.
+    const IP_AS_TEXT: &'static str;
+    /// Appended to a `SELECT` inside a transaction to lock the rows it read (PostgreSQL);
+    /// SQLite's one writer connection serialises instead.
+    const FOR_UPDATE: &'static str;
+    /// The null-safe "differs from" operator.
+    const IS_DISTINCT_FROM: &'static str;
 
     /// Binds text.
     fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str);
@@ -45,6 +60,12 @@ pub trait Dialect: Send + Sync {
     fn push_time(query: &mut QueryBuilder<Self::Db>, value: DateTime<Utc>);
     /// Binds a list of strings.
     fn push_strings(query: &mut QueryBuilder<Self::Db>, value: &[String]) -> StoreResult<()>;
+    /// Binds a boolean.
+    fn push_bool(query: &mut QueryBuilder<Self::Db>, value: bool);
+    /// Binds a JSON value.
+    fn push_json(query: &mut QueryBuilder<Self::Db>, value: &serde_json::Value) -> StoreResult<()>;
+    /// Binds an optional IP address (with its cast where the column is typed).
+    fn push_ip(query: &mut QueryBuilder<Self::Db>, value: Option<IpAddr>);
 
     /// Reads text.
     fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String>;
@@ -58,6 +79,12 @@ pub trait Dialect: Send + Sync {
     fn time(row: &RowOf<Self>, column: &str) -> StoreResult<DateTime<Utc>>;
     /// Reads a list of strings.
     fn strings(row: &RowOf<Self>, column: &str) -> StoreResult<Vec<String>>;
+    /// Reads an optional time.
+    fn opt_time(row: &RowOf<Self>, column: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// Reads a boolean.
+    fn bool(row: &RowOf<Self>, column: &str) -> StoreResult<bool>;
+    /// Reads JSON (`Null` for SQL NULL).
+    fn json(row: &RowOf<Self>, column: &str) -> StoreResult<serde_json::Value>;
 
     /// Runs a statement on the writer; the rows it affected.
     fn execute(
@@ -67,6 +94,23 @@ pub trait Dialect: Send + Sync {
     /// Runs a query on a reader; every row.
     fn fetch_all(
         &self,
+        query: QueryBuilder<Self::Db>,
+    ) -> impl Future<Output = StoreResult<Vec<RowOf<Self>>>> + Send;
+    /// Runs a query on the writer (which has seen its own commits); every row.
+    fn fetch_all_written(
+        &self,
+        query: QueryBuilder<Self::Db>,
+    ) -> impl Future<Output = StoreResult<Vec<RowOf<Self>>>> + Send;
+    /// Begins a transaction on the writer.
+    fn begin(&self) -> impl Future<Output = StoreResult<TxOf<Self>>> + Send;
+    /// Runs a statement inside `tx`; the rows it affected.
+    fn execute_in(
+        tx: &mut TxOf<Self>,
+        query: QueryBuilder<Self::Db>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Runs a query inside `tx`; every row.
+    fn fetch_all_in(
+        tx: &mut TxOf<Self>,
         query: QueryBuilder<Self::Db>,
     ) -> impl Future<Output = StoreResult<Vec<RowOf<Self>>>> + Send;
     /// Runs statements on the writer in one transaction; the rows they affected.
@@ -85,6 +129,9 @@ impl Dialect for PgStore {
     type Db = sqlx::Postgres;
 
     const NOW: &'static str = "NOW()";
+    const IP_AS_TEXT: &'static str = "host(ip_address)";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const IS_DISTINCT_FROM: &'static str = " IS DISTINCT FROM ";
 
     fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str) {
         query.push_bind(value.to_owned());
@@ -102,11 +149,24 @@ impl Dialect for PgStore {
         query.push_bind(value);
     }
     fn push_time(query: &mut QueryBuilder<Self::Db>, value: DateTime<Utc>) {
-        query.push_bind(value);
+        // Whole microseconds, as stored: a value read back equals the one written.
+        query.push_bind(truncate_us(value));
     }
     fn push_strings(query: &mut QueryBuilder<Self::Db>, value: &[String]) -> StoreResult<()> {
         query.push_bind(value.to_vec());
         Ok(())
+    }
+    fn push_bool(query: &mut QueryBuilder<Self::Db>, value: bool) {
+        query.push_bind(value);
+    }
+    fn push_json(query: &mut QueryBuilder<Self::Db>, value: &serde_json::Value) -> StoreResult<()> {
+        query.push_bind(value.clone());
+        Ok(())
+    }
+    fn push_ip(query: &mut QueryBuilder<Self::Db>, value: Option<IpAddr>) {
+        query
+            .push_bind(value.map(|ip| ip.to_string()))
+            .push("::inet");
     }
 
     fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String> {
@@ -127,9 +187,41 @@ impl Dialect for PgStore {
     fn strings(row: &RowOf<Self>, column: &str) -> StoreResult<Vec<String>> {
         Ok(row.try_get(column)?)
     }
+    fn opt_time(row: &RowOf<Self>, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(row.try_get(column)?)
+    }
+    fn bool(row: &RowOf<Self>, column: &str) -> StoreResult<bool> {
+        Ok(row.try_get(column)?)
+    }
+    fn json(row: &RowOf<Self>, column: &str) -> StoreResult<serde_json::Value> {
+        Ok(row
+            .try_get::<Option<serde_json::Value>, _>(column)?
+            .unwrap_or(serde_json::Value::Null))
+    }
 
     async fn execute(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<u64> {
         Ok(query.build().execute(self.pool()).await?.rows_affected())
+    }
+    async fn fetch_all_written(
+        &self,
+        mut query: QueryBuilder<Self::Db>,
+    ) -> StoreResult<Vec<RowOf<Self>>> {
+        Ok(query.build().fetch_all(self.pool()).await?)
+    }
+    async fn begin(&self) -> StoreResult<TxOf<Self>> {
+        Ok(self.pool().begin().await?)
+    }
+    async fn execute_in(
+        tx: &mut TxOf<Self>,
+        mut query: QueryBuilder<Self::Db>,
+    ) -> StoreResult<u64> {
+        Ok(query.build().execute(&mut **tx).await?.rows_affected())
+    }
+    async fn fetch_all_in(
+        tx: &mut TxOf<Self>,
+        mut query: QueryBuilder<Self::Db>,
+    ) -> StoreResult<Vec<RowOf<Self>>> {
+        Ok(query.build().fetch_all(&mut **tx).await?)
     }
     async fn fetch_all(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<Vec<RowOf<Self>>> {
         Ok(query.build().fetch_all(self.pool()).await?)
@@ -149,6 +241,9 @@ impl Dialect for SqliteStore {
     type Db = sqlx::Sqlite;
 
     const NOW: &'static str = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)";
+    const IP_AS_TEXT: &'static str = "ip_address";
+    const FOR_UPDATE: &'static str = "";
+    const IS_DISTINCT_FROM: &'static str = " IS NOT ";
 
     fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str) {
         query.push_bind(value.to_owned());
@@ -171,6 +266,16 @@ impl Dialect for SqliteStore {
     fn push_strings(query: &mut QueryBuilder<Self::Db>, value: &[String]) -> StoreResult<()> {
         query.push_bind(serde_json::to_string(value)?);
         Ok(())
+    }
+    fn push_bool(query: &mut QueryBuilder<Self::Db>, value: bool) {
+        query.push_bind(i64::from(value));
+    }
+    fn push_json(query: &mut QueryBuilder<Self::Db>, value: &serde_json::Value) -> StoreResult<()> {
+        query.push_bind(serde_json::to_string(value)?);
+        Ok(())
+    }
+    fn push_ip(query: &mut QueryBuilder<Self::Db>, value: Option<IpAddr>) {
+        query.push_bind(value.map(|ip| ip.to_string()));
     }
 
     fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String> {
@@ -199,9 +304,47 @@ impl Dialect for SqliteStore {
         let json: String = row.try_get(column)?;
         Ok(serde_json::from_str(&json)?)
     }
+    fn opt_time(row: &RowOf<Self>, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        row.try_get::<Option<i64>, _>(column)?
+            .map(|us| {
+                DateTime::from_timestamp_micros(us)
+                    .ok_or_else(|| StoreError::Invalid(format!("timestamp {us} µs out of range")))
+            })
+            .transpose()
+    }
+    fn bool(row: &RowOf<Self>, column: &str) -> StoreResult<bool> {
+        Ok(row.try_get::<i64, _>(column)? != 0)
+    }
+    fn json(row: &RowOf<Self>, column: &str) -> StoreResult<serde_json::Value> {
+        match row.try_get::<Option<String>, _>(column)? {
+            Some(text) => Ok(serde_json::from_str(&text)?),
+            None => Ok(serde_json::Value::Null),
+        }
+    }
 
     async fn execute(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<u64> {
         Ok(query.build().execute(&self.writer).await?.rows_affected())
+    }
+    async fn fetch_all_written(
+        &self,
+        mut query: QueryBuilder<Self::Db>,
+    ) -> StoreResult<Vec<RowOf<Self>>> {
+        Ok(query.build().fetch_all(&self.writer).await?)
+    }
+    async fn begin(&self) -> StoreResult<TxOf<Self>> {
+        Ok(self.writer.begin().await?)
+    }
+    async fn execute_in(
+        tx: &mut TxOf<Self>,
+        mut query: QueryBuilder<Self::Db>,
+    ) -> StoreResult<u64> {
+        Ok(query.build().execute(&mut **tx).await?.rows_affected())
+    }
+    async fn fetch_all_in(
+        tx: &mut TxOf<Self>,
+        mut query: QueryBuilder<Self::Db>,
+    ) -> StoreResult<Vec<RowOf<Self>>> {
+        Ok(query.build().fetch_all(&mut **tx).await?)
     }
     async fn fetch_all(&self, mut query: QueryBuilder<Self::Db>) -> StoreResult<Vec<RowOf<Self>>> {
         Ok(query.build().fetch_all(&self.readers).await?)

@@ -28,6 +28,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database refused a row for a unique constraint (a taken address).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(e) | StoreError::Unavailable(e) => e
+                .as_database_error()
+                .is_some_and(|d| d.is_unique_violation()),
+            _ => false,
+        }
+    }
+
     /// Whether retrying the same call later may succeed (the database was unavailable).
     pub fn is_transient(&self) -> bool {
         match self {
