@@ -14,16 +14,14 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
-#[path = "../tests/webdriver/mod.rs"]
-mod webdriver;
 
 use std::time::Duration;
 
+use common::webdriver::{cdp, Driver};
 use fantoccini::{Client, Locator};
 use serde_json::json;
 use warroom::App;
 use warroom_engine::{Config, Role};
-use webdriver::{cdp, Driver};
 
 const EMAIL: &str = "bench@harbor.example";
 
@@ -139,7 +137,7 @@ async fn main() {
 
     let driver = Driver::start();
     let client = driver.browser().await;
-    webdriver::sign_in(&client, &base, EMAIL, common::PASSWORD).await;
+    common::webdriver::sign_in(&client, &base, EMAIL, common::PASSWORD).await;
     client
         .wait()
         .for_element(Locator::Css("#kpi-mentions"))

@@ -7,18 +7,17 @@
 //! on what a person sees: visible text, buttons, roles; and that the console stays clean.
 
 mod common;
-mod webdriver;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use common::webdriver::{click, console_errors, fill, sign_in, Driver};
 use common::{create_user, PASSWORD};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use warroom::App;
 use warroom_engine::config::{CrisisScenario, OrgConfig};
 use warroom_engine::{Config, Role};
-use webdriver::{click, console_errors, fill, sign_in, Driver};
 
 /// How long a condition may take to hold before a test fails (generous: CI shares two
 /// cores between the server, the browser and the test).

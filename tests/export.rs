@@ -3,13 +3,12 @@
 //! with JSON errors before the first byte; `warroom export` writes a single file whole.
 
 mod common;
-mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
+use common::mention;
 use serde_json::{json, Value};
-use support::mention;
 use warroom::App;
 use warroom_engine::Config;
 

@@ -4,7 +4,6 @@
 //! graceful restart, and across `kill -9` of the server binary mid-stream.
 
 mod common;
-mod support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
@@ -17,9 +16,9 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use common::postgres::PgDatabase;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
-use support::PgDatabase;
 use warroom::App;
 use warroom_engine::Config;
 use warroom_storage::archive::{LiveArchiveStats, Table};

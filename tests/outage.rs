@@ -8,16 +8,16 @@
 //! a result: conditions are polled with a deadline.
 
 mod common;
-mod support;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::mention;
+use common::postgres::{PgDatabase, Proxy};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
-use support::{mention, PgDatabase, Proxy};
 use warroom::App;
 use warroom_engine::config::OrgConfig;
 use warroom_engine::Config;

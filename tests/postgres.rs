@@ -4,12 +4,12 @@
 //! gets a fresh database.
 
 mod common;
-mod support;
 
 use std::time::Duration;
 
+use common::mention;
+use common::postgres::PgDatabase;
 use serde_json::{json, Value};
-use support::{mention, PgDatabase};
 use warroom::App;
 use warroom_engine::config::OrgConfig;
 use warroom_engine::{Config, DataMode};

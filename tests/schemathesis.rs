@@ -19,11 +19,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use warroom::App;
 use warroom_engine::Role;
 
 mod common;
-use common::{access_token, create_user, quiet_config, quiet_org};
+use common::{access_token, create_user, quiet_org, spawn_app, TestApp};
 
 /// Examples per operation and phase: about 4,000 requests in all, a few minutes.
 const MAX_EXAMPLES: &str = "30";
@@ -33,13 +32,13 @@ const SEED: &str = "1";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_keeps_its_openapi_contract() {
     let st = schemathesis();
-    let mut config = quiet_config();
-    config.orgs = vec![quiet_org("alpha"), quiet_org("beta")];
-    // Schemathesis opens connections faster than a browser would; the per-address caps
-    // are tested in tests/connections.rs.
-    config.server.ip_limits_exempt = vec!["127.0.0.0/8".parse().unwrap()];
-    let app = App::start(config).await.expect("server starts");
-    let root = format!("http://{}", app.addr());
+    let TestApp { app, root, .. } = spawn_app(|config| {
+        config.orgs = vec![quiet_org("alpha"), quiet_org("beta")];
+        // Schemathesis opens connections faster than a browser would; the per-address
+        // caps are tested in tests/connections.rs.
+        config.server.ip_limits_exempt = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
     create_user(&app, Some("alpha"), "admin@alpha.org", Role::Admin).await;
     create_user(&app, Some("beta"), "staff@beta.org", Role::User).await;
     create_user(&app, None, "platform@warroom.org", Role::PlatformAdmin).await;

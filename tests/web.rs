@@ -11,22 +11,16 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use warroom::App;
-use warroom_engine::Config;
 
 /// The page, its scripts, styles, vendored libraries and map, compressed, at most.
 const PAGE_BUDGET_BYTES: usize = 300 * 1024;
 
 async fn start() -> (App, String) {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
-    config.auth.jwt_secret = common::SECRET.into();
-    config.orgs = vec![common::quiet_org("alpha"), common::quiet_org("beta")];
-    let dir = tempfile::tempdir().unwrap().keep();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
-    let app = App::start(config).await.unwrap();
-    let base = format!("http://{}", app.addr());
-    (app, base)
+    let test = common::spawn_app(|config| {
+        config.orgs = vec![common::quiet_org("alpha"), common::quiet_org("beta")];
+    })
+    .await;
+    (test.app, test.root)
 }
 
 async fn get(url: &str, gzip: bool) -> reqwest::Response {

@@ -1,10 +1,15 @@
-//! Credentials shared by the integration tests: the servers they start use [`SECRET`],
-//! so a test can mint short-lived service tokens (role `manager`) for any organisation,
-//! as the load tester does. Accounts, logins, roles and tenancy are tested in
-//! `tests/auth.rs` with real users.
+//! The one helper folder of the root integration tests. [`spawn_app`] starts a server
+//! for a test; the servers use [`SECRET`], so a test can mint short-lived service tokens
+//! (role `manager`) for any organisation, as the load tester does; accounts, logins and
+//! sockets have their helpers here too. [`postgres`] gives the PostgreSQL suites a fresh
+//! database and a proxy they can cut; [`webdriver`] drives Chromium for the browser tests
+//! and the page benchmark. Accounts, roles and tenancy are tested in `tests/auth.rs`.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
+
+pub mod postgres;
+pub mod webdriver;
 
 use serde_json::json;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -105,6 +110,27 @@ pub fn quiet_config() -> warroom_engine::Config {
     let dir = tempfile::tempdir().unwrap().keep();
     config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
     config
+}
+
+/// A server started for one test: [`quiet_config`] as `configure` changed it.
+pub struct TestApp {
+    /// The running server (`shutdown` it at the end to stop its tasks cleanly).
+    pub app: warroom::App,
+    /// `http://127.0.0.1:<port>`.
+    pub root: String,
+    /// `<root>/api/v1`.
+    pub api: String,
+}
+
+/// Starts a server on port 0 with its own SQLite file: [`quiet_config`] (organisation
+/// `alpha`, no mock feed, [`SECRET`]) changed by `configure`.
+pub async fn spawn_app(configure: impl FnOnce(&mut warroom_engine::Config)) -> TestApp {
+    let mut config = quiet_config();
+    configure(&mut config);
+    let app = warroom::App::start(config).await.expect("server starts");
+    let root = format!("http://{}", app.addr());
+    let api = format!("{root}/api/v1");
+    TestApp { app, root, api }
 }
 
 /// An organisation with no mock feed and the default crisis rule.
@@ -263,4 +289,16 @@ pub async fn admin_client(app: &warroom::App) -> reqwest::Client {
     let email = format!("ops-{}@{org}.test", uuid::Uuid::new_v4().simple());
     create_user(app, Some(&org), &email, warroom_engine::Role::Admin).await;
     bearer(&access_token(&format!("http://{}", app.addr()), &email).await)
+}
+
+/// A mention record as the ingest API takes it.
+pub fn mention(id: &str, text: &str) -> serde_json::Value {
+    serde_json::json!({
+        "external_id": id,
+        "source": "twitter",
+        "content": text,
+        "author": {"handle": "@tester", "followers": 1200, "reach": 3000},
+        "country": "US",
+        "event_time": chrono::Utc::now().to_rfc3339(),
+    })
 }

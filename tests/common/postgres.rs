@@ -1,5 +1,5 @@
-//! Shared by the PostgreSQL end-to-end suites: a fresh database per test, and a TCP proxy
-//! in front of PostgreSQL that a test can cut and restore.
+//! For the PostgreSQL end-to-end suites: a fresh database per test, and a TCP proxy in
+//! front of PostgreSQL that a test can cut and restore.
 
 #![allow(dead_code)]
 
@@ -188,16 +188,4 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// A mention record as the ingest API takes it.
-pub fn mention(id: &str, text: &str) -> serde_json::Value {
-    serde_json::json!({
-        "external_id": id,
-        "source": "twitter",
-        "content": text,
-        "author": {"handle": "@tester", "followers": 1200, "reach": 3000},
-        "country": "US",
-        "event_time": chrono::Utc::now().to_rfc3339(),
-    })
 }
