@@ -38,8 +38,10 @@ pub enum MentionBody {}
 /// The JSON body of `POST /api/v1/ingest/campaign-metrics`, framed as [`MentionBody`].
 pub enum CampaignBody {}
 
+type Schema = utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>;
+
 /// `oneOf: [array of at least one T, T]`, referring to `T`'s named schema.
-fn one_or_many<T: utoipa::ToSchema>() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+fn one_or_many<T: utoipa::ToSchema>() -> Schema {
     use utoipa::openapi::schema::{ArrayBuilder, OneOfBuilder};
     use utoipa::openapi::Ref;
     let record = Ref::from_schema_name(T::name());
@@ -49,45 +51,33 @@ fn one_or_many<T: utoipa::ToSchema>() -> utoipa::openapi::RefOr<utoipa::openapi:
         .into()
 }
 
+/// Registers `T`'s named schema and what it refers to.
+fn register<T: utoipa::ToSchema>(schemas: &mut Vec<(String, Schema)>) {
+    schemas.push((T::name().into(), T::schema()));
+    T::schemas(schemas);
+}
+
 impl utoipa::PartialSchema for MentionBody {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    fn schema() -> Schema {
         one_or_many::<MentionRecord>()
     }
 }
 
 impl utoipa::ToSchema for MentionBody {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        schemas.push((
-            MentionRecord::name().into(),
-            <MentionRecord as utoipa::PartialSchema>::schema(),
-        ));
-        <MentionRecord as utoipa::ToSchema>::schemas(schemas);
+    fn schemas(schemas: &mut Vec<(String, Schema)>) {
+        register::<MentionRecord>(schemas);
     }
 }
 
 impl utoipa::PartialSchema for CampaignBody {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    fn schema() -> Schema {
         one_or_many::<CampaignMetricRecord>()
     }
 }
 
 impl utoipa::ToSchema for CampaignBody {
-    fn schemas(
-        schemas: &mut Vec<(
-            String,
-            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
-        )>,
-    ) {
-        schemas.push((
-            CampaignMetricRecord::name().into(),
-            <CampaignMetricRecord as utoipa::PartialSchema>::schema(),
-        ));
-        <CampaignMetricRecord as utoipa::ToSchema>::schemas(schemas);
+    fn schemas(schemas: &mut Vec<(String, Schema)>) {
+        register::<CampaignMetricRecord>(schemas);
     }
 }
 
