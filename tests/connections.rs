@@ -7,18 +7,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use warroom::App;
-use warroom_engine::Config;
-
 mod common;
+use common::{spawn_app, TestApp};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn config() -> Config {
-    let mut config = common::quiet_config();
-    config.server.header_read_timeout = Duration::from_secs(1);
-    config
-}
+/// How long the server waits for a request's headers in these tests.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Reads until the server closes the connection (within the deadline); returns what it
 /// sent.
@@ -40,7 +35,10 @@ async fn read_to_close(stream: &mut TcpStream) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_and_idle_connections_are_cut_off() {
-    let app = App::start(config()).await.expect("server starts");
+    let TestApp { app, .. } = spawn_app(|config| {
+        config.server.header_read_timeout = HEADER_READ_TIMEOUT;
+    })
+    .await;
     let addr = app.addr();
     // A connection that never sends anything.
     let mut idle = TcpStream::connect(addr).await.unwrap();
@@ -80,11 +78,12 @@ async fn slow_headers_and_idle_connections_are_cut_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped_per_address() {
-    let mut config = config();
-    config.server.header_read_timeout = Duration::from_secs(30);
-    config.server.max_connections_per_ip = 3;
-    config.server.ip_limits_exempt = Vec::new();
-    let app = App::start(config).await.expect("server starts");
+    let TestApp { app, .. } = spawn_app(|config| {
+        config.server.header_read_timeout = Duration::from_secs(30);
+        config.server.max_connections_per_ip = 3;
+        config.server.ip_limits_exempt = Vec::new();
+    })
+    .await;
     let addr = app.addr();
     let mut open = Vec::new();
     for _ in 0..3 {

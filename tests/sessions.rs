@@ -8,19 +8,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use warroom::App;
-use warroom_engine::{Config, Role};
+use warroom_engine::Role;
 
 mod common;
 use common::{
-    answers, bearer, close_code, create_user, login, next_frame, send_json, subscribed_socket,
+    answers, bearer, close_code, create_user, login, next_frame, send_json, spawn_app,
+    subscribed_socket, TestApp,
 };
-
-async fn start(config: Config) -> (App, String, String) {
-    let app = App::start(config).await.expect("server starts");
-    let addr = app.addr().to_string();
-    (app, format!("http://{addr}"), addr)
-}
 
 fn token_of(login: &Value) -> String {
     login["access_token"].as_str().unwrap().to_owned()
@@ -32,10 +26,16 @@ async fn status(client: &reqwest::Client, url: String) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_closes_when_its_token_expires_unless_a_fresh_one_comes_in_band() {
-    let mut config = common::quiet_config();
-    config.auth.access_token_ttl = Duration::from_secs(4);
-    config.auth.leeway = Duration::ZERO;
-    let (app, base, addr) = start(config).await;
+    let TestApp {
+        app,
+        root: base,
+        addr,
+        ..
+    } = spawn_app(|config| {
+        config.auth.access_token_ttl = Duration::from_secs(4);
+        config.auth.leeway = Duration::ZERO;
+    })
+    .await;
     create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     create_user(&app, Some("alpha"), "bob@alpha.org", Role::User).await;
     let first = token_of(&login(&base, "ann@alpha.org").await);
@@ -68,7 +68,12 @@ async fn a_socket_closes_when_its_token_expires_unless_a_fresh_one_comes_in_band
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_its_session_tokens_and_sockets_and_no_other() {
-    let (app, base, addr) = start(common::quiet_config()).await;
+    let TestApp {
+        app,
+        root: base,
+        addr,
+        ..
+    } = spawn_app(|_| {}).await;
     create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     let ended = token_of(&login(&base, "ann@alpha.org").await);
     let other = token_of(&login(&base, "ann@alpha.org").await);
@@ -101,7 +106,12 @@ async fn logout_ends_its_session_tokens_and_sockets_and_no_other() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_change_ends_every_other_session_at_once() {
-    let (app, base, addr) = start(common::quiet_config()).await;
+    let TestApp {
+        app,
+        root: base,
+        addr,
+        ..
+    } = spawn_app(|_| {}).await;
     create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     let here = login(&base, "ann@alpha.org").await;
     let elsewhere = login(&base, "ann@alpha.org").await;
@@ -138,7 +148,12 @@ async fn a_password_change_ends_every_other_session_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deactivation_and_key_revocation_close_sockets_and_a_resubscribe_rechecks() {
-    let (app, base, addr) = start(common::quiet_config()).await;
+    let TestApp {
+        app,
+        root: base,
+        addr,
+        ..
+    } = spawn_app(|_| {}).await;
     create_user(&app, Some("alpha"), "admin@alpha.org", Role::Admin).await;
     let user = create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     let admin = bearer(&token_of(&login(&base, "admin@alpha.org").await));
@@ -210,11 +225,17 @@ async fn deactivation_and_key_revocation_close_sockets_and_a_resubscribe_recheck
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_are_capped_per_credential_and_per_address() {
-    let mut config = common::quiet_config();
-    config.push.max_sockets_per_credential = 2;
-    config.push.max_sockets_per_ip = 3;
-    config.server.ip_limits_exempt = Vec::new();
-    let (app, base, addr) = start(config).await;
+    let TestApp {
+        app,
+        root: base,
+        addr,
+        ..
+    } = spawn_app(|config| {
+        config.push.max_sockets_per_credential = 2;
+        config.push.max_sockets_per_ip = 3;
+        config.server.ip_limits_exempt = Vec::new();
+    })
+    .await;
     create_user(&app, Some("alpha"), "ann@alpha.org", Role::User).await;
     create_user(&app, Some("alpha"), "bob@alpha.org", Role::User).await;
     let ann = token_of(&login(&base, "ann@alpha.org").await);

@@ -120,6 +120,8 @@ pub struct TestApp {
     pub root: String,
     /// `<root>/api/v1`.
     pub api: String,
+    /// `127.0.0.1:<port>`, for sockets.
+    pub addr: String,
 }
 
 /// Starts a server on port 0 with its own SQLite file: [`quiet_config`] (organisation
@@ -128,9 +130,15 @@ pub async fn spawn_app(configure: impl FnOnce(&mut warroom_engine::Config)) -> T
     let mut config = quiet_config();
     configure(&mut config);
     let app = warroom::App::start(config).await.expect("server starts");
-    let root = format!("http://{}", app.addr());
+    let addr = app.addr().to_string();
+    let root = format!("http://{addr}");
     let api = format!("{root}/api/v1");
-    TestApp { app, root, api }
+    TestApp {
+        app,
+        root,
+        api,
+        addr,
+    }
 }
 
 /// An organisation with no mock feed and the default crisis rule.
