@@ -371,6 +371,15 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
     // Nothing from the rejected requests was applied.
     let page: Value = get_json(&client, format!("{base}/api/v1/mentions?org=quiet")).await;
     assert_eq!(page["items"].as_array().unwrap().len(), 0);
+    // A cursor no page gave (above the store's i64 ids) is refused, not read as "all".
+    let refused = client
+        .get(format!("{base}/api/v1/mentions?cursor=9223372036854775808"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "invalid_cursor", "{error}");
 
     // NDJSON is accepted; a repeat is acknowledged and ignored.
     let ndjson = [

@@ -118,8 +118,6 @@ pub struct TestApp {
     pub app: warroom::App,
     /// `http://127.0.0.1:<port>`.
     pub root: String,
-    /// `<root>/api/v1`.
-    pub api: String,
     /// `127.0.0.1:<port>`, for sockets.
     pub addr: String,
 }
@@ -132,13 +130,7 @@ pub async fn spawn_app(configure: impl FnOnce(&mut warroom_engine::Config)) -> T
     let app = warroom::App::start(config).await.expect("server starts");
     let addr = app.addr().to_string();
     let root = format!("http://{addr}");
-    let api = format!("{root}/api/v1");
-    TestApp {
-        app,
-        root,
-        api,
-        addr,
-    }
+    TestApp { app, root, addr }
 }
 
 /// An organisation with no mock feed and the default crisis rule.

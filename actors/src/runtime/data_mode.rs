@@ -93,9 +93,9 @@ impl Runtime {
     /// the database refuses the write nothing changes and the error is returned.
     pub async fn set_data_mode(&self, mode: DataMode) -> Result<bool, String> {
         let _serialised = self.mode_change.lock().await;
-        crate::runtime::data_mode::persist(self.store.as_ref(), mode).await?;
+        persist(self.store.as_ref(), mode).await?;
         let changed = self.apply_data_mode(mode).await;
-        crate::runtime::data_mode::share(&self.cache, mode, &self.node_id).await;
+        share(&self.cache, mode, &self.node_id).await;
         Ok(changed)
     }
 
@@ -139,7 +139,7 @@ impl Runtime {
     /// Re-reads the persisted mode and applies it if it differs (a change whose bus
     /// message this node missed, or one made with `warroom data-mode`).
     pub(super) async fn sync_data_mode(&self) {
-        match crate::runtime::data_mode::read(self.store.as_ref()).await {
+        match read(self.store.as_ref()).await {
             Ok(Some(mode)) if mode != self.data_mode() => {
                 let _serialised = self.mode_change.lock().await;
                 self.apply_data_mode(mode).await;

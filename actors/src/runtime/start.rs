@@ -62,8 +62,7 @@ impl Runtime {
         }
 
         // The persisted mode wins; the configuration only seeds an empty database.
-        let data_mode =
-            crate::runtime::data_mode::load_or_seed(store.as_ref(), config.data.mode).await?;
+        let data_mode = super::data_mode::load_or_seed(store.as_ref(), config.data.mode).await?;
         let cache = warroom_storage::cache::connect(&config.redis)
             .await
             .map_err(|e| format!("redis {}: {e}", config.redis.redacted_url()))?;

@@ -15,7 +15,7 @@ use super::{
     AuditFilter, AuditPage, AuditRecord, NewApiKey, NewRefreshToken, NewUser, RefreshOutcome,
     Replacement, UserRecord,
 };
-use crate::sql::dialect::{Dialect, RowOf};
+use crate::sql::dialect::{sql, values, Dialect, RowOf, Value};
 use crate::sql::{StoreError, StoreResult};
 
 const SELECT_USER: &str = "SELECT id, org_id, email, password_hash, role, active, \
@@ -23,11 +23,6 @@ const SELECT_USER: &str = "SELECT id, org_id, email, password_hash, role, active
 
 const SELECT_KEY: &str = "SELECT id, org_id, name, key_prefix, role, rate_limit_per_hour, \
     created_by, created_at, revoked_at FROM api_keys";
-
-/// A statement starting with `sql`; values are appended with the dialect's `push_*`.
-fn sql<D: Dialect>(sql: &str) -> QueryBuilder<D::Db> {
-    QueryBuilder::new(sql)
-}
 
 fn user_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<UserRecord> {
     Ok(UserRecord {
@@ -74,38 +69,6 @@ fn audit_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<AuditRecord> {
             timestamp: D::time(row, "timestamp")?,
         },
     })
-}
-
-/// One value of a row to insert.
-enum Value<'a> {
-    Text(&'a str),
-    OptText(Option<&'a str>),
-    Int(i64),
-    Uuid(Option<Uuid>),
-    Time(DateTime<Utc>),
-    Json(&'a serde_json::Value),
-    Ip(Option<IpAddr>),
-}
-
-/// Appends ` VALUES (v1, v2, …)` to `query`, each value in the dialect's encoding.
-fn values<D: Dialect>(query: &mut QueryBuilder<D::Db>, row: &[Value<'_>]) -> StoreResult<()> {
-    query.push(" VALUES (");
-    for (i, value) in row.iter().enumerate() {
-        if i > 0 {
-            query.push(", ");
-        }
-        match *value {
-            Value::Text(v) => D::push_text(query, v),
-            Value::OptText(v) => D::push_opt_text(query, v),
-            Value::Int(v) => D::push_int(query, Some(v)),
-            Value::Uuid(v) => D::push_uuid(query, v),
-            Value::Time(v) => D::push_time(query, v),
-            Value::Json(v) => D::push_json(query, v)?,
-            Value::Ip(v) => D::push_ip(query, v),
-        }
-    }
-    query.push(")");
-    Ok(())
 }
 
 /// `SELECT_USER WHERE id = <id>`.
@@ -448,7 +411,7 @@ impl<D: Dialect> AccountStore for D {
                 Value::Text(&key.key_prefix),
                 Value::Text(&key.key_hash),
                 Value::Text(key.role.as_str()),
-                Value::Int(rate(key.rate_limit_per_hour)?),
+                Value::Int(Some(rate(key.rate_limit_per_hour)?)),
                 Value::Uuid(key.created_by),
                 Value::Time(key.created_at),
             ],

@@ -359,3 +359,50 @@ impl Dialect for SqliteStore {
         Ok(affected)
     }
 }
+
+/// A statement starting with `text`; values are appended with the dialect's `push_*`.
+pub fn sql<D: Dialect>(text: &str) -> QueryBuilder<D::Db> {
+    QueryBuilder::new(text)
+}
+
+/// One value of a row to insert, for [`values`].
+pub enum Value<'a> {
+    /// Text.
+    Text(&'a str),
+    /// Optional text.
+    OptText(Option<&'a str>),
+    /// A small integer.
+    Int(Option<i64>),
+    /// A UUID.
+    Uuid(Option<Uuid>),
+    /// A time.
+    Time(DateTime<Utc>),
+    /// A list of strings.
+    Strings(&'a [String]),
+    /// A JSON value.
+    Json(&'a serde_json::Value),
+    /// An IP address.
+    Ip(Option<IpAddr>),
+}
+
+/// Appends ` VALUES (v1, v2, …)` to `query`, each value in the dialect's encoding.
+pub fn values<D: Dialect>(query: &mut QueryBuilder<D::Db>, row: &[Value<'_>]) -> StoreResult<()> {
+    query.push(" VALUES (");
+    for (i, value) in row.iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        match *value {
+            Value::Text(v) => D::push_text(query, v),
+            Value::OptText(v) => D::push_opt_text(query, v),
+            Value::Int(v) => D::push_int(query, v),
+            Value::Uuid(v) => D::push_uuid(query, v),
+            Value::Time(v) => D::push_time(query, v),
+            Value::Strings(v) => D::push_strings(query, v)?,
+            Value::Json(v) => D::push_json(query, v)?,
+            Value::Ip(v) => D::push_ip(query, v),
+        }
+    }
+    query.push(")");
+    Ok(())
+}

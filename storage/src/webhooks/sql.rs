@@ -11,7 +11,7 @@ use super::{
     DeliveryOutcome, DeliveryRecord, OutboxEntry, OutboxStatus, WebhookRecord, WebhookStore,
     MAX_DELIVERY_PAGE, MAX_OUTBOX_PAGE,
 };
-use crate::sql::dialect::{Dialect, RowOf};
+use crate::sql::dialect::{sql, values, Dialect, RowOf, Value};
 use crate::sql::{StoreError, StoreResult};
 
 const SELECT_HOOK: &str =
@@ -22,11 +22,6 @@ const SELECT_DELIVERY: &str = "SELECT id, webhook_id, org_id, event, delivery_id
 
 const SELECT_OUTBOX: &str = "SELECT id, webhook_id, org_id, event, body, attempts, status, \
     next_attempt_at, created_at FROM webhook_outbox";
-
-/// A statement starting with `sql`; values are appended with the dialect's `push_*`.
-fn sql<D: Dialect>(sql: &str) -> QueryBuilder<D::Db> {
-    QueryBuilder::new(sql)
-}
 
 /// `sql` followed by `WHERE org_id = <org>`.
 fn of_org<D: Dialect>(select: &str, org: &OrgId) -> QueryBuilder<D::Db> {
@@ -81,36 +76,6 @@ fn outbox_from_row<D: Dialect>(row: &RowOf<D>) -> StoreResult<OutboxEntry> {
         next_attempt_at: D::time(row, "next_attempt_at")?,
         created_at: D::time(row, "created_at")?,
     })
-}
-
-/// One value of a row to insert.
-enum Value<'a> {
-    Text(&'a str),
-    OptText(Option<&'a str>),
-    Int(Option<i64>),
-    Uuid(Option<Uuid>),
-    Time(DateTime<Utc>),
-    Strings(&'a [String]),
-}
-
-/// Appends ` VALUES (v1, v2, …)` to `query`, each value in the dialect's encoding.
-fn values<D: Dialect>(query: &mut QueryBuilder<D::Db>, row: &[Value<'_>]) -> StoreResult<()> {
-    query.push(" VALUES (");
-    for (i, value) in row.iter().enumerate() {
-        if i > 0 {
-            query.push(", ");
-        }
-        match *value {
-            Value::Text(v) => D::push_text(query, v),
-            Value::OptText(v) => D::push_opt_text(query, v),
-            Value::Int(v) => D::push_int(query, v),
-            Value::Uuid(v) => D::push_uuid(query, v),
-            Value::Time(v) => D::push_time(query, v),
-            Value::Strings(v) => D::push_strings(query, v)?,
-        }
-    }
-    query.push(")");
-    Ok(())
 }
 
 #[async_trait]
