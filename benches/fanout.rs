@@ -2,7 +2,7 @@
 //!
 //! One update is what the organisation actor emits for a busy moment: a
 //! `dashboard:mention-stream` frame of 20 mentions and a `dashboard:kpi-update` frame.
-//! Each is encoded once (`frame::encode`: JSON plus the WebSocket header) and the same
+//! Each is encoded once (`outbox::encode`: JSON plus the WebSocket header) and the same
 //! bytes are pushed to every socket's `Outbox` (a reference-counted clone per socket),
 //! which is what `OrgState::emit` does. `OrgState` is private to the actor, so this
 //! benchmark drives the public pieces it is made of; it leaves out the resume ring
@@ -30,8 +30,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use warroom_actors::push::frame::{self, EncodedFrame};
-use warroom_actors::push::outbox::{Outbox, OutboxLimits};
+use warroom_actors::push::outbox::{self, EncodedFrame, Outbox, OutboxLimits};
 use warroom_actors::sources::mock::MentionGenerator;
 use warroom_engine::wire::{events, Channel, KpiUpdateData, WindowFigures};
 use warroom_engine::{Config, OrgId, ScoredMention, Window};
@@ -117,8 +116,8 @@ fn encoded<T: serde::Serialize>(
     EncodedFrame {
         seq,
         channel: Channel::of_event(event),
-        class: frame::class_of(event),
-        bytes: frame::encode(event, org, seq, Utc::now(), ingested_at_us, data),
+        class: outbox::class_of(event),
+        bytes: outbox::encode(event, org, seq, Utc::now(), ingested_at_us, data),
     }
 }
 

@@ -1,6 +1,6 @@
-//! The whole in-process pipeline: ingest handle → timely workers → sentiment → exchange
-//! by organisation → windows + crisis + campaigns → update sink, in mentions per second,
-//! with 1 and 2 timely workers.
+//! The whole in-process pipeline: sentiment (as the ingestor scores each mention once) →
+//! ingest handle → timely workers → exchange by organisation → windows + crisis +
+//! campaigns → update sink, in mentions per second, with 1 and 2 timely workers.
 //!
 //! Run: `cargo bench --bench pipeline`
 
@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use warroom_actors::sources::mock::MentionGenerator;
-use warroom_engine::{Config, Event, OrgId, OrgUpdate, SystemClock, UpdateSink};
+use warroom_engine::{
+    Config, Event, Mention, OrgId, OrgUpdate, ScoredMention, SystemClock, UpdateSink,
+};
 use warroom_streams::dataflow::{Dataflow, DataflowConfig};
 
 /// Counts what the dataflow publishes and otherwise drops it (the benchmark stops at the
@@ -32,7 +34,7 @@ impl UpdateSink for CountingSink {
 const ORGS: usize = 50;
 const BATCH: usize = 500;
 
-fn corpus(count: usize) -> Vec<Event> {
+fn corpus(count: usize) -> Vec<(OrgId, Mention)> {
     let orgs: Vec<OrgId> = (0..ORGS).map(|i| OrgId::new(format!("org-{i}"))).collect();
     let mut generators: Vec<MentionGenerator> =
         orgs.iter().map(|o| MentionGenerator::new(o, 7)).collect();
@@ -42,11 +44,7 @@ fn corpus(count: usize) -> Vec<Event> {
     while events.len() < count {
         let org = i % ORGS;
         for mention in generators[org].generate(now, 10, 0.02) {
-            events.push(Event::Mention {
-                org: orgs[org].clone(),
-                mention,
-                ingested_at_us: 0,
-            });
+            events.push((orgs[org].clone(), mention));
         }
         i += 1;
     }
@@ -56,6 +54,7 @@ fn corpus(count: usize) -> Vec<Event> {
 
 fn pipeline(c: &mut Criterion) {
     let events = corpus(100_000);
+    let vader = warroom_streams::sentiment::analyzer();
     let mut group = c.benchmark_group("pipeline");
     group.throughput(Throughput::Elements(events.len() as u64));
     group.sample_size(10);
@@ -79,11 +78,23 @@ fn pipeline(c: &mut Criterion) {
                 for _ in 0..iters {
                     let target = sink.mentions.load(Ordering::Relaxed) + events.len() as u64;
                     // Cloning the input is not part of the pipeline: do it before the clock starts.
-                    let batches: Vec<Vec<Event>> =
-                        events.chunks(BATCH).map(<[Event]>::to_vec).collect();
+                    let batches: Vec<Vec<(OrgId, Mention)>> =
+                        events.chunks(BATCH).map(<[_]>::to_vec).collect();
                     let start = Instant::now();
                     for batch in batches {
-                        handle.send(batch).expect("dataflow accepts");
+                        // Scored on this thread, as a request's batch is on its task.
+                        let scored = batch
+                            .into_iter()
+                            .map(|(org, mention)| {
+                                Event::Mention(ScoredMention {
+                                    org,
+                                    sentiment: vader.polarity_scores(&mention.content),
+                                    mention,
+                                    ingested_at_us: 0,
+                                })
+                            })
+                            .collect();
+                        handle.send(scored).expect("dataflow accepts");
                     }
                     while sink.mentions.load(Ordering::Relaxed) < target {
                         std::thread::yield_now();

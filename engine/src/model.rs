@@ -350,18 +350,12 @@ impl CampaignMetric {
     }
 }
 
-/// What enters the dataflow.
+/// What enters the dataflow: a record as the ingestor accepted it. A mention is scored
+/// once, where it is accepted, and carries its score to the operators and the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Event {
-    /// A social mention to score and aggregate.
-    Mention {
-        /// Owner.
-        org: OrgId,
-        /// The mention.
-        mention: Mention,
-        /// Ingest time (µs since epoch).
-        ingested_at_us: i64,
-    },
+    /// A social mention with its sentiment.
+    Mention(ScoredMention),
     /// A campaign metrics report.
     Campaign {
         /// Owner.
@@ -377,7 +371,8 @@ impl Event {
     /// The organisation the event belongs to.
     pub fn org(&self) -> &OrgId {
         match self {
-            Event::Mention { org, .. } | Event::Campaign { org, .. } => org,
+            Event::Mention(scored) => &scored.org,
+            Event::Campaign { org, .. } => org,
         }
     }
 }

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use warroom_actors::metrics::Rejection;
 use warroom_actors::persist::PersistError;
-use warroom_actors::sources::ingest::{IngestError, IngestRefusal};
+use warroom_actors::sources::ingest::{IngestError, IngestRefusal, Origin, Records};
 use warroom_engine::validate::{
     campaign_from_record, mention_from_record, parse_records, split_records, TimeBounds,
 };
@@ -164,6 +164,11 @@ pub(crate) fn refusal(e: IngestRefusal) -> ApiError {
             "storage_rejected",
             "the database refused this batch; nothing from it was acknowledged",
         ),
+        IngestRefusal::Scoring(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "scoring_failed",
+            "scoring this batch failed; nothing from it was acknowledged",
+        ),
     }
 }
 
@@ -298,7 +303,7 @@ pub async fn mentions(
         let result = state
             .runtime
             .ingestor()
-            .mentions(&org, mentions)
+            .ingest(Origin::Api, &org, Records::Mentions(mentions))
             .await
             .map_err(refusal)?;
         Ok(accepted(result))
@@ -348,7 +353,7 @@ pub async fn campaign_metrics(
         let result = state
             .runtime
             .ingestor()
-            .campaign_metrics(&org, metrics)
+            .ingest(Origin::Api, &org, Records::Campaigns(metrics))
             .await
             .map_err(refusal)?;
         Ok(accepted(result))

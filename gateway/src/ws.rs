@@ -27,9 +27,8 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
-use warroom_actors::push::frame::{self, EncodedFrame, FrameClass};
 use warroom_actors::push::org::{OrgMsg, SubscribeRequest};
-use warroom_actors::push::outbox::{Outbox, OutboxLimits};
+use warroom_actors::push::outbox::{self, EncodedFrame, FrameClass, Outbox, OutboxLimits};
 use warroom_actors::runtime::Runtime;
 use warroom_engine::wire::{events, Channel, ClientCommand, ErrorData};
 use warroom_engine::OrgId;
@@ -176,7 +175,7 @@ fn control_frame<T: serde::Serialize>(org: &str, event: &str, data: &T) -> Encod
         seq: 0,
         channel: None,
         class: FrameClass::Critical,
-        bytes: frame::encode(event, &OrgId::new(org), 0, chrono::Utc::now(), None, data),
+        bytes: outbox::encode(event, &OrgId::new(org), 0, chrono::Utc::now(), None, data),
     }
 }
 
@@ -398,11 +397,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut out: W, shared: Arc<SocketShared>
         frames.clear();
         if let Some(gap) = &batch.gap {
             let org = shared.org.lock().clone().unwrap_or_else(|| OrgId::new(""));
-            frames.push(frame::encode_gap(&org, gap, chrono::Utc::now()));
+            frames.push(outbox::encode_gap(&org, gap, chrono::Utc::now()));
         }
         frames.extend(batch.frames);
         if let Some(close) = &batch.close {
-            frames.push(frame::ws_close_frame(close.code, &close.reason));
+            frames.push(outbox::ws_close_frame(close.code, &close.reason));
         }
         if write_all_vectored(&mut out, &frames).await.is_err() || out.flush().await.is_err() {
             return;
@@ -458,7 +457,7 @@ impl Session {
                 Ok(Some(Incoming::Ping(payload))) => {
                     self.shared
                         .outbox
-                        .push(raw_frame(frame::ws_pong_frame(&payload)));
+                        .push(raw_frame(outbox::ws_pong_frame(&payload)));
                 }
                 Ok(Some(Incoming::Pong)) => {}
                 Ok(Some(Incoming::Close(_))) => {
@@ -533,7 +532,7 @@ impl Session {
         }
         if self.last_ping.elapsed() >= self.heartbeat {
             self.last_ping = Instant::now();
-            outbox.push(raw_frame(frame::ws_ping_frame()));
+            outbox.push(raw_frame(outbox::ws_ping_frame()));
         }
         Flow::Continue
     }

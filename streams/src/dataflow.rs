@@ -2,9 +2,9 @@
 //!
 //! ```text
 //!  tokio side                  worker i (one thread each)
-//!  IngestHandle ──channel i──▶ Ingest source ─▶ Score (VADER) ─▶ exchange by org ─▶ OrgState
-//!   (round-robin, wakes the     (epoch = tick,    (where the        (hash of org      (windows, crisis,
-//!    worker's SyncActivator)     bounded drain)    record landed)    id)               campaigns) ─▶ UpdateSink
+//!  IngestHandle ──channel i──▶ Ingest source ─▶ exchange by org ─▶ OrgState
+//!   (round-robin, wakes the     (epoch = tick,    (hash of org      (windows, crisis,
+//!    worker's SyncActivator)     bounded drain)    id)               campaigns) ─▶ UpdateSink
 //! ```
 //!
 //! * Inputs come from tokio through one unbounded channel per worker; the amount in flight
@@ -16,8 +16,8 @@
 //!   the push path is not delayed by the tick. KPI snapshots go out on `kpi_interval`.
 //! * Idle workers park (`step_or_park`) and are woken by the source's `SyncActivator`
 //!   when tokio sends, and by delayed activations for ticks; they do not spin.
-//! * Sentiment is scored where a record lands (spreading the cost over workers whatever
-//!   the org skew), then records are exchanged by a stable hash of the organisation.
+//! * Mentions arrive scored (the ingestor runs VADER once per mention and the same score
+//!   goes to the store); records are exchanged by a stable hash of the organisation.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -30,20 +30,16 @@ use timely::container::CapacityContainerBuilder;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::operator::source;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::Probe;
 use timely::dataflow::ProbeHandle;
 use timely::scheduling::SyncActivator;
 use timely::WorkerConfig;
 use warroom_engine::clock::SharedClock;
 use warroom_engine::config::{CrisisConfig, EngineConfig};
-use warroom_engine::{
-    CampaignMetric, DataMode, Event, OrgId, OrgUpdate, ScoredMention, UpdateSink, Window,
-};
+use warroom_engine::{DataMode, Event, OrgId, OrgUpdate, ScoredMention, UpdateSink, Window};
 
 use crate::campaign::CampaignBook;
 use crate::crisis::{CrisisDetector, CrisisParams};
-use crate::sentiment::analyzer;
 use crate::window::{Applied, OrgWindows, WindowParams};
 
 /// Most records one activation of the ingest source hands on, so a burst cannot starve the
@@ -171,6 +167,23 @@ enum Inbound {
 enum Staged {
     Event(u64, Event),
     Reset(u64, OrgId),
+}
+
+impl Staged {
+    /// The generation it belongs to.
+    fn generation(&self) -> u64 {
+        match self {
+            Staged::Event(generation, _) | Staged::Reset(generation, _) => *generation,
+        }
+    }
+
+    /// The organisation it belongs to (the exchange key).
+    fn org(&self) -> &OrgId {
+        match self {
+            Staged::Event(_, event) => event.org(),
+            Staged::Reset(_, org) => org,
+        }
+    }
 }
 
 impl Drop for Reservation<'_> {
@@ -429,49 +442,6 @@ impl Drop for Dataflow {
     }
 }
 
-/// A record after the sentiment operator, as exchanged between workers.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-enum Scored {
-    Mention(ScoredMention),
-    Campaign { org: OrgId, metric: CampaignMetric },
-    Reset { org: OrgId },
-}
-
-impl Scored {
-    fn org(&self) -> &OrgId {
-        match self {
-            Scored::Mention(m) => &m.org,
-            Scored::Campaign { org, .. } | Scored::Reset { org } => org,
-        }
-    }
-}
-
-fn score(staged: Staged) -> (u64, Scored) {
-    match staged {
-        Staged::Event(generation, event) => (generation, score_event(event)),
-        Staged::Reset(generation, org) => (generation, Scored::Reset { org }),
-    }
-}
-
-fn score_event(event: Event) -> Scored {
-    match event {
-        Event::Mention {
-            org,
-            mention,
-            ingested_at_us,
-        } => {
-            let sentiment = analyzer().polarity_scores(&mention.content);
-            Scored::Mention(ScoredMention {
-                org,
-                mention,
-                sentiment,
-                ingested_at_us,
-            })
-        }
-        Event::Campaign { org, metric, .. } => Scored::Campaign { org, metric },
-    }
-}
-
 /// One organisation's operator state, owned by exactly one worker.
 struct OrgState {
     windows: OrgWindows,
@@ -598,9 +568,8 @@ fn build_worker_dataflow(
         );
 
         ingest
-            .map(score)
             .unary_frontier::<CapacityContainerBuilder<Vec<u64>>, _, _, _>(
-                Exchange::new(|(_, record): &(u64, Scored)| record.org().route_hash()),
+                Exchange::new(|record: &Staged| record.org().route_hash()),
                 "OrgState",
                 move |capability, info| {
                     // This operator publishes through the sink, not through timely outputs.
@@ -614,7 +583,8 @@ fn build_worker_dataflow(
                     move |(input, frontier), _output| {
                         let now_ms = clock.now_millis();
                         input.for_each(|_time, data| {
-                            for (generation, record) in data.drain(..) {
+                            for record in data.drain(..) {
+                                let generation = record.generation();
                                 let org = record.org().clone();
                                 let state = orgs
                                     .entry(org.clone())
@@ -623,7 +593,7 @@ fn build_worker_dataflow(
                                 let Some(state) =
                                     state.for_generation(&org, generation, &org_config, &stats)
                                 else {
-                                    if !matches!(record, Scored::Reset { .. }) {
+                                    if !matches!(record, Staged::Reset(..)) {
                                         stats
                                             .records_of_earlier_generation
                                             .fetch_add(1, Ordering::Relaxed);
@@ -643,7 +613,7 @@ fn build_worker_dataflow(
                                     sink.publish(&org, OrgUpdate::Reset { data_mode });
                                 }
                                 match record {
-                                    Scored::Mention(mention) => {
+                                    Staged::Event(_, Event::Mention(mention)) => {
                                         match state.windows.apply(&mention, now_ms) {
                                             Applied::TooLate => {
                                                 stats
@@ -659,14 +629,14 @@ fn build_worker_dataflow(
                                         state.kpis_dirty = true;
                                         batches.entry(org).or_default().push(mention);
                                     }
-                                    Scored::Campaign { metric, .. } => {
+                                    Staged::Event(_, Event::Campaign { metric, .. }) => {
                                         stats.campaign_reports.fetch_add(1, Ordering::Relaxed);
                                         if state.campaigns.apply(&metric) {
                                             state.campaigns_dirty = true;
                                         }
                                     }
                                     // The state was reset (or already was) for this generation.
-                                    Scored::Reset { .. } => {}
+                                    Staged::Reset(..) => {}
                                 }
                             }
                         });
@@ -750,7 +720,7 @@ fn publish_kpis(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warroom_engine::{Author, Config, Mention, Source, SystemClock};
+    use warroom_engine::{Author, Config, Mention, SentimentScores, Source, SystemClock};
 
     /// Keeps the last 7-day mention count published per organisation.
     #[derive(Default)]
@@ -771,7 +741,7 @@ mod tests {
     }
 
     fn mention(org: &OrgId, id: &str) -> Event {
-        Event::Mention {
+        Event::Mention(ScoredMention {
             org: org.clone(),
             mention: Mention {
                 external_id: id.to_owned(),
@@ -786,8 +756,9 @@ mod tests {
                 event_time: chrono::Utc::now(),
                 source_sentiment: None,
             },
+            sentiment: SentimentScores::default(),
             ingested_at_us: 0,
-        }
+        })
     }
 
     fn wait(what: &str, mut check: impl FnMut() -> bool) {

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use warroom_engine::{CampaignMetric, DataMode, Mention, OrgId, ScoredMention, SentimentScores};
+use warroom_engine::{CampaignMetric, DataMode, OrgId, ScoredMention};
 
 use crate::persist::kpi::CommitObserver;
 
@@ -115,7 +115,7 @@ pub struct PersistStats {
 
 struct Job {
     mode: DataMode,
-    mentions: Vec<(OrgId, Mention, i64)>,
+    mentions: Vec<ScoredMention>,
     campaigns: Vec<(OrgId, CampaignMetric)>,
     done: oneshot::Sender<Result<(), String>>,
 }
@@ -160,26 +160,9 @@ impl Persister {
         config: PersistConfig,
         observer: Option<Arc<dyn CommitObserver>>,
     ) -> Self {
-        Self::spawn(store, config, observer, score_with_vader)
-    }
-
-    /// Starts the writer task with the sentiment scorer `score` (tests give one that fails).
-    fn spawn(
-        store: Arc<dyn BatchStore>,
-        config: PersistConfig,
-        observer: Option<Arc<dyn CommitObserver>>,
-        score: Scorer,
-    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let stats = Arc::new(PersistStats::default());
-        tokio::spawn(write_loop(
-            store,
-            rx,
-            Arc::clone(&stats),
-            config,
-            observer,
-            score,
-        ));
+        tokio::spawn(write_loop(store, rx, Arc::clone(&stats), config, observer));
         Self { tx, stats, config }
     }
 
@@ -200,12 +183,12 @@ impl Persister {
     }
 
     /// Submits records of data mode `mode` under a reservation; the receiver completes
-    /// when they are committed.
+    /// when they are committed. Mentions come scored (by the ingestor, once).
     pub fn submit(
         &self,
         reservation: PersistReservation,
         mode: DataMode,
-        mentions: Vec<(OrgId, Mention, i64)>,
+        mentions: Vec<ScoredMention>,
         campaigns: Vec<(OrgId, CampaignMetric)>,
     ) -> Result<oneshot::Receiver<Result<(), String>>, PersistError> {
         let (done, committed) = oneshot::channel();
@@ -244,7 +227,6 @@ async fn write_loop(
     stats: Arc<PersistStats>,
     config: PersistConfig,
     observer: Option<Arc<dyn CommitObserver>>,
-    score: Scorer,
 ) {
     let mut jobs: Vec<Job> = Vec::new();
     loop {
@@ -273,30 +255,24 @@ async fn write_loop(
         }
         let mut written = Vec::with_capacity(modes.len());
         for mode in modes {
-            let group: Vec<&Job> = jobs.iter().filter(|j| j.mode == mode).collect();
-            let group_records: usize = group.iter().map(|j| j.len()).sum();
-            let campaigns = campaigns_of(&group);
-            let (outcome, mentions) = match score_batch(&group, score).await {
-                Ok(mentions) => {
-                    let outcome = write_with_retry(
-                        store.as_ref(),
-                        &stats,
-                        &config,
-                        mode,
-                        &mentions,
-                        &campaigns,
-                        group_records,
-                    )
-                    .await;
-                    (outcome, mentions)
-                }
-                // Nothing was written: the requests are refused, never acknowledged.
-                Err(message) => {
-                    stats.failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(records = group_records, %message, "batch not written");
-                    (Err(message), Vec::new())
-                }
-            };
+            // The records move out of their jobs (which keep only their acknowledgement).
+            let mut mentions = Vec::new();
+            let mut campaigns = Vec::new();
+            for job in jobs.iter_mut().filter(|j| j.mode == mode) {
+                mentions.append(&mut job.mentions);
+                campaigns.append(&mut job.campaigns);
+            }
+            let group_records = mentions.len() + campaigns.len();
+            let outcome = write_with_retry(
+                store.as_ref(),
+                &stats,
+                &config,
+                mode,
+                &mentions,
+                &campaigns,
+                group_records,
+            )
+            .await;
             written.push((mode, outcome, mentions, campaigns));
         }
         stats.queued.fetch_sub(records, Ordering::AcqRel);
@@ -375,44 +351,6 @@ async fn write_with_retry(
     }
 }
 
-/// The campaign reports of `jobs`, in order.
-fn campaigns_of(jobs: &[&Job]) -> Vec<(OrgId, CampaignMetric)> {
-    jobs.iter()
-        .flat_map(|j| j.campaigns.iter().cloned())
-        .collect()
-}
-
-/// Computes a mention's sentiment from its text.
-type Scorer = fn(&str) -> SentimentScores;
-
-/// Scores one mention's text with VADER. The dataflow scores it too, with the same
-/// deterministic function, so stored and pushed scores are equal.
-fn score_with_vader(content: &str) -> SentimentScores {
-    warroom_streams::sentiment::analyzer().polarity_scores(content)
-}
-
-/// Scores the mentions of `jobs` with `score` on a blocking thread. A scorer that panics
-/// fails the whole batch (its requests get an error, nothing is acknowledged); it
-/// must never turn into an empty batch that is then acknowledged.
-async fn score_batch(jobs: &[&Job], score: Scorer) -> Result<Vec<ScoredMention>, String> {
-    let raw: Vec<(OrgId, Mention, i64)> = jobs
-        .iter()
-        .flat_map(|j| j.mentions.iter().cloned())
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        raw.into_iter()
-            .map(|(org, mention, ingested_at_us)| ScoredMention {
-                sentiment: score(&mention.content),
-                org,
-                mention,
-                ingested_at_us,
-            })
-            .collect()
-    })
-    .await
-    .map_err(|e| format!("scoring the batch failed: {e}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,8 +400,8 @@ mod tests {
         }
     }
 
-    fn mention(id: &str) -> (OrgId, Mention, i64) {
-        let mention = Mention {
+    fn mention(id: &str) -> ScoredMention {
+        let mention = warroom_engine::Mention {
             external_id: id.to_owned(),
             source: warroom_engine::Source::Twitter,
             content: "good".into(),
@@ -476,7 +414,12 @@ mod tests {
             event_time: chrono::Utc::now(),
             source_sentiment: None,
         };
-        (OrgId::new("o"), mention, 0)
+        ScoredMention {
+            org: OrgId::new("o"),
+            mention,
+            sentiment: Default::default(),
+            ingested_at_us: 0,
+        }
     }
 
     const CONFIG: PersistConfig = PersistConfig {
@@ -492,39 +435,6 @@ mod tests {
         persister
             .submit(reservation, DataMode::Mock, vec![mention(id)], vec![])
             .unwrap()
-    }
-
-    /// VADER, except that it panics on the text "crash".
-    fn crashes_on_crash(text: &str) -> SentimentScores {
-        assert_ne!(text, "crash", "scorer bug");
-        score_with_vader(text)
-    }
-
-    #[tokio::test]
-    async fn a_scorer_that_panics_fails_its_batch_instead_of_acknowledging_it_empty() {
-        let store = Arc::new(FlakyStore::default());
-        let persister = Persister::spawn(store.clone(), CONFIG, None, crashes_on_crash);
-        let mut crashing = mention("crashing");
-        crashing.1.content = "crash".into();
-        let reservation = persister.reserve(2).unwrap();
-        let refused = persister
-            .submit(
-                reservation,
-                DataMode::Mock,
-                vec![mention("beside"), crashing],
-                vec![],
-            )
-            .unwrap();
-        let refusal = refused.await.unwrap().unwrap_err();
-        assert!(refusal.contains("scoring the batch failed"), "{refusal}");
-        assert_eq!(store.batches.load(Ordering::SeqCst), 0, "nothing written");
-        assert_eq!(persister.stats().failures.load(Ordering::SeqCst), 1);
-
-        // The writer goes on, and scores what it writes.
-        let fine = submit_one(&persister, "fine");
-        fine.await.unwrap().unwrap();
-        assert_eq!(store.committed.lock().as_slice(), ["fine".to_string()]);
-        assert_eq!(persister.stats().queued.load(Ordering::SeqCst), 0);
     }
 
     #[tokio::test]

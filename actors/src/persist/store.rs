@@ -107,11 +107,8 @@ pub async fn recover_org(
         crate::persist::kpi::add_to(&mut buckets, mode, &items);
         let events: Vec<Event> = items
             .into_iter()
-            .map(|m| Event::Mention {
-                org: m.org,
-                mention: m.mention,
-                ingested_at_us: m.ingested_at_us,
-            })
+            // Stored mentions carry the score they were accepted with: not scored again.
+            .map(Event::Mention)
             .collect();
         events.iter().for_each(&mut seen);
         feed(handle, events).await?;

@@ -1,9 +1,10 @@
 //! The organisation directory: which organisations exist and where their actors are.
 //!
-//! It is also the dataflow's [`UpdateSink`]: publishing an update is a non-blocking send
-//! to the organisation actor's mailbox. ractor mailboxes are unbounded (ractor #84), so
-//! the directory counts updates sent and not yet handled per organisation; health reports
-//! that depth, and the ingest bound upstream limits how fast it can grow.
+//! It is also the dataflow's update sink (implemented beside the actor, in
+//! [`crate::push::org`]): publishing an update is a non-blocking send to the organisation
+//! actor's mailbox. ractor mailboxes are unbounded (ractor #84), so the directory counts
+//! updates sent and not yet handled per organisation ([`OrgEntry::pending`]); health
+//! reports that depth, and the ingest bound upstream limits how fast it can grow.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 use ractor::{ActorRef, RpcReplyPort};
-use warroom_engine::{OrgId, OrgUpdate, Organization, UpdateSink};
+use warroom_engine::{OrgId, Organization};
 
 use crate::push::dashboard_cache::DashboardCache;
 use crate::push::org::OrgMsg;
@@ -146,25 +147,6 @@ impl OrgDirectory {
             if let Some(actor) = entry.actor() {
                 let _ = actor.send_message(message());
             }
-        }
-    }
-}
-
-impl UpdateSink for OrgDirectory {
-    fn publish(&self, org: &OrgId, update: OrgUpdate) {
-        let Some(entry) = self.orgs.get(org) else {
-            tracing::warn!(%org, "update for an unknown organisation dropped");
-            return;
-        };
-        match entry.actor() {
-            Some(actor) => {
-                entry.pending.fetch_add(1, Ordering::AcqRel);
-                if actor.send_message(OrgMsg::Update(update)).is_err() {
-                    entry.pending.fetch_sub(1, Ordering::AcqRel);
-                    tracing::warn!(%org, "organisation actor is down; update dropped");
-                }
-            }
-            None => tracing::warn!(%org, "organisation actor not running; update dropped"),
         }
     }
 }

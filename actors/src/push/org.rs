@@ -21,12 +21,13 @@ use warroom_engine::config::PushConfig;
 use warroom_engine::wire::{events, Channel, KpiUpdateData, SubscribedData, WindowFigures};
 use warroom_engine::{
     CampaignAggregate, CrisisEvent, CrisisKind, CrisisSignal, CrisisStatus, KpiSnapshot, OrgId,
-    OrgUpdate, Organization, ScoredMention, SentimentClass, Source, StreamCounters, Window,
+    OrgUpdate, Organization, ScoredMention, SentimentClass, Source, StreamCounters, UpdateSink,
+    Window,
 };
 
 use crate::push::dashboard_cache::DashboardCache;
-use crate::push::frame::{self, EncodedFrame, FrameClass};
-use crate::push::outbox::Outbox;
+use crate::push::directory::OrgDirectory;
+use crate::push::outbox::{self, EncodedFrame, FrameClass, Outbox};
 
 /// Mentions per `dashboard:mention-stream` frame at most; larger batches are split.
 const MENTIONS_PER_FRAME: usize = 256;
@@ -323,7 +324,7 @@ impl OrgState {
     /// Assigns the next sequence number, encodes, keeps for resume and fans out.
     fn emit<T: Serialize>(&mut self, event: &'static str, ingested_at_us: Option<i64>, data: &T) {
         self.seq += 1;
-        let bytes = frame::encode(
+        let bytes = outbox::encode(
             event,
             &self.org.id,
             self.seq,
@@ -334,7 +335,7 @@ impl OrgState {
         let encoded = EncodedFrame {
             seq: self.seq,
             channel: Channel::of_event(event),
-            class: frame::class_of(event),
+            class: outbox::class_of(event),
             bytes,
         };
         self.keep_for_resume(&encoded);
@@ -353,8 +354,8 @@ impl OrgState {
                 }
             }
             match key {
-                frame::ConflationKey::Kpi => self.latest_kpi_frame = Some(encoded.clone()),
-                frame::ConflationKey::Campaigns => {
+                outbox::ConflationKey::Kpi => self.latest_kpi_frame = Some(encoded.clone()),
+                outbox::ConflationKey::Campaigns => {
                     self.latest_campaign_frame = Some(encoded.clone())
                 }
             }
@@ -829,7 +830,7 @@ impl OrgState {
             seq: 0,
             channel: None,
             class: FrameClass::Critical,
-            bytes: frame::encode(
+            bytes: outbox::encode(
                 events::SUBSCRIBED,
                 &self.org.id,
                 0,
@@ -968,6 +969,28 @@ impl Actor for OrgActor {
         }
         tracing::debug!(org = %state.id(), "organisation actor stopped");
         Ok(())
+    }
+}
+
+/// The dataflow's way into the organisation actors: an update is a non-blocking send to
+/// the organisation's mailbox, counted in [`crate::push::directory::OrgEntry::pending`]
+/// until the actor handles it.
+impl UpdateSink for OrgDirectory {
+    fn publish(&self, org: &OrgId, update: OrgUpdate) {
+        let Some(entry) = self.get(org) else {
+            tracing::warn!(%org, "update for an unknown organisation dropped");
+            return;
+        };
+        match entry.actor() {
+            Some(actor) => {
+                entry.pending.fetch_add(1, Ordering::AcqRel);
+                if actor.send_message(OrgMsg::Update(update)).is_err() {
+                    entry.pending.fetch_sub(1, Ordering::AcqRel);
+                    tracing::warn!(%org, "organisation actor is down; update dropped");
+                }
+            }
+            None => tracing::warn!(%org, "organisation actor not running; update dropped"),
+        }
     }
 }
 

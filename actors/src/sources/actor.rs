@@ -26,13 +26,16 @@ use warroom_streams::dataflow::IngestError;
 
 use crate::metrics::EngineMetrics;
 use crate::persist::PersistError;
-use crate::sources::ingest::{IngestRefusal, Ingestor};
+use crate::sources::ingest::{IngestRefusal, Ingestor, Origin, Records};
 use crate::sources::mock::history::{event_times, HistoryPlan, Slot};
 use crate::sources::mock::{poisson_count, CampaignGenerator, MentionGenerator};
 
 /// Records a source keeps for retry while the operators refuse them; beyond it the
 /// oldest generated (never acknowledged) records are discarded and counted.
 const MAX_PENDING: usize = 100_000;
+
+/// Where mock records come from: sources of MOCK mode.
+const MOCK: Origin = Origin::Source(DataMode::Mock);
 
 /// What a source produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +138,7 @@ impl MockSourceState {
                     let batch: Vec<Mention> = pending.iter().cloned().collect();
                     settle(
                         pending,
-                        ingestor.mentions_from(DataMode::Mock, &org, batch).await,
+                        ingestor.ingest(MOCK, &org, Records::Mentions(batch)).await,
                     );
                 }
             }
@@ -158,9 +161,7 @@ impl MockSourceState {
                     let batch: Vec<CampaignMetric> = pending.iter().cloned().collect();
                     settle(
                         pending,
-                        ingestor
-                            .campaign_metrics_from(DataMode::Mock, &org, batch)
-                            .await,
+                        ingestor.ingest(MOCK, &org, Records::Campaigns(batch)).await,
                     );
                 }
             }
@@ -392,11 +393,6 @@ pub async fn backfill_history(args: BackfillArgs) -> Result<Backfilled, IngestRe
 }
 
 /// A batch of one kind.
-enum Records {
-    Mentions(Vec<Mention>),
-    Campaigns(Vec<CampaignMetric>),
-}
-
 /// Submits a backfill batch as MOCK records, retrying while the engine is saturated or the
 /// commit is slow (idempotent), and giving up on what retrying cannot fix.
 async fn submit(
@@ -407,18 +403,7 @@ async fn submit(
     let mut rejections = 0;
     let mut pause = Duration::from_millis(20);
     loop {
-        let outcome = match &records {
-            Records::Mentions(batch) => {
-                ingestor
-                    .mentions_from(DataMode::Mock, org, batch.clone())
-                    .await
-            }
-            Records::Campaigns(batch) => {
-                ingestor
-                    .campaign_metrics_from(DataMode::Mock, org, batch.clone())
-                    .await
-            }
-        };
+        let outcome = ingestor.ingest(MOCK, org, records.clone()).await;
         let error = match outcome {
             Ok(accepted) => return Ok(accepted),
             Err(e) => e,
@@ -426,6 +411,7 @@ async fn submit(
         match &error {
             IngestRefusal::UnknownOrg(_)
             | IngestRefusal::OtherMode { .. }
+            | IngestRefusal::Scoring(_)
             | IngestRefusal::Unavailable(IngestError::Stopped)
             | IngestRefusal::Storage(PersistError::Stopped) => return Err(error),
             IngestRefusal::Rejected(_) => {

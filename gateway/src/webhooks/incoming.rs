@@ -25,6 +25,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use warroom_actors::sources::ingest::{Origin, Records};
 use warroom_actors::webhook::signature;
 use warroom_engine::OrgId;
 
@@ -148,7 +149,7 @@ pub async fn receive(
         let result = state
             .runtime
             .ingestor()
-            .mentions(&org, mentions)
+            .ingest(Origin::Api, &org, Records::Mentions(mentions))
             .await
             .map_err(refusal)?;
         Ok(result)

@@ -124,7 +124,7 @@ mod tests {
 
     /// A frame exactly as the server encodes it.
     fn server_frame(mentions: &[ScoredMention]) -> String {
-        let bytes = warroom_actors::push::frame::encode(
+        let bytes = warroom_actors::push::outbox::encode(
             "dashboard:mention-stream",
             &OrgId::new("org-00"),
             42,

@@ -20,13 +20,16 @@ use super::error::ConnectorError;
 use super::status::ConnectorRegistry;
 use super::{cursor, Connector, Poll};
 use crate::sources::actor::SourceMsg;
-use crate::sources::ingest::{IngestRefusal, Ingestor};
+use crate::sources::ingest::{IngestRefusal, Ingestor, Origin, Records};
 
 /// Builds the vendor client (again on every restart).
 pub type ConnectorFactory = Arc<dyn Fn() -> Result<Box<dyn Connector>, String> + Send + Sync>;
 
 /// Days a campaign report's fingerprint is remembered (longer than any re-read range).
 const FINGERPRINT_DAYS: i64 = 40;
+
+/// Where connector records come from: sources of LIVE mode.
+const LIVE: Origin = Origin::Source(DataMode::Live);
 
 /// Rejected vendor records logged per poll at most (all are counted).
 const REJECTIONS_LOGGED: usize = 5;
@@ -183,7 +186,7 @@ impl ConnectorState {
             match self
                 .args
                 .ingestor
-                .mentions_from(DataMode::Live, &org, poll.mentions)
+                .ingest(LIVE, &org, Records::Mentions(poll.mentions))
                 .await
             {
                 Ok(a) => accepted += a.accepted,
@@ -194,7 +197,7 @@ impl ConnectorState {
             match self
                 .args
                 .ingestor
-                .campaign_metrics_from(DataMode::Live, &org, metrics.clone())
+                .ingest(LIVE, &org, Records::Campaigns(metrics.clone()))
                 .await
             {
                 Ok(a) => {
