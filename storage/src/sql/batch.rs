@@ -38,8 +38,8 @@ pub enum Column<'a> {
 pub struct Batch<'a> {
     /// The table (a constant of this crate, never input).
     pub table: &'static str,
-    /// The columns, in the order of [`Batch::values`].
-    pub names: &'static [&'static str],
+    /// The columns, comma-separated, in the order of [`Batch::values`].
+    pub names: &'static str,
     /// Each column's values, one per row.
     pub values: Vec<Column<'a>>,
     /// How many rows.
@@ -55,16 +55,33 @@ pub struct Batch<'a> {
 pub struct Table {
     /// The table.
     pub name: &'static str,
-    /// The columns each row gives.
-    pub columns: &'static [&'static str],
+    /// The columns each row gives, comma-separated.
+    pub columns: &'static str,
     /// Whether the live archive tails the table (see [`Batch::archived`]).
     pub archived: bool,
+}
+
+impl Batch<'_> {
+    /// Each column's name, in order.
+    pub fn column_names(&self) -> impl Iterator<Item = &'static str> {
+        column_names(self.names)
+    }
+}
+
+/// The names of a comma-separated column list.
+fn column_names(list: &'static str) -> impl Iterator<Item = &'static str> {
+    list.split(',').map(str::trim)
 }
 
 impl Table {
     /// A batch of `rows` rows into this table.
     pub fn batch<'a>(&self, rows: usize, values: Vec<Column<'a>>, conflict: &'a str) -> Batch<'a> {
-        debug_assert_eq!(values.len(), self.columns.len(), "{}", self.name);
+        debug_assert_eq!(
+            values.len(),
+            column_names(self.columns).count(),
+            "{}",
+            self.name
+        );
         Batch {
             table: self.name,
             names: self.columns,
@@ -84,7 +101,7 @@ impl Table {
         conflict: &'a str,
         mut columns: impl FnMut(&'a [T]) -> StoreResult<Vec<Column<'a>>>,
     ) -> StoreResult<Vec<QueryBuilder<D::Db>>> {
-        rows.chunks(D::rows_per_statement(self.columns.len()))
+        rows.chunks(D::rows_per_statement(column_names(self.columns).count()))
             .map(|chunk| {
                 let values = columns(chunk)?;
                 Ok(D::insert_rows(&self.batch(chunk.len(), values, conflict)))

@@ -163,15 +163,26 @@ pub trait Dialect: Send + Sync {
         tx: &mut TxOf<Self>,
         query: QueryBuilder<Self::Db>,
     ) -> impl Future<Output = StoreResult<Vec<RowOf<Self>>>> + Send;
-    /// Runs statements on the writer in one transaction; the rows they affected.
-    fn execute_all(
-        &self,
-        queries: Vec<QueryBuilder<Self::Db>>,
-    ) -> impl Future<Output = StoreResult<u64>> + Send;
     /// Applies the embedded migrations of this dialect.
     fn run_migrations(&self) -> impl Future<Output = StoreResult<()>> + Send;
     /// Closes every pool.
     fn close_pools(&self) -> impl Future<Output = ()> + Send;
+
+    /// Runs statements on the writer in one transaction; the rows they affected.
+    fn execute_all(
+        &self,
+        queries: Vec<QueryBuilder<Self::Db>>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        async move {
+            let mut tx = self.begin().await?;
+            let mut affected = 0;
+            for query in queries {
+                affected += Self::execute_in(&mut tx, query).await?;
+            }
+            tx.commit().await?;
+            Ok(affected)
+        }
+    }
 
     /// Reads a UUID that cannot be NULL.
     fn uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Uuid> {
@@ -186,6 +197,57 @@ pub trait Dialect: Send + Sync {
         Ok(Self::opt_json(row, column)?.unwrap_or(serde_json::Value::Null))
     }
 }
+
+/// The [`Dialect`] methods whose Rust type sqlx maps to the column type of both schemas
+/// (text, 64-bit integers, doubles) and the transaction runners, which only name the
+/// database: the same text in both implementations, written once.
+macro_rules! same_in_both_dialects {
+    () => {
+        fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str) {
+            query.push_bind(value);
+        }
+        fn push_opt_text(query: &mut QueryBuilder<Self::Db>, value: Option<&str>) {
+            query.push_bind(value);
+        }
+        fn push_bigint(query: &mut QueryBuilder<Self::Db>, value: i64) {
+            query.push_bind(value);
+        }
+        fn push_float(query: &mut QueryBuilder<Self::Db>, value: f64) {
+            query.push_bind(value);
+        }
+        fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String> {
+            Ok(sqlx::Row::try_get(row, column)?)
+        }
+        fn opt_text(row: &RowOf<Self>, column: &str) -> StoreResult<Option<String>> {
+            Ok(sqlx::Row::try_get(row, column)?)
+        }
+        fn bigint(row: &RowOf<Self>, column: &str) -> StoreResult<i64> {
+            Ok(sqlx::Row::try_get(row, column)?)
+        }
+        fn opt_bigint(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>> {
+            Ok(sqlx::Row::try_get(row, column)?)
+        }
+        fn float(row: &RowOf<Self>, column: &str) -> StoreResult<f64> {
+            Ok(sqlx::Row::try_get(row, column)?)
+        }
+        fn opt_float(row: &RowOf<Self>, column: &str) -> StoreResult<Option<f64>> {
+            Ok(sqlx::Row::try_get(row, column)?)
+        }
+        async fn execute_in(
+            tx: &mut TxOf<Self>,
+            mut query: QueryBuilder<Self::Db>,
+        ) -> StoreResult<u64> {
+            Ok(query.build().execute(&mut **tx).await?.rows_affected())
+        }
+        async fn fetch_all_in(
+            tx: &mut TxOf<Self>,
+            mut query: QueryBuilder<Self::Db>,
+        ) -> StoreResult<Vec<RowOf<Self>>> {
+            Ok(query.build().fetch_all(&mut **tx).await?)
+        }
+    };
+}
+pub(crate) use same_in_both_dialects;
 
 /// A NULL where the schema says there is none.
 fn null(column: &str) -> StoreError {

@@ -8,6 +8,11 @@
 //!   [`open_store`] picks [`PgStore`] for a `postgres://` or `postgresql://` URL and
 //!   [`SqliteStore`] for anything else (a file path or a `sqlite:` URL). The same
 //!   conformance suite (`storage/tests/conformance.rs`) runs against both.
+//! - **One SQL store.** The query text, column lists, batch shapes and row decoders are
+//!   written once (`store.rs`, `rows.rs`, `batch.rs`), generic over a `Dialect`; each
+//!   backend's module (`postgres.rs`, `sqlite.rs`) keeps its connection setup, its
+//!   migrations and what truly differs: value encodings, how a batch travels, full-text
+//!   and hashtag conditions, and how archive reads order themselves after writers.
 //! - **Schema in SQL files.** `migrations/postgres` and `migrations/sqlite` (top level) hold
 //!   the same tables in each dialect; they are embedded into the binary at compile time
 //!   with `sqlx::migrate!`, so a deployed binary needs no migration files, and

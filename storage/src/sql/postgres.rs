@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::batch::{Batch, Column};
 use super::codec;
-use super::dialect::{Dialect, RowOf, TxOf};
+use super::dialect::{same_in_both_dialects, Dialect, RowOf, TxOf};
 use super::{Backend, StoreError, StoreOptions, StoreResult};
 use crate::accounts::truncate_us;
 
@@ -76,48 +76,25 @@ impl PgStore {
 /// Binds one column of a batch as an array, and names its element type for `UNNEST`
 /// (a bare parameter would have no type to unnest).
 fn push_array(query: &mut QueryBuilder<Postgres>, column: &Column<'_>) {
+    // Binds the values as one array; the element type, for the cast.
+    macro_rules! array {
+        ($values:expr, $element:literal) => {{
+            query.push_bind($values);
+            $element
+        }};
+    }
     let element = match column {
-        Column::Text(v) => {
-            query.push_bind(v);
-            "text"
-        }
-        Column::OptText(v) => {
-            query.push_bind(v);
-            "text"
-        }
-        Column::BigInt(v) => {
-            query.push_bind(v);
-            "int8"
-        }
-        Column::OptBigInt(v) => {
-            query.push_bind(v);
-            "int8"
-        }
-        Column::Float(v) => {
-            query.push_bind(v);
-            "float8"
-        }
-        Column::OptFloat(v) => {
-            query.push_bind(v);
-            "float8"
-        }
-        Column::Time(v) => {
-            query.push_bind(v);
-            "timestamptz"
-        }
-        Column::Date(v) => {
-            query.push_bind(v);
-            "date"
-        }
+        Column::Text(v) => array!(v, "text"),
+        Column::OptText(v) => array!(v, "text"),
+        Column::BigInt(v) => array!(v, "int8"),
+        Column::OptBigInt(v) => array!(v, "int8"),
+        Column::Float(v) => array!(v, "float8"),
+        Column::OptFloat(v) => array!(v, "float8"),
+        Column::Time(v) => array!(v, "timestamptz"),
+        Column::Date(v) => array!(v, "date"),
         // Text on the wire, cast to jsonb in the select list.
-        Column::Json(v) => {
-            query.push_bind(v);
-            "text"
-        }
-        Column::Uuid(v) => {
-            query.push_bind(v);
-            "uuid"
-        }
+        Column::Json(v) => array!(v, "text"),
+        Column::Uuid(v) => array!(v, "uuid"),
     };
     query.push(format_args!("::{element}[]"));
 }
@@ -141,20 +118,10 @@ impl Dialect for PgStore {
         1e-9 * greatest(1.0, abs(kpi_minute_buckets.sentiment_sum)) \
         THEN nextval('kpi_minute_buckets_seq') ELSE kpi_minute_buckets.seq END";
 
-    fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str) {
-        query.push_bind(value);
-    }
-    fn push_opt_text(query: &mut QueryBuilder<Self::Db>, value: Option<&str>) {
-        query.push_bind(value);
-    }
-    fn push_bigint(query: &mut QueryBuilder<Self::Db>, value: i64) {
-        query.push_bind(value);
-    }
+    same_in_both_dialects!();
+
     fn push_int(query: &mut QueryBuilder<Self::Db>, value: Option<i64>) {
         query.push_bind(value.map(|v| i32::try_from(v).unwrap_or(i32::MAX)));
-    }
-    fn push_float(query: &mut QueryBuilder<Self::Db>, value: f64) {
-        query.push_bind(value);
     }
     fn push_uuid(query: &mut QueryBuilder<Self::Db>, value: Option<Uuid>) {
         query.push_bind(value);
@@ -204,26 +171,8 @@ impl Dialect for PgStore {
             .push(")");
     }
 
-    fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String> {
-        Ok(row.try_get(column)?)
-    }
-    fn opt_text(row: &RowOf<Self>, column: &str) -> StoreResult<Option<String>> {
-        Ok(row.try_get(column)?)
-    }
     fn int(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>> {
         Ok(row.try_get::<Option<i32>, _>(column)?.map(i64::from))
-    }
-    fn bigint(row: &RowOf<Self>, column: &str) -> StoreResult<i64> {
-        Ok(row.try_get(column)?)
-    }
-    fn opt_bigint(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>> {
-        Ok(row.try_get(column)?)
-    }
-    fn float(row: &RowOf<Self>, column: &str) -> StoreResult<f64> {
-        Ok(row.try_get(column)?)
-    }
-    fn opt_float(row: &RowOf<Self>, column: &str) -> StoreResult<Option<f64>> {
-        Ok(row.try_get(column)?)
     }
     fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>> {
         Ok(row.try_get(column)?)
@@ -253,7 +202,7 @@ impl Dialect for PgStore {
     }
 
     fn insert_rows(batch: &Batch<'_>) -> QueryBuilder<Self::Db> {
-        let names = batch.names.join(", ");
+        let names = batch.names;
         let mut query = QueryBuilder::new("");
         if batch.archived {
             // Shared against archive_high_water's exclusive lock, held to commit: see
@@ -267,7 +216,7 @@ impl Dialect for PgStore {
             "INSERT INTO {} ({names}) SELECT ",
             batch.table
         ));
-        for (i, (name, column)) in batch.names.iter().zip(&batch.values).enumerate() {
+        for (i, (name, column)) in batch.column_names().zip(&batch.values).enumerate() {
             let cast = if matches!(column, Column::Json(_)) {
                 "::jsonb"
             } else {
@@ -324,27 +273,6 @@ impl Dialect for PgStore {
     async fn begin(&self) -> StoreResult<TxOf<Self>> {
         Ok(self.pool.begin().await?)
     }
-    async fn execute_in(
-        tx: &mut TxOf<Self>,
-        mut query: QueryBuilder<Self::Db>,
-    ) -> StoreResult<u64> {
-        Ok(query.build().execute(&mut **tx).await?.rows_affected())
-    }
-    async fn fetch_all_in(
-        tx: &mut TxOf<Self>,
-        mut query: QueryBuilder<Self::Db>,
-    ) -> StoreResult<Vec<RowOf<Self>>> {
-        Ok(query.build().fetch_all(&mut **tx).await?)
-    }
-    async fn execute_all(&self, queries: Vec<QueryBuilder<Self::Db>>) -> StoreResult<u64> {
-        let mut tx = self.pool.begin().await?;
-        let mut affected = 0;
-        for query in queries {
-            affected += Self::execute_in(&mut tx, query).await?;
-        }
-        tx.commit().await?;
-        Ok(affected)
-    }
     async fn run_migrations(&self) -> StoreResult<()> {
         // The migrator takes an advisory lock, so several nodes starting at once are safe.
         MIGRATOR.run(&self.pool).await?;
@@ -362,7 +290,7 @@ mod tests {
     fn batch(archived: bool) -> String {
         let batch = Batch {
             table: "t",
-            names: &["a", "j"],
+            names: "a, j",
             values: vec![Column::Text(vec!["x"]), Column::Json(vec!["[]".to_owned()])],
             rows: 1,
             archived,

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use super::batch::{Batch, Column};
 use super::codec;
-use super::dialect::{Dialect, RowOf, TxOf};
+use super::dialect::{same_in_both_dialects, Dialect, RowOf, TxOf};
 use super::{Backend, StoreError, StoreOptions, StoreResult, SQLITE_FILE_NAME};
 
 /// The migrations in `migrations/sqlite`, embedded at compile time.
@@ -156,19 +156,9 @@ impl Dialect for SqliteStore {
     const IS_DISTINCT_FROM: &'static str = " IS NOT ";
     const BUCKET_RESEQUENCE: &'static str = "";
 
-    fn push_text(query: &mut QueryBuilder<Self::Db>, value: &str) {
-        query.push_bind(value);
-    }
-    fn push_opt_text(query: &mut QueryBuilder<Self::Db>, value: Option<&str>) {
-        query.push_bind(value);
-    }
-    fn push_bigint(query: &mut QueryBuilder<Self::Db>, value: i64) {
-        query.push_bind(value);
-    }
+    same_in_both_dialects!();
+
     fn push_int(query: &mut QueryBuilder<Self::Db>, value: Option<i64>) {
-        query.push_bind(value);
-    }
-    fn push_float(query: &mut QueryBuilder<Self::Db>, value: f64) {
         query.push_bind(value);
     }
     fn push_uuid(query: &mut QueryBuilder<Self::Db>, value: Option<Uuid>) {
@@ -215,25 +205,7 @@ impl Dialect for SqliteStore {
             .push(" ESCAPE '\\'");
     }
 
-    fn text(row: &RowOf<Self>, column: &str) -> StoreResult<String> {
-        Ok(row.try_get(column)?)
-    }
-    fn opt_text(row: &RowOf<Self>, column: &str) -> StoreResult<Option<String>> {
-        Ok(row.try_get(column)?)
-    }
     fn int(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>> {
-        Ok(row.try_get(column)?)
-    }
-    fn bigint(row: &RowOf<Self>, column: &str) -> StoreResult<i64> {
-        Ok(row.try_get(column)?)
-    }
-    fn opt_bigint(row: &RowOf<Self>, column: &str) -> StoreResult<Option<i64>> {
-        Ok(row.try_get(column)?)
-    }
-    fn float(row: &RowOf<Self>, column: &str) -> StoreResult<f64> {
-        Ok(row.try_get(column)?)
-    }
-    fn opt_float(row: &RowOf<Self>, column: &str) -> StoreResult<Option<f64>> {
         Ok(row.try_get(column)?)
     }
     fn opt_uuid(row: &RowOf<Self>, column: &str) -> StoreResult<Option<Uuid>> {
@@ -272,8 +244,7 @@ impl Dialect for SqliteStore {
     fn insert_rows(batch: &Batch<'_>) -> QueryBuilder<Self::Db> {
         let mut query = QueryBuilder::new(format!(
             "INSERT INTO {} ({}) VALUES ",
-            batch.table,
-            batch.names.join(", ")
+            batch.table, batch.names
         ));
         for row in 0..batch.rows {
             query.push(if row == 0 { "(" } else { ", (" });
@@ -312,27 +283,6 @@ impl Dialect for SqliteStore {
     async fn begin(&self) -> StoreResult<TxOf<Self>> {
         Ok(self.writer.begin().await?)
     }
-    async fn execute_in(
-        tx: &mut TxOf<Self>,
-        mut query: QueryBuilder<Self::Db>,
-    ) -> StoreResult<u64> {
-        Ok(query.build().execute(&mut **tx).await?.rows_affected())
-    }
-    async fn fetch_all_in(
-        tx: &mut TxOf<Self>,
-        mut query: QueryBuilder<Self::Db>,
-    ) -> StoreResult<Vec<RowOf<Self>>> {
-        Ok(query.build().fetch_all(&mut **tx).await?)
-    }
-    async fn execute_all(&self, queries: Vec<QueryBuilder<Self::Db>>) -> StoreResult<u64> {
-        let mut tx = self.writer.begin().await?;
-        let mut affected = 0;
-        for query in queries {
-            affected += Self::execute_in(&mut tx, query).await?;
-        }
-        tx.commit().await?;
-        Ok(affected)
-    }
     async fn run_migrations(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.writer).await?;
         Ok(())
@@ -360,7 +310,7 @@ mod tests {
     fn a_batch_is_one_multi_row_values() {
         let batch = Batch {
             table: "t",
-            names: &["a", "b"],
+            names: "a, b",
             values: vec![Column::Text(vec!["x", "y"]), Column::BigInt(vec![1, 2])],
             rows: 2,
             archived: true,

@@ -21,29 +21,10 @@ use super::{
 /// `mentions`, keyed by `(org_id, source, external_id)`.
 const MENTIONS: Table = Table {
     name: "mentions",
-    columns: &[
-        "org_id",
-        "source",
-        "external_id",
-        "content",
-        "author_handle",
-        "author_name",
-        "author_followers",
-        "author_reach",
-        "country",
-        "region",
-        "language",
-        "hashtags",
-        "url",
-        "sentiment_score",
-        "sentiment_pos",
-        "sentiment_neu",
-        "sentiment_neg",
-        "source_sentiment",
-        "event_time",
-        "ingested_at",
-        "data_mode",
-    ],
+    columns: "org_id, source, external_id, content, author_handle, author_name, \
+        author_followers, author_reach, country, region, language, hashtags, url, \
+        sentiment_score, sentiment_pos, sentiment_neu, sentiment_neg, \
+        source_sentiment, event_time, ingested_at, data_mode",
     archived: true,
 };
 
@@ -53,39 +34,16 @@ const INSERT_MENTIONS_CONFLICT: &str = "ON CONFLICT (org_id, source, external_id
 /// generated here because SQLite has no `gen_random_uuid()`.
 const CAMPAIGNS: Table = Table {
     name: "campaigns",
-    columns: &[
-        "id",
-        "org_id",
-        "platform",
-        "campaign_id",
-        "name",
-        "currency",
-        "daily_budget_micros",
-    ],
+    columns: "id, org_id, platform, campaign_id, name, currency, daily_budget_micros",
     archived: false,
 };
 
 /// `campaign_data`: every report, keyed by `(org, platform, campaign, date, reported_at)`.
 const CAMPAIGN_DATA: Table = Table {
     name: "campaign_data",
-    columns: &[
-        "id",
-        "org_id",
-        "platform",
-        "campaign_id",
-        "campaign_name",
-        "date_recorded",
-        "impressions",
-        "clicks",
-        "spend_micros",
-        "conversions",
-        "reach",
-        "daily_budget_micros",
-        "currency",
-        "reported_at",
-        "metrics",
-        "data_mode",
-    ],
+    columns: "id, org_id, platform, campaign_id, campaign_name, date_recorded, impressions, \
+        clicks, spend_micros, conversions, reach, daily_budget_micros, currency, \
+        reported_at, metrics, data_mode",
     archived: true,
 };
 
@@ -95,19 +53,8 @@ const INSERT_CAMPAIGN_DATA_CONFLICT: &str =
 /// `kpi_minute_buckets`, keyed by `(org_id, data_mode, minute)`.
 const KPI_BUCKETS: Table = Table {
     name: "kpi_minute_buckets",
-    columns: &[
-        "org_id",
-        "data_mode",
-        "minute",
-        "mention_count",
-        "sentiment_sum",
-        "positive",
-        "neutral",
-        "negative",
-        "strongly_negative",
-        "by_source",
-        "sketches",
-    ],
+    columns: "org_id, data_mode, minute, mention_count, sentiment_sum, positive, neutral, \
+        negative, strongly_negative, by_source, sketches",
     archived: true,
 };
 
