@@ -9,7 +9,7 @@
 //!   [`SqliteStore`] for anything else (a file path or a `sqlite:` URL). The same
 //!   conformance suite (`storage/tests/conformance.rs`) runs against both.
 //! - **One SQL store.** The query text, column lists, batch shapes and row decoders are
-//!   written once (`store.rs`, `rows.rs`, `batch.rs`), generic over a `Dialect`; each
+//!   written once (`store.rs`, `tables.rs`, `rows.rs`, `batch.rs`), generic over a `Dialect`; each
 //!   backend's module (`postgres.rs`, `sqlite.rs`) keeps its connection setup, its
 //!   migrations and what truly differs: value encodings, how a batch travels, full-text
 //!   and hashtag conditions, and how archive reads order themselves after writers.
@@ -62,6 +62,7 @@ mod postgres;
 mod rows;
 mod sqlite;
 mod store;
+mod tables;
 
 use std::collections::BTreeMap;
 use std::fmt;
