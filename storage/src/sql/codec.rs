@@ -11,9 +11,6 @@ use warroom_engine::model::{
 
 use super::{KpiBucket, StoreError, StoreResult};
 
-/// Rows per Postgres `UNNEST` statement: bounds the size of one bind message.
-pub(crate) const PG_ROWS_PER_STATEMENT: usize = 10_000;
-
 /// A count as a signed SQL integer.
 pub(crate) fn count_to_i64(value: u64, what: &str) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| StoreError::Invalid(format!("{what} {value} exceeds i64")))

@@ -8,6 +8,11 @@
 //!   [`open_store`] picks [`PgStore`] for a `postgres://` or `postgresql://` URL and
 //!   [`SqliteStore`] for anything else (a file path or a `sqlite:` URL). The same
 //!   conformance suite (`storage/tests/conformance.rs`) runs against both.
+//! - **One SQL store.** The query text, column lists, batch shapes and row decoders are
+//!   written once (`store.rs`, `tables.rs`, `rows.rs`, `batch.rs`), generic over a `Dialect`; each
+//!   backend's module (`postgres.rs`, `sqlite.rs`) keeps its connection setup, its
+//!   migrations and what truly differs: value encodings, how a batch travels, full-text
+//!   and hashtag conditions, and how archive reads order themselves after writers.
 //! - **Schema in SQL files.** `migrations/postgres` and `migrations/sqlite` (top level) hold
 //!   the same tables in each dialect; they are embedded into the binary at compile time
 //!   with `sqlx::migrate!`, so a deployed binary needs no migration files, and
@@ -49,11 +54,15 @@
 //!   (`to_tsvector('english', content) @@ plainto_tsquery(…)`, served by the GIN index) and
 //!   a case-insensitive substring match on SQLite. Both find a single plain word.
 
+mod batch;
 mod codec;
 pub(crate) mod dialect;
 mod error;
 mod postgres;
+mod rows;
 mod sqlite;
+mod store;
+mod tables;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -66,8 +75,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use warroom_engine::model::{
-    sentiment_class, CampaignMetric, CrisisEvent, DataMode, OrgId, Organization, ScoredMention,
-    SentimentClass, Source,
+    CampaignMetric, CrisisEvent, DataMode, OrgId, Organization, ScoredMention, SentimentClass,
+    Source,
 };
 
 pub use error::StoreError;
@@ -202,54 +211,12 @@ pub struct SourceAggregate {
     pub count: u64,
     /// Sum of their compound sentiment.
     pub sentiment_sum: f64,
-    /// Mentions with compound ≥ [`sentiment_class::POSITIVE`].
+    /// Mentions with compound ≥ [`warroom_engine::model::sentiment_class::POSITIVE`].
     pub positive: u64,
-    /// Mentions with compound ≤ [`sentiment_class::NEGATIVE`].
+    /// Mentions with compound ≤ [`warroom_engine::model::sentiment_class::NEGATIVE`].
     pub negative: u64,
-    /// Mentions with compound < [`sentiment_class::STRONGLY_NEGATIVE`].
+    /// Mentions with compound < [`warroom_engine::model::sentiment_class::STRONGLY_NEGATIVE`].
     pub strongly_negative: u64,
-}
-
-/// The select list of [`Store::mention_totals`] (both dialects), thresholds inlined from
-/// [`sentiment_class`] so the database classifies exactly as the engine does.
-fn mention_totals_columns() -> String {
-    // `{:?}` prints an f64 that parses back to the same value.
-    format!(
-        "source, COUNT(*) AS n, SUM(sentiment_score) AS total, \
-         SUM(CASE WHEN sentiment_score >= CAST({p:?} AS DOUBLE PRECISION) THEN 1 ELSE 0 END) \
-         AS positive, \
-         SUM(CASE WHEN sentiment_score <= CAST({n:?} AS DOUBLE PRECISION) THEN 1 ELSE 0 END) \
-         AS negative, \
-         SUM(CASE WHEN sentiment_score < CAST({s:?} AS DOUBLE PRECISION) THEN 1 ELSE 0 END) \
-         AS strongly_negative",
-        p = sentiment_class::POSITIVE,
-        n = sentiment_class::NEGATIVE,
-        s = sentiment_class::STRONGLY_NEGATIVE,
-    )
-}
-
-/// Decodes a row of [`mention_totals_columns`] (the column types are the same in both
-/// dialects: text, 64-bit integers and a double).
-fn source_aggregate<R: sqlx::Row>(row: &R) -> StoreResult<SourceAggregate>
-where
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    let count = |name: &str| -> StoreResult<u64> {
-        let n: i64 = row.try_get(name)?;
-        u64::try_from(n).map_err(|_| StoreError::Invalid(format!("negative {name}")))
-    };
-    let source: String = row.try_get("source")?;
-    Ok(SourceAggregate {
-        source: codec::parse_source(&source)?,
-        count: count("n")?,
-        sentiment_sum: row.try_get("total")?,
-        positive: count("positive")?,
-        negative: count("negative")?,
-        strongly_negative: count("strongly_negative")?,
-    })
 }
 
 /// The additive aggregates of one organisation's mentions in one event-time minute: what
