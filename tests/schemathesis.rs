@@ -35,7 +35,7 @@ async fn every_operation_keeps_its_openapi_contract() {
     let TestApp { app, root, .. } = spawn_app(|config| {
         config.orgs = vec![quiet_org("alpha"), quiet_org("beta")];
         // Schemathesis opens connections faster than a browser would; the per-address
-        // caps are tested in tests/connections.rs.
+        // caps are tested in tests/api/connections.rs.
         config.server.ip_limits_exempt = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;
