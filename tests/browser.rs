@@ -5,6 +5,11 @@
 //! Each test saves screenshots under `target/browser-screenshots/` (and the views shown in
 //! the README under `docs/screenshots/` when `WARROOM_SCREENSHOTS=docs`). The tests assert
 //! on what a person sees: visible text, buttons, roles; and that the console stays clean.
+//!
+//! A test binary of its own, not a module of `tests/api`: one browser at a time behind a
+//! process-wide lock, Chromium and chromedriver child processes, and the load they put on
+//! two cores would slow the timing-sensitive suites there. Its waits poll WebDriver every
+//! 100 ms (not [`common::wait_for`]'s 20 ms) for the same reason.
 
 mod common;
 

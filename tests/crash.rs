@@ -1,6 +1,10 @@
 //! Nothing acknowledged is lost: ingest continuously through the API, `kill -9` the
 //! server mid-stream, restart it, and check that every record whose request was answered
 //! 2xx is in the database exactly once.
+//!
+//! A test binary of its own, not a module of `tests/api`: four writers load the server
+//! child as fast as it answers, with a throughput floor ("ingest too slow to test") that
+//! concurrent tests would threaten, and that load would slow theirs.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

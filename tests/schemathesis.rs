@@ -15,6 +15,10 @@
 //!
 //! The `st` command is `$WARROOM_SCHEMATHESIS` (set by `scripts/test`), else the one
 //! `scripts/schemathesis.sh` installs; the test fails, never skips, without it.
+//!
+//! A test binary of its own, not a module of `tests/api`: an external tool sends requests
+//! to the server for minutes, which would slow the timing-sensitive suites there, and it
+//! runs alone with `cargo test --test schemathesis`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

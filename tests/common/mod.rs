@@ -1,7 +1,9 @@
-//! The one helper folder of the root integration tests. [`spawn_app`] starts a server
-//! for a test; the servers use [`SECRET`], so a test can mint short-lived service tokens
-//! (role `manager`) for any organisation, as the load tester does; accounts, logins and
-//! sockets have their helpers here too. [`postgres`] gives the PostgreSQL suites a fresh
+//! The one helper folder of the root integration tests (`tests/api`, one binary of most
+//! suites, and the suites that need a binary of their own). [`spawn_app`] starts a server
+//! for a test and gives a [`TestApp`] (its addresses, an administrator's client, sockets,
+//! a restart); [`wait_for`] polls a condition with a deadline. The servers use [`SECRET`],
+//! so a test can mint short-lived service tokens (role `manager`) for any organisation, as
+//! the load tester does; accounts, logins and sockets have their helpers here too. [`postgres`] gives the PostgreSQL suites a fresh
 //! database and a proxy they can cut; [`webdriver`] drives Chromium for the browser tests
 //! and the page benchmark. Accounts, roles and tenancy are tested in `tests/api/auth.rs`.
 
@@ -485,15 +487,6 @@ pub async fn send_json(socket: &mut Socket, value: serde_json::Value) {
 pub async fn answers(socket: &mut Socket) {
     send_json(socket, json!({"type": "ping"})).await;
     next_frame(socket, |f| f["event"] == "pong").await;
-}
-
-/// An HTTP client acting as a new administrator of the server's first organisation: it
-/// sees `/api/v1/health` with each part's details.
-pub async fn admin_client(app: &warroom::App) -> reqwest::Client {
-    let org = app.runtime().config().orgs[0].id.clone();
-    let email = format!("ops-{}@{org}.test", uuid::Uuid::new_v4().simple());
-    create_user(app, Some(&org), &email, warroom_engine::Role::Admin).await;
-    bearer(&access_token(&format!("http://{}", app.addr()), &email).await)
 }
 
 /// A mention record as the ingest API takes it.
