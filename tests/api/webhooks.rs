@@ -102,13 +102,13 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
     };
     let (status, body) = good.send(&base, "generic").await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(stored(&app, "alpha").await, 2, "202 comes after the commit");
+    assert_eq!(stored(app, "alpha").await, 2, "202 comes after the commit");
 
     // Replayed delivery id: answered as already applied, nothing applied twice.
     let (status, body) = good.send(&base, "generic").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["duplicate"], true);
-    assert_eq!(stored(&app, "alpha").await, 2);
+    assert_eq!(stored(app, "alpha").await, 2);
 
     let refused = |d: Delivery<'static>, service: &'static str, code: u16, error: &'static str| {
         let base = base.clone();
@@ -225,12 +225,8 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        stored(&app, "alpha").await,
-        2,
-        "nothing refused was applied"
-    );
-    assert_eq!(stored(&app, "beta").await, 0);
+    assert_eq!(stored(app, "alpha").await, 2, "nothing refused was applied");
+    assert_eq!(stored(app, "beta").await, 0);
     // The invalid payload's delivery id was not remembered: fixed, it goes through.
     let retried = Delivery {
         org: "alpha",
@@ -240,7 +236,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
         body: mentions(&["w-10"]),
     };
     assert_eq!(retried.send(&base, "generic").await.0, 202);
-    assert_eq!(stored(&app, "alpha").await, 3);
+    assert_eq!(stored(app, "alpha").await, 3);
     test.shutdown().await;
 }
 
@@ -524,8 +520,8 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
     let test = spawn_app(webhooks).await;
     let app = &test.app;
     let (url, _, seen) = scripted_receiver(1).await;
-    let hook = endpoint(&app, "alpha", &url).await;
-    offer_detected(&app, "alpha");
+    let hook = endpoint(app, "alpha", &url).await;
+    offer_detected(app, "alpha");
 
     // The first attempt is refused with Retry-After: 2 s; the outbox row records it.
     let store = Arc::clone(app.runtime().store());
@@ -663,12 +659,12 @@ async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() 
 
     // Stored before the setting was turned off (or by another tool): refused at delivery.
     let hook = endpoint(
-        &app,
+        app,
         "alpha",
         &format!("http://localhost:{}/hook", addr.port()),
     )
     .await;
-    offer_detected(&app, "alpha");
+    offer_detected(app, "alpha");
     let store = Arc::clone(app.runtime().store());
     let abandoned = wait_for("the refused delivery", DEADLINE, async || {
         let rows = store
@@ -714,8 +710,8 @@ async fn deleting_an_endpoint_cancels_its_pending_retries() {
     let token = test.admin_token("alpha").await;
     // Every attempt is refused with Retry-After: 2 s, so a retry is always pending.
     let (url, _, seen) = scripted_receiver(usize::MAX).await;
-    let hook = endpoint(&app, "alpha", &url).await;
-    offer_detected(&app, "alpha");
+    let hook = endpoint(app, "alpha", &url).await;
+    offer_detected(app, "alpha");
     wait_for("the first attempt", DEADLINE, async || {
         (seen.requests.lock().len() == 1).then_some(())
     })
