@@ -5,6 +5,11 @@
 //! Each test saves screenshots under `target/browser-screenshots/` (and the views shown in
 //! the README under `docs/screenshots/` when `WARROOM_SCREENSHOTS=docs`). The tests assert
 //! on what a person sees: visible text, buttons, roles; and that the console stays clean.
+//!
+//! A test binary of its own, not a module of `tests/api`: one browser at a time behind a
+//! process-wide lock, Chromium and chromedriver child processes, and the load they put on
+//! two cores would slow the timing-sensitive suites there. Its waits poll WebDriver every
+//! 100 ms (not [`common::wait_for`]'s 20 ms) for the same reason.
 
 mod common;
 
@@ -12,7 +17,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::webdriver::{click, console_errors, fill, sign_in, Driver};
-use common::{create_user, PASSWORD};
+use common::{create_user, spawn_app, TestApp, PASSWORD};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use warroom::App;
@@ -48,23 +53,19 @@ fn campaign(rate: f64, negative_threshold: u64) -> OrgConfig {
     }
 }
 
-fn config(orgs: Vec<OrgConfig>, dir: &std::path::Path) -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.auth.jwt_secret = common::SECRET.into();
+/// The mock feed on (as in the demo) with `orgs`.
+fn serve(config: &mut Config, orgs: Vec<OrgConfig>) {
+    config.mock.enabled = true;
     config.orgs = orgs;
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
-    config
 }
 
 /// One demo-like organisation with the demo's first-start history: the last 49 hours at
 /// the live rate, so the 24 h tiles compare like for like.
-fn demo(org: OrgConfig, dir: &std::path::Path) -> Config {
-    let mut config = config(vec![org], dir);
+fn demo(config: &mut Config, org: OrgConfig) {
+    serve(config, vec![org]);
     config.mock.backfill = Duration::from_secs(49 * 3600);
     config.mock.backfill_full_rate = config.mock.backfill;
     config.mock.backfill_max_mentions = 100_000;
-    config
 }
 
 /// Waits for the first-start history, as a user arriving a little later would.
@@ -198,11 +199,9 @@ async fn ingest(base: &str, org: &str, records: Vec<Value>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
     let _one = BROWSER_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::start(demo(campaign(0.4, 100_000), dir.path()))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.addr());
+    let TestApp {
+        app, root: base, ..
+    } = spawn_app(|config| demo(config, campaign(0.4, 100_000))).await;
     create_user(&app, Some("harbor-city"), "staff@harbor.org", Role::User).await;
     wait_for_history(&app).await;
     let driver = Driver::start();
@@ -287,12 +286,10 @@ async fn a_user_logs_in_and_watches_the_war_room_come_alive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crisis_reaches_every_viewer_and_one_viewers_acknowledge_reaches_the_other() {
     let _one = BROWSER_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
     // The demo's pace holds about 5 strongly negative mentions per 15 minutes.
-    let app = App::start(demo(campaign(0.4, 40), dir.path()))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.addr());
+    let TestApp {
+        app, root: base, ..
+    } = spawn_app(|config| demo(config, campaign(0.4, 40))).await;
     create_user(
         &app,
         Some("harbor-city"),
@@ -391,11 +388,13 @@ async fn a_crisis_reaches_every_viewer_and_one_viewers_acknowledge_reaches_the_o
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_server_restart_the_page_reconnects_and_resumes() {
     let _one = BROWSER_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(vec![quiet("harbor")], dir.path());
-    let app = App::start(cfg.clone()).await.unwrap();
+    let TestApp {
+        app,
+        root: base,
+        config: mut cfg,
+        ..
+    } = spawn_app(|config| serve(config, vec![quiet("harbor")])).await;
     let addr = app.addr();
-    let base = format!("http://{addr}");
     create_user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
     let driver = Driver::start();
     let client = driver.browser().await;
@@ -448,11 +447,9 @@ async fn after_a_server_restart_the_page_reconnects_and_resumes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_of_one_organisation_never_sees_another() {
     let _one = BROWSER_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::start(config(vec![quiet("alpha"), quiet("beta")], dir.path()))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.addr());
+    let TestApp {
+        app, root: base, ..
+    } = spawn_app(|config| serve(config, vec![quiet("alpha"), quiet("beta")])).await;
     create_user(&app, Some("alpha"), "a@alpha.org", Role::Admin).await;
     let driver = Driver::start();
     let client = driver.browser().await;
@@ -519,14 +516,16 @@ async fn a_user_of_one_organisation_never_sees_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_session_is_refreshed_silently_before_the_access_token_expires() {
     let _one = BROWSER_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(vec![quiet("harbor")], dir.path());
-    // Access tokens that expire every 8 s, no leeway: without the page's own refresh, its
-    // requests and socket upgrades would be refused within seconds.
-    cfg.auth.access_token_ttl = Duration::from_secs(8);
-    cfg.auth.leeway = Duration::ZERO;
-    let app = App::start(cfg).await.unwrap();
-    let base = format!("http://{}", app.addr());
+    let TestApp {
+        app, root: base, ..
+    } = spawn_app(|config| {
+        serve(config, vec![quiet("harbor")]);
+        // Access tokens that expire every 8 s, no leeway: without the page's own refresh,
+        // its requests and socket upgrades would be refused within seconds.
+        config.auth.access_token_ttl = Duration::from_secs(8);
+        config.auth.leeway = Duration::ZERO;
+    })
+    .await;
     let staff = create_user(&app, Some("harbor"), "staff@harbor.org", Role::User).await;
     create_user(&app, Some("harbor"), "admin@harbor.org", Role::Admin).await;
     let driver = Driver::start();
@@ -598,11 +597,9 @@ async fn click_button(client: &Client, label: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_manages_users_and_keys_and_a_deactivated_user_is_turned_away() {
     let _one = BROWSER_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::start(config(vec![campaign(0.0, 1_000)], dir.path()))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.addr());
+    let TestApp {
+        app, root: base, ..
+    } = spawn_app(|config| serve(config, vec![campaign(0.0, 1_000)])).await;
     create_user(&app, Some("harbor-city"), "admin@harbor.org", Role::Admin).await;
     let driver = Driver::start();
     let admin = driver.browser().await;
@@ -751,11 +748,9 @@ async fn try_operation(client: &Client, id: &str, params: &[(&str, &str)]) -> St
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_reference_shows_every_operation_and_tries_them_with_the_session() {
     let _one = BROWSER_LOCK.lock().await;
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::start(config(vec![quiet("alpha")], dir.path()))
-        .await
-        .unwrap();
-    let base = format!("http://{}", app.addr());
+    let TestApp {
+        app, root: base, ..
+    } = spawn_app(|config| serve(config, vec![quiet("alpha")])).await;
     let doc: Value = reqwest::get(format!("{base}/api/v1/openapi.json"))
         .await
         .unwrap()

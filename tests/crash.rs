@@ -1,9 +1,12 @@
 //! Nothing acknowledged is lost: ingest continuously through the API, `kill -9` the
 //! server mid-stream, restart it, and check that every record whose request was answered
 //! 2xx is in the database exactly once.
+//!
+//! A test binary of its own, not a module of `tests/api`: four writers load the server
+//! child as fast as it answers, with a throughput floor ("ingest too slow to test") that
+//! concurrent tests would threaten, and that load would slow theirs.
 
 use std::collections::HashSet;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,25 +14,10 @@ use serde_json::json;
 use warroom_engine::{DataMode, OrgId};
 
 mod common;
-use common::SECRET;
+use common::Server;
 
 fn ingest_token() -> String {
     common::token("harbor-city")
-}
-
-fn spawn_server(database_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
-        .arg("serve")
-        .env("WARROOM__SERVER__BIND", "127.0.0.1:0")
-        .env("WARROOM__DATABASE__URL", database_url)
-        .env("WARROOM__MOCK__ENABLED", "false")
-        .env("WARROOM__LOG__FILTER", "warn")
-        .env("WARROOM__AUTH__JWT_SECRET", SECRET)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("warroom serve runs");
-    let addr = common::listen_address(&mut child);
-    (child, addr)
 }
 
 fn batch(writer: usize, n: usize) -> (Vec<String>, serde_json::Value) {
@@ -48,7 +36,7 @@ fn batch(writer: usize, n: usize) -> (Vec<String>, serde_json::Value) {
 async fn every_acknowledged_record_survives_kill_9_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}", dir.path().join("warroom.db").display());
-    let (mut server, addr) = spawn_server(&database_url);
+    let (mut server, addr) = Server::spawn(&database_url, &[]);
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let started = Instant::now();
 
@@ -86,15 +74,14 @@ async fn every_acknowledged_record_survives_kill_9_exactly_once() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    server.kill().unwrap(); // SIGKILL: no shutdown, no flush
-    server.wait().unwrap();
+    server.kill(); // SIGKILL: no shutdown, no flush
     for writer in writers {
         let _ = writer.await;
     }
     let acked: Vec<String> = acked.lock().unwrap().clone();
 
     // Restart on the same database: it recovers, and the records are all there, once.
-    let (mut server, addr) = spawn_server(&database_url);
+    let (mut server, addr) = Server::spawn(&database_url, &[]);
     let health: serde_json::Value = reqwest::get(format!("http://{addr}/api/v1/health"))
         .await
         .unwrap()
@@ -132,6 +119,5 @@ async fn every_acknowledged_record_survives_kill_9_exactly_once() {
         missing.len(),
         &missing[..missing.len().min(5)]
     );
-    server.kill().unwrap();
-    server.wait().unwrap();
+    server.kill();
 }

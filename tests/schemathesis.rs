@@ -15,6 +15,10 @@
 //!
 //! The `st` command is `$WARROOM_SCHEMATHESIS` (set by `scripts/test`), else the one
 //! `scripts/schemathesis.sh` installs; the test fails, never skips, without it.
+//!
+//! A test binary of its own, not a module of `tests/api`: an external tool sends requests
+//! to the server for minutes, which would slow the timing-sensitive suites there, and it
+//! runs alone with `cargo test --test schemathesis`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,7 +39,7 @@ async fn every_operation_keeps_its_openapi_contract() {
     let TestApp { app, root, .. } = spawn_app(|config| {
         config.orgs = vec![quiet_org("alpha"), quiet_org("beta")];
         // Schemathesis opens connections faster than a browser would; the per-address
-        // caps are tested in tests/connections.rs.
+        // caps are tested in tests/api/connections.rs.
         config.server.ip_limits_exempt = vec!["127.0.0.0/8".parse().unwrap()];
     })
     .await;

@@ -2,8 +2,8 @@
 //! interactive page that renders it (`GET /api/v1/docs`).
 //!
 //! Each handler carries its own `#[utoipa::path]`; [`ApiDoc`] lists them. A test in
-//! `tests/e2e.rs` compares the document with the routes registered in `router.rs`, so a new
-//! route without a description fails the build's tests.
+//! `tests/api/e2e.rs` compares the document with the routes registered in `router.rs`, so a
+//! new route without a description fails the build's tests.
 //!
 //! The page is served from this crate (HTML, a small script and a stylesheet, compiled in)
 //! rather than by utoipa-redoc, -scalar or -rapidoc: all three load their viewer from a

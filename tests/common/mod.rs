@@ -1,9 +1,11 @@
-//! The one helper folder of the root integration tests. [`spawn_app`] starts a server
-//! for a test; the servers use [`SECRET`], so a test can mint short-lived service tokens
-//! (role `manager`) for any organisation, as the load tester does; accounts, logins and
-//! sockets have their helpers here too. [`postgres`] gives the PostgreSQL suites a fresh
+//! The one helper folder of the root integration tests (`tests/api`, one binary of most
+//! suites, and the suites that need a binary of their own). [`spawn_app`] starts a server
+//! for a test and gives a [`TestApp`] (its addresses, an administrator's client, sockets,
+//! a restart); [`wait_for`] polls a condition with a deadline. The servers use [`SECRET`],
+//! so a test can mint short-lived service tokens (role `manager`) for any organisation, as
+//! the load tester does; accounts, logins and sockets have their helpers here too. [`postgres`] gives the PostgreSQL suites a fresh
 //! database and a proxy they can cut; [`webdriver`] drives Chromium for the browser tests
-//! and the page benchmark. Accounts, roles and tenancy are tested in `tests/auth.rs`.
+//! and the page benchmark. Accounts, roles and tenancy are tested in `tests/api/auth.rs`.
 
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
@@ -120,6 +122,8 @@ pub struct TestApp {
     pub root: String,
     /// `127.0.0.1:<port>`, for sockets.
     pub addr: String,
+    /// The configuration it was started with ([`TestApp::restart`] starts it again).
+    pub config: warroom_engine::Config,
 }
 
 /// Starts a server on port 0 with its own SQLite file: [`quiet_config`] (organisation
@@ -127,10 +131,183 @@ pub struct TestApp {
 pub async fn spawn_app(configure: impl FnOnce(&mut warroom_engine::Config)) -> TestApp {
     let mut config = quiet_config();
     configure(&mut config);
-    let app = warroom::App::start(config).await.expect("server starts");
+    start_app(config).await
+}
+
+/// Starts a server with exactly `config` (a second node or a restart on the same
+/// database: the configuration of another [`TestApp`]).
+pub async fn start_app(config: warroom_engine::Config) -> TestApp {
+    let app = warroom::App::start(config.clone())
+        .await
+        .expect("server starts");
     let addr = app.addr().to_string();
     let root = format!("http://{addr}");
-    TestApp { app, root, addr }
+    TestApp {
+        app,
+        root,
+        addr,
+        config,
+    }
+}
+
+impl TestApp {
+    /// `http://127.0.0.1:<port>/api/v1`.
+    pub fn api(&self) -> String {
+        format!("{}/api/v1", self.root)
+    }
+
+    /// Stops the server gracefully.
+    pub async fn shutdown(self) {
+        self.app.shutdown().await.expect("clean shutdown");
+    }
+
+    /// Stops the server gracefully and starts it again on the same configuration (the
+    /// same database; a new port when it was port 0).
+    pub async fn restart(self) -> TestApp {
+        let config = self.config.clone();
+        self.shutdown().await;
+        start_app(config).await
+    }
+
+    /// A new administrator of `org`, logged in: its access token.
+    pub async fn admin_token(&self, org: &str) -> String {
+        let email = format!("admin-{}@{org}.test", uuid::Uuid::new_v4().simple());
+        create_user(&self.app, Some(org), &email, warroom_engine::Role::Admin).await;
+        access_token(&self.root, &email).await
+    }
+
+    /// An HTTP client acting as a new administrator of `org`.
+    pub async fn admin_client(&self, org: &str) -> reqwest::Client {
+        bearer(&self.admin_token(org).await)
+    }
+
+    /// A socket to `/api/v1/ws{query}` carrying a service token of the organisation the
+    /// query names (`org=`), else of the first configured one; not yet subscribed.
+    pub async fn ws_connect(&self, query: &str) -> Socket {
+        let (socket, _) = tokio_tungstenite::connect_async(self.ws_request(query))
+            .await
+            .expect("websocket connects");
+        socket
+    }
+
+    /// The upgrade request [`TestApp::ws_connect`] sends.
+    pub fn ws_request(
+        &self,
+        query: &str,
+    ) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        let org = query
+            .trim_start_matches('?')
+            .split('&')
+            .find_map(|p| p.strip_prefix("org="))
+            .map_or_else(|| self.config.orgs[0].id.clone(), str::to_owned);
+        ws_request_for(&format!("ws://{}/api/v1/ws{query}", self.addr), &org)
+    }
+
+    /// A socket authenticated with `credential`, subscribed to its own organisation.
+    pub async fn subscribe(&self, credential: &str) -> Socket {
+        subscribed_socket(&self.addr, credential).await
+    }
+}
+
+/// What a [`wait_for`] condition returns: `true` or `Some(value)` once it holds.
+pub trait Ready {
+    /// What [`wait_for`] returns.
+    type Value;
+    /// `Some` once the condition holds.
+    fn ready(self) -> Option<Self::Value>;
+}
+
+impl Ready for bool {
+    type Value = ();
+    fn ready(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Ready for Option<T> {
+    type Value = T;
+    fn ready(self) -> Option<T> {
+        self
+    }
+}
+
+/// Polls `condition` (every 20 ms) until it holds (`true`, or `Some(value)`: returned);
+/// panics with `what` when `timeout` passes first. No test sleeps to wait for a result.
+pub async fn wait_for<R: Ready>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut condition: impl AsyncFnMut() -> R,
+) -> R::Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = condition().await.ready() {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// GETs `url` until `ready` holds for the JSON answer (returned); panics with the last
+/// answer when `timeout` passes first.
+pub async fn poll_json(
+    client: &reqwest::Client,
+    url: &str,
+    timeout: std::time::Duration,
+    mut ready: impl FnMut(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let value: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        if ready(&value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not ready before the deadline: {value}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A `warroom serve` child process, killed (SIGKILL) when dropped, also when its test
+/// fails.
+pub struct Server(pub std::process::Child);
+
+impl Server {
+    /// `warroom serve` on port 0 with `database_url`, no mock feed, [`SECRET`], quiet
+    /// logs and `env` on top; returns it with its `host:port` once it listens.
+    pub fn spawn(database_url: &str, env: &[(&str, &str)]) -> (Server, String) {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_warroom"))
+            .arg("serve")
+            .env("WARROOM__SERVER__BIND", "127.0.0.1:0")
+            .env("WARROOM__DATABASE__URL", database_url)
+            .env("WARROOM__MOCK__ENABLED", "false")
+            .env("WARROOM__LOG__FILTER", "warn")
+            .env("WARROOM__AUTH__JWT_SECRET", SECRET)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("warroom serve runs");
+        let addr = listen_address(&mut child);
+        (Server(child), addr)
+    }
+
+    /// SIGKILL: no shutdown, no flush; returns once the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// An organisation with no mock feed and the default crisis rule.
@@ -177,12 +354,42 @@ pub type Socket =
 const SOCKET_DEADLINE: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The next text frame matching `pred` (others are skipped); panics after 20 s.
-pub async fn next_frame(
-    socket: &mut Socket,
-    pred: impl Fn(&serde_json::Value) -> bool,
+pub async fn next_frame<S: FrameStream>(
+    socket: &mut S,
+    pred: impl FnMut(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    next_frame_within(socket, SOCKET_DEADLINE, pred).await
+}
+
+/// What [`next_frame`] reads: a client WebSocket over any transport.
+pub trait FrameStream:
+    futures_util::Stream<
+        Item = Result<
+            tokio_tungstenite::tungstenite::Message,
+            tokio_tungstenite::tungstenite::Error,
+        >,
+    > + Unpin
+{
+}
+
+impl<S> FrameStream for S where
+    S: futures_util::Stream<
+            Item = Result<
+                tokio_tungstenite::tungstenite::Message,
+                tokio_tungstenite::tungstenite::Error,
+            >,
+        > + Unpin
+{
+}
+
+/// The next text frame matching `pred` (others are skipped); panics after `timeout`.
+pub async fn next_frame_within<S: FrameStream>(
+    socket: &mut S,
+    timeout: std::time::Duration,
+    mut pred: impl FnMut(&serde_json::Value) -> bool,
 ) -> serde_json::Value {
     use futures_util::StreamExt;
-    let deadline = tokio::time::Instant::now() + SOCKET_DEADLINE;
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let message = tokio::time::timeout_at(deadline, socket.next())
             .await
@@ -280,15 +487,6 @@ pub async fn send_json(socket: &mut Socket, value: serde_json::Value) {
 pub async fn answers(socket: &mut Socket) {
     send_json(socket, json!({"type": "ping"})).await;
     next_frame(socket, |f| f["event"] == "pong").await;
-}
-
-/// An HTTP client acting as a new administrator of the server's first organisation: it
-/// sees `/api/v1/health` with each part's details.
-pub async fn admin_client(app: &warroom::App) -> reqwest::Client {
-    let org = app.runtime().config().orgs[0].id.clone();
-    let email = format!("ops-{}@{org}.test", uuid::Uuid::new_v4().simple());
-    create_user(app, Some(&org), &email, warroom_engine::Role::Admin).await;
-    bearer(&access_token(&format!("http://{}", app.addr()), &email).await)
 }
 
 /// A mention record as the ingest API takes it.

@@ -1,26 +1,20 @@
-//! Exports read from the database (embedded SQLite here; `tests/postgres.rs` covers
+//! Exports read from the database (embedded SQLite here; `tests/api/postgres.rs` covers
 //! PostgreSQL): `POST /api/v1/reports/export/*` streams a file and refuses bad requests
 //! with JSON errors before the first byte; `warroom export` writes a single file whole.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::mention;
+use common::{mention, spawn_app, TestApp};
 use serde_json::{json, Value};
-use warroom::App;
 use warroom_engine::Config;
 
-fn config(dir: &std::path::Path) -> Config {
-    let mut config = Config::defaults();
-    config.auth.jwt_secret = common::SECRET.into();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
+/// Organisations `quiet` and `other` (no mock feed), exports of up to two days.
+fn two_orgs(config: &mut Config) {
     config.orgs = ["quiet", "other"].map(common::quiet_org).to_vec();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
     config.export.max_range = Duration::from_secs(2 * 86_400);
-    config
 }
 
 fn range() -> (String, String) {
@@ -33,9 +27,12 @@ fn range() -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exports_stream_one_orgs_rows_and_refuse_bad_requests_with_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::start(config(dir.path())).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
+    let TestApp {
+        app,
+        root: base,
+        config,
+        ..
+    } = spawn_app(two_orgs).await;
     let http = common::client_for("quiet");
     for (org, n) in [("quiet", 30), ("other", 7)] {
         let body: Vec<Value> = (0..n)
@@ -199,15 +196,13 @@ async fn exports_stream_one_orgs_rows_and_refuse_bad_requests_with_json() {
     app.shutdown().await.unwrap();
 
     // The command line reads the same database.
+    let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("quiet.csv");
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_warroom"))
             .arg("export")
             .args(args)
-            .env(
-                "WARROOM__DATABASE__URL",
-                format!("sqlite://{}", dir.path().join("warroom.db").display()),
-            )
+            .env("WARROOM__DATABASE__URL", &config.database.url)
             .env("WARROOM__LOG__FILTER", "warn")
             .output()
             .expect("warroom export runs")

@@ -12,45 +12,29 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio_tungstenite::tungstenite::Message;
-use warroom::App;
-use warroom_engine::config::OrgConfig;
 use warroom_engine::{Config, DataMode};
 use warroom_storage::cache::read_through;
 
-mod common;
+use crate::common::{self, next_frame_within, spawn_app, start_app, wait_for};
 
 const REDIS: &str = "127.0.0.1:6379";
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn org(id: &str, rate: f64) -> OrgConfig {
-    OrgConfig {
-        id: id.to_owned(),
-        name: format!("{id} campaign"),
-        mentions_per_second: rate,
-        negative_threshold: None,
-        crises: Vec::new(),
-        connectors: Default::default(),
-    }
-}
-
-/// A fast test config on a fresh SQLite file (kept for the process's life), with
+/// Fast ticks, the mock feed on, a busy `demo` organisation and a quiet one, and
 /// `redis_url` (empty: in process) under a fresh key prefix.
-fn test_config(redis_url: &str, database: &std::path::Path) -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
+fn with_redis(config: &mut Config, redis_url: &str) {
+    config.mock.enabled = true;
     config.engine.kpi_interval = Duration::from_millis(100);
     config.engine.epoch_tick = Duration::from_millis(20);
     config.mock.tick = Duration::from_millis(20);
-    config.orgs = vec![org("demo", 20.0), org("quiet", 0.0)];
-    config.database.url = format!("sqlite://{}", database.join("warroom.db").display());
-    config.auth.jwt_secret = common::SECRET.into();
+    let mut demo = common::quiet_org("demo");
+    demo.mentions_per_second = 20.0;
+    config.orgs = vec![demo, common::quiet_org("quiet")];
     config.redis.url = redis_url.to_owned();
     config.redis.key_prefix = format!("warroom-test-{}", uuid::Uuid::new_v4().simple());
     config.redis.reconnect_min_delay = Duration::from_millis(50);
     config.redis.reconnect_max_delay = Duration::from_millis(200);
     config.redis.probe_interval = Duration::from_millis(100);
-    config
 }
 
 /// Deletes every key under `prefix`.
@@ -100,21 +84,6 @@ async fn redis_value(key: &str) -> Option<String> {
     let value: Option<String> = client.get(key).await.unwrap();
     let _ = client.quit().await;
     value
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not before the deadline"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn health(client: &reqwest::Client, base: &str) -> Value {
@@ -197,14 +166,12 @@ fn mention(id: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_rides_through_a_redis_outage() {
-    let database = tempfile::tempdir().unwrap();
     let proxy = Proxy::start().await;
-    let config = test_config(&proxy.url(), database.path());
-    let prefix = config.redis.key_prefix.clone();
-    let app = App::start(config).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
+    let test = spawn_app(|config| with_redis(config, &proxy.url())).await;
+    let prefix = test.config.redis.key_prefix.clone();
+    let (app, base) = (&test.app, test.root.clone());
     let client = common::client_for("quiet");
-    let admin = common::admin_client(&app).await;
+    let admin = test.admin_client("demo").await;
     let runtime = Arc::clone(app.runtime());
     let cache = runtime.cache().clone();
 
@@ -228,7 +195,7 @@ async fn the_service_rides_through_a_redis_outage() {
     );
 
     proxy.cut();
-    eventually("health shows the cache degraded", || async {
+    wait_for("health shows the cache degraded", DEADLINE, async || {
         health(&admin, &base).await["services"]["cache"]["status"] == "degraded"
     })
     .await;
@@ -252,7 +219,7 @@ async fn the_service_rides_through_a_redis_outage() {
     assert_eq!(response.status(), 202);
     let ack: Value = response.json().await.unwrap();
     assert_eq!(ack["accepted"], 2, "{ack}");
-    eventually("the ingested mentions are listed", || async {
+    wait_for("the ingested mentions are listed", DEADLINE, async || {
         let page: Value = client
             .get(format!("{base}/api/v1/mentions?org=quiet"))
             .send()
@@ -316,14 +283,14 @@ async fn the_service_rides_through_a_redis_outage() {
     assert_eq!(health(&admin, &base).await["data_mode"], "LIVE");
 
     proxy.restore();
-    eventually("health returns to ok", || async {
+    wait_for("health returns to ok", DEADLINE, async || {
         health(&admin, &base).await["services"]["cache"]["status"] == "ok"
     })
     .await;
     // The health probe and the limiter's commands reconnect independently: the limiter
     // is back on Redis once a hit lands on the counter kept there before the outage.
     let key = format!("{prefix}:rate:api-key:k1");
-    eventually("the limiter counts in Redis again", || async {
+    wait_for("the limiter counts in Redis again", DEADLINE, async || {
         let _ = cache
             .limiter
             .hit("api-key:k1", 100, Duration::from_secs(60))
@@ -337,7 +304,7 @@ async fn the_service_rides_through_a_redis_outage() {
     // The invalidation that failed during the outage is applied before the next read.
     // The cache's own connection also reconnects on its own schedule, so a read can
     // still time out just after the limiter is back: wait for one to answer.
-    eventually("the cache answers again", || async {
+    wait_for("the cache answers again", DEADLINE, async || {
         cache.cache.get(&org, "answer").await.is_ok()
     })
     .await;
@@ -345,38 +312,27 @@ async fn the_service_rides_through_a_redis_outage() {
     assert_eq!(lookup.value, None);
     assert!(lookup.generation.0 >= 1, "{lookup:?}");
 
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
     delete_keys(&prefix).await;
 }
 
 async fn switch_and_restart(redis_url: &str) {
-    let database = tempfile::tempdir().unwrap();
-    let config = test_config(redis_url, database.path());
-    let prefix = config.redis.key_prefix.clone();
-    let app = App::start(config.clone()).await.expect("server starts");
-    let admin = common::admin_client(&app).await;
-    let base = format!("http://{}", app.addr());
+    let test = spawn_app(|config| with_redis(config, redis_url)).await;
+    let prefix = test.config.redis.key_prefix.clone();
+    let admin = test.admin_client("demo").await;
+    let base = test.root.clone();
     assert_eq!(health(&admin, &base).await["data_mode"], "MOCK");
 
-    let url = format!("ws://{}/api/v1/ws?org=quiet&channels=system", app.addr());
-    let request = common::ws_request_for(&url, "quiet");
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut socket = test.ws_connect("?org=quiet&channels=system").await;
     let _ = socket.next().await; // subscribed
 
+    let app = &test.app;
     assert_eq!(app.runtime().set_data_mode(DataMode::Live).await, Ok(true));
     assert_eq!(app.runtime().set_data_mode(DataMode::Live).await, Ok(false));
-    let frame = tokio::time::timeout(DEADLINE, async {
-        loop {
-            if let Some(Ok(Message::Text(text))) = socket.next().await {
-                let frame: Value = serde_json::from_str(&text).unwrap();
-                if frame["event"] == "system:data-mode-change" {
-                    return frame;
-                }
-            }
-        }
+    let frame = next_frame_within(&mut socket, DEADLINE, |f| {
+        f["event"] == "system:data-mode-change"
     })
-    .await
-    .expect("data-mode change pushed");
+    .await;
     assert_eq!(frame["data"], "LIVE");
     let h = health(&admin, &base).await;
     assert_eq!(h["data_mode"], "LIVE");
@@ -396,21 +352,20 @@ async fn switch_and_restart(redis_url: &str) {
         );
     }
     let _ = socket.close(None).await;
-    app.shutdown().await.unwrap();
 
     // Restarted on the same database with data.mode = MOCK: the persisted LIVE wins.
-    assert_eq!(config.data.mode, DataMode::Mock);
-    let app = App::start(config).await.expect("server restarts");
-    let base = format!("http://{}", app.addr());
+    assert_eq!(test.config.data.mode, DataMode::Mock);
+    let test = test.restart().await;
+    let (app, base) = (&test.app, test.root.clone());
     assert_eq!(health(&admin, &base).await["data_mode"], "LIVE");
     assert_eq!(app.runtime().set_data_mode(DataMode::Mock).await, Ok(true));
-    eventually("mock sources run again", || async {
+    wait_for("mock sources run again", DEADLINE, async || {
         health(&admin, &base).await["services"]["sources"]["detail"]
             .as_str()
             .is_some_and(|d| !d.starts_with("0 running"))
     })
     .await;
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
     if !redis_url.is_empty() {
         delete_keys(&prefix).await;
     }
@@ -430,32 +385,33 @@ async fn data_mode_persists_across_restarts_with_redis() {
 async fn a_data_mode_change_reaches_another_node_over_the_bus() {
     // Two nodes on one database and one Redis; the periodic re-read is made too slow to
     // matter, so only the bus can carry the change.
-    let database = tempfile::tempdir().unwrap();
-    let mut config = test_config(&format!("redis://{REDIS}"), database.path());
-    config.redis.mode_sync_interval = Duration::from_secs(3600);
-    let prefix = config.redis.key_prefix.clone();
-    let first = App::start(config.clone()).await.expect("node 1 starts");
-    let second = App::start(config).await.expect("node 2 starts");
+    let first = spawn_app(|config| {
+        with_redis(config, &format!("redis://{REDIS}"));
+        config.redis.mode_sync_interval = Duration::from_secs(3600);
+    })
+    .await;
+    let second = start_app(first.config.clone()).await;
+    let prefix = first.config.redis.key_prefix.clone();
     // Redis pub/sub delivers only to subscribers present at publish time, and a node
     // subscribes in the background after it starts: wait until both nodes listen.
     let channel = format!(
         "{prefix}:bus:{}",
         warroom_actors::runtime::data_mode::DATA_MODE_CHANNEL
     );
-    eventually("both nodes subscribe to the bus", || async {
+    wait_for("both nodes subscribe to the bus", DEADLINE, async || {
         subscribers(&channel).await >= 2
     })
     .await;
     assert_eq!(
-        first.runtime().set_data_mode(DataMode::Live).await,
+        first.app.runtime().set_data_mode(DataMode::Live).await,
         Ok(true)
     );
-    eventually("node 2 applies the change", || async {
-        second.runtime().data_mode() == DataMode::Live
+    wait_for("node 2 applies the change", DEADLINE, async || {
+        second.app.runtime().data_mode() == DataMode::Live
     })
     .await;
-    second.shutdown().await.unwrap();
-    first.shutdown().await.unwrap();
+    second.shutdown().await;
+    first.shutdown().await;
     delete_keys(&prefix).await;
 }
 
@@ -463,30 +419,31 @@ async fn a_data_mode_change_reaches_another_node_over_the_bus() {
 async fn a_logout_on_one_node_closes_the_session_s_socket_on_another() {
     // Two nodes on one database and one Redis. Node 2 caches users and sessions for an
     // hour, so only the bus can tell it that node 1 logged the session out.
-    let database = tempfile::tempdir().unwrap();
-    let mut config = test_config(&format!("redis://{REDIS}"), database.path());
-    config.auth.user_cache_ttl = Duration::from_secs(3600);
-    let prefix = config.redis.key_prefix.clone();
-    let first = App::start(config.clone()).await.expect("node 1 starts");
-    let second = App::start(config).await.expect("node 2 starts");
+    let first = spawn_app(|config| {
+        with_redis(config, &format!("redis://{REDIS}"));
+        config.auth.user_cache_ttl = Duration::from_secs(3600);
+    })
+    .await;
+    let second = start_app(first.config.clone()).await;
+    let prefix = first.config.redis.key_prefix.clone();
     let channel = format!(
         "{prefix}:bus:{}",
         warroom_gateway::auth::revocation::REVOCATION_CHANNEL
     );
-    eventually("both nodes follow revocations", || async {
+    wait_for("both nodes follow revocations", DEADLINE, async || {
         subscribers(&channel).await >= 2
     })
     .await;
     common::create_user(
-        &first,
+        &first.app,
         Some("demo"),
         "ann@demo.org",
         warroom_engine::Role::User,
     )
     .await;
-    let (one, two) = (first.addr().to_string(), second.addr().to_string());
-    let token = common::access_token(&format!("http://{one}"), "ann@demo.org").await;
-    let mut socket = common::subscribed_socket(&two, &token).await;
+    let (one, two) = (&first.addr, &second.addr);
+    let token = common::access_token(&first.root, "ann@demo.org").await;
+    let mut socket = second.subscribe(&token).await;
     let alerts = format!("http://{two}/api/v1/alerts");
     let status = |url: String| {
         let client = common::bearer(&token);
@@ -506,28 +463,32 @@ async fn a_logout_on_one_node_closes_the_session_s_socket_on_another() {
     let (code, _) = common::close_code(&mut socket).await;
     assert_eq!(code, 4001, "node 2 closes the logged-out session's socket");
     assert_eq!(status(alerts).await, 401, "and refuses its access token");
-    second.shutdown().await.unwrap();
-    first.shutdown().await.unwrap();
+    second.shutdown().await;
+    first.shutdown().await;
     delete_keys(&prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_while_the_bus_was_down_is_picked_up_from_the_database() {
-    let database = tempfile::tempdir().unwrap();
-    let mut config = test_config("", database.path());
-    config.redis.mode_sync_interval = Duration::from_millis(100);
-    let app = App::start(config.clone()).await.expect("server starts");
+    let test = spawn_app(|config| {
+        with_redis(config, "");
+        config.redis.mode_sync_interval = Duration::from_millis(100);
+    })
+    .await;
+    let app = &test.app;
     // Another process (e.g. `warroom data-mode LIVE`) changes the database only.
-    let store = warroom_storage::open_store(&config.database.url)
+    let store = warroom_storage::open_store(&test.config.database.url)
         .await
         .unwrap();
     warroom_actors::runtime::data_mode::persist(store.as_ref(), DataMode::Live)
         .await
         .unwrap();
-    eventually("the node re-reads the persisted mode", || async {
-        app.runtime().data_mode() == DataMode::Live
-    })
+    wait_for(
+        "the node re-reads the persisted mode",
+        DEADLINE,
+        async || app.runtime().data_mode() == DataMode::Live,
+    )
     .await;
     store.close().await;
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }

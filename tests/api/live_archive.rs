@@ -3,12 +3,9 @@
 //! partition paths, no duplicates) on embedded SQLite and on PostgreSQL, across a
 //! graceful restart, and across `kill -9` of the server binary mid-stream.
 
-mod common;
-
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,29 +13,29 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Decimal128Type, Int64Type, TimestampMicrosecondType};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use common::postgres::PgDatabase;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::{json, Value};
-use warroom::App;
 use warroom_engine::Config;
 use warroom_storage::archive::{LiveArchiveStats, Table};
 
+use crate::common::postgres::PgDatabase;
+use crate::common::{self, spawn_app, wait_for, Server};
+
 const DEADLINE: Duration = Duration::from_secs(60);
 
-fn config(database_url: String, root: &Path) -> Config {
-    let mut config = Config::defaults();
-    config.auth.jwt_secret = common::SECRET.into();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
+/// Organisations `quiet` and `other` (no mock feed), the archive under `root` with quick
+/// polls and checkpoints, and `database_url` (a PostgreSQL database) when given.
+fn archiving(config: &mut Config, database_url: Option<String>, root: &Path) {
     config.orgs = ["quiet", "other"].map(common::quiet_org).to_vec();
-    config.database.url = database_url;
+    if let Some(url) = database_url {
+        config.database.url = url;
+    }
     // KPI minutes are written (and final for the archive) a fraction of a second after
     // they close.
     config.database.kpi_flush_interval = Duration::from_millis(100);
     config.archive.root = root.display().to_string();
     config.archive.poll_interval = Duration::from_millis(50);
     config.archive.max_open = Duration::from_millis(200);
-    config
 }
 
 /// Every complete data file under `dir`, recursively.
@@ -113,17 +110,6 @@ fn all(partitions: &BTreeMap<String, Vec<RecordBatch>>) -> Vec<RecordBatch> {
     partitions.values().flatten().cloned().collect()
 }
 
-async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !done() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn archived(stats: &LiveArchiveStats, table: Table) -> u64 {
     stats.table(table).rows_archived.load(Ordering::Relaxed)
 }
@@ -159,12 +145,11 @@ async fn ingest(base: &str, org: &str, body: &[Value]) {
 }
 
 /// Ingests, waits for the archive, reads the tree back; restarts and does it again.
-async fn archive_end_to_end(database_url: String) {
+async fn archive_end_to_end(database_url: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("archive");
-    let config = config(database_url, &root);
-    let app = App::start(config.clone()).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
+    let test = spawn_app(|config| archiving(config, database_url, &root)).await;
+    let (app, base) = (&test.app, test.root.clone());
     let minute0 = (Utc::now() - TimeDelta::minutes(10))
         .duration_trunc(TimeDelta::minutes(1))
         .unwrap();
@@ -191,7 +176,7 @@ async fn archive_end_to_end(database_url: String) {
 
     // Two organisations × two closed minutes of KPI buckets.
     let stats = Arc::clone(app.runtime().archive().stats());
-    wait_for("the archive to catch up", || {
+    wait_for("the archive to catch up", DEADLINE, async || {
         archived(&stats, Table::Mentions) == 42
             && archived(&stats, Table::CampaignData) == 2
             && archived(&stats, Table::KpiBuckets) == 4
@@ -260,7 +245,8 @@ async fn archive_end_to_end(database_url: String) {
     assert!(minutes.contains(&minute0.timestamp_micros()));
 
     // Health and /metrics report it.
-    let health: Value = common::admin_client(&app)
+    let health: Value = test
+        .admin_client("quiet")
         .await
         .get(format!("{base}/api/v1/health"))
         .send()
@@ -281,15 +267,17 @@ async fn archive_end_to_end(database_url: String) {
     );
     assert!(metrics.contains("warroom_archive_lag_rows{table=\"mentions\"} 0"));
     assert!(metrics.contains("warroom_archive_up 1"));
-    app.shutdown().await.unwrap();
 
     // A restart resumes where it stopped: only the new rows are archived.
-    let app = App::start(config).await.expect("server restarts");
-    let base = format!("http://{}", app.addr());
+    let test = test.restart().await;
+    let (app, base) = (&test.app, test.root.clone());
     let more = mentions("other", 100, 8, minute0);
     ingest(&base, "other", &more).await;
     let stats = Arc::clone(app.runtime().archive().stats());
-    wait_for("the new rows", || archived(&stats, Table::Mentions) == 8).await;
+    wait_for("the new rows", DEADLINE, async || {
+        archived(&stats, Table::Mentions) == 8
+    })
+    .await;
     let rows = all(&read_table(&root, Table::Mentions));
     let ids = strings(&rows, "external_id");
     assert_eq!(ids.len(), 50);
@@ -298,7 +286,7 @@ async fn archive_end_to_end(database_url: String) {
         50,
         "no duplicates"
     );
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
     // A graceful stop leaves no temporary files.
     let leftovers = walk_names(&root)
         .into_iter()
@@ -324,60 +312,33 @@ fn walk_names(dir: &Path) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_archive_on_sqlite() {
-    let dir = tempfile::tempdir().unwrap();
-    archive_end_to_end(format!(
-        "sqlite://{}",
-        dir.path().join("warroom.db").display()
-    ))
-    .await;
+    archive_end_to_end(None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_archive_on_postgres() {
     let db = PgDatabase::create().await;
-    archive_end_to_end(db.url()).await;
+    archive_end_to_end(Some(db.url())).await;
 }
 
 // ---------------------------------------------------------------------------------------
 // kill -9
 // ---------------------------------------------------------------------------------------
 
-/// The server process, killed when dropped (also when the test fails).
-struct Server(Child);
-
-impl Server {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
+/// `warroom serve` on `database_url`, archiving under `root` (killed when dropped).
 fn spawn_server(database_url: &str, root: &Path) -> (Server, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warroom"))
-        .arg("serve")
-        .env("WARROOM__SERVER__BIND", "127.0.0.1:0")
-        .env("WARROOM__DATABASE__URL", database_url)
-        .env("WARROOM__MOCK__ENABLED", "false")
-        .env("WARROOM__LOG__FILTER", "warn")
-        .env("WARROOM__AUTH__JWT_SECRET", common::SECRET)
-        .env("WARROOM__ARCHIVE__ROOT", root)
-        .env("WARROOM__ARCHIVE__POLL_INTERVAL", "50ms")
-        // Checkpoints every 300 ms and files rolling every 40 rows: at any instant there
-        // are rows in temporary files and published files above the saved watermark.
-        .env("WARROOM__ARCHIVE__MAX_OPEN", "300ms")
-        .env("WARROOM__ARCHIVE__MAX_FILE_ROWS", "40")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("warroom serve runs");
-    let addr = common::listen_address(&mut child);
-    (Server(child), addr)
+    Server::spawn(
+        database_url,
+        &[
+            ("WARROOM__ARCHIVE__ROOT", root.to_str().unwrap()),
+            ("WARROOM__ARCHIVE__POLL_INTERVAL", "50ms"),
+            // Checkpoints every 300 ms and files rolling every 40 rows: at any instant
+            // there are rows in temporary files and published files above the saved
+            // watermark.
+            ("WARROOM__ARCHIVE__MAX_OPEN", "300ms"),
+            ("WARROOM__ARCHIVE__MAX_FILE_ROWS", "40"),
+        ],
+    )
 }
 
 /// Every archived mention's external id, duplicates included.
@@ -415,7 +376,7 @@ async fn live_archive_survives_kill_9_exactly_once() {
         }));
     }
     // Long enough for several checkpoints and rolled files.
-    wait_for("ingest and archive activity", || {
+    wait_for("ingest and archive activity", DEADLINE, async || {
         *sent.lock().unwrap() >= 1_500 && !archived_ids(&root).is_empty()
     })
     .await;
@@ -451,21 +412,13 @@ async fn live_archive_survives_kill_9_exactly_once() {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
+    wait_for("the archive to catch up", DEADLINE, async || {
         let metrics = common::metrics_text(&format!("http://{addr}")).await;
         let ids: HashSet<String> = archived_ids(&root).into_iter().collect();
-        if metrics.contains("warroom_archive_lag_rows{table=\"mentions\"} 0\n")
+        metrics.contains("warroom_archive_lag_rows{table=\"mentions\"} 0\n")
             && (0..25).all(|i| ids.contains(&format!("after-{i}")))
-        {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "archive not caught up: {metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let store = warroom_storage::open_store(&database_url).await.unwrap();
     let high = store.archive_high_water().await.unwrap();
     let mut stored = HashSet::new();
@@ -499,12 +452,10 @@ async fn archive_failures_degrade_health_and_recover() {
     // A state file the archive cannot read: it refuses to guess, and keeps retrying.
     let state = root.join(warroom_storage::archive::live::STATE_FILE);
     fs::write(&state, "not json").unwrap();
-    let database_url = format!("sqlite://{}", dir.path().join("warroom.db").display());
-    let app = App::start(config(database_url, &root))
-        .await
-        .expect("the server starts anyway");
-    let base = format!("http://{}", app.addr());
-    let admin = common::admin_client(&app).await;
+    // The server starts anyway.
+    let test = spawn_app(|config| archiving(config, None, &root)).await;
+    let (app, base) = (&test.app, test.root.clone());
+    let admin = test.admin_client("quiet").await;
     let health = || async {
         let response = admin
             .get(format!("{base}/api/v1/health"))
@@ -514,15 +465,11 @@ async fn archive_failures_degrade_health_and_recover() {
         assert_eq!(response.status(), 200, "degraded, never down");
         response.json::<Value>().await.unwrap()
     };
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let degraded = loop {
+    let degraded = wait_for("the archive to degrade", DEADLINE, async || {
         let h = health().await;
-        if h["services"]["archive"]["status"] == "degraded" {
-            break h;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{h}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (h["services"]["archive"]["status"] == "degraded").then_some(h)
+    })
+    .await;
     assert_eq!(degraded["status"], "degraded", "{degraded}");
     let detail = degraded["services"]["archive"]["detail"].as_str().unwrap();
     assert!(
@@ -544,11 +491,11 @@ async fn archive_failures_degrade_health_and_recover() {
     )
     .await;
     let stats = Arc::clone(app.runtime().archive().stats());
-    wait_for("the archive to recover", || {
+    wait_for("the archive to recover", DEADLINE, async || {
         archived(&stats, Table::Mentions) == 5
     })
     .await;
     let h = health().await;
     assert_eq!(h["services"]["archive"]["status"], "ok", "{h}");
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }

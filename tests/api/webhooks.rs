@@ -13,32 +13,18 @@ use parking_lot::Mutex;
 use serde_json::{json, Value};
 use warroom::App;
 use warroom_actors::webhook::signature;
-use warroom_engine::config::{CrisisScenario, OrgConfig};
-use warroom_engine::{Config, OrgId, Role};
+use warroom_engine::config::CrisisScenario;
+use warroom_engine::{Config, OrgId};
 
-mod common;
-use common::{client_for, SECRET};
+use crate::common::{self, client_for, quiet_org, spawn_app, start_app, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const ALPHA_SECRET: &str = "alpha-webhook-secret-0123456789";
 
-fn org(id: &str) -> OrgConfig {
-    OrgConfig {
-        id: id.into(),
-        name: format!("{id} campaign"),
-        mentions_per_second: 0.0,
-        negative_threshold: None,
-        crises: Vec::new(),
-        connectors: Default::default(),
-    }
-}
-
-fn config() -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
-    config.auth.jwt_secret = SECRET.into();
-    config.orgs = vec![org("alpha"), org("beta")];
+/// Organisations `alpha` (with an incoming webhook secret) and `beta`; small bodies,
+/// private targets allowed (the receivers listen on loopback) and quick retries.
+fn webhooks(config: &mut Config) {
+    config.orgs = vec![quiet_org("alpha"), quiet_org("beta")];
     config
         .webhooks
         .secrets
@@ -48,15 +34,6 @@ fn config() -> Config {
     config.webhooks.initial_backoff = Duration::from_millis(20);
     config.webhooks.max_backoff = Duration::from_millis(100);
     config.webhooks.max_attempts = 5;
-    let dir = tempfile::tempdir().unwrap().keep();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
-    config
-}
-
-async fn start(config: Config) -> (App, String) {
-    let app = App::start(config).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
-    (app, base)
 }
 
 fn mentions(ids: &[&str]) -> Vec<u8> {
@@ -113,7 +90,8 @@ async fn stored(app: &App, org: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
-    let (app, base) = start(config()).await;
+    let test = spawn_app(webhooks).await;
+    let (app, base) = (&test.app, test.root.clone());
     let now = chrono::Utc::now().timestamp();
     let good = Delivery {
         org: "alpha",
@@ -124,13 +102,13 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
     };
     let (status, body) = good.send(&base, "generic").await;
     assert_eq!(status, 202, "{body}");
-    assert_eq!(stored(&app, "alpha").await, 2, "202 comes after the commit");
+    assert_eq!(stored(app, "alpha").await, 2, "202 comes after the commit");
 
     // Replayed delivery id: answered as already applied, nothing applied twice.
     let (status, body) = good.send(&base, "generic").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["duplicate"], true);
-    assert_eq!(stored(&app, "alpha").await, 2);
+    assert_eq!(stored(app, "alpha").await, 2);
 
     let refused = |d: Delivery<'static>, service: &'static str, code: u16, error: &'static str| {
         let base = base.clone();
@@ -247,12 +225,8 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    assert_eq!(
-        stored(&app, "alpha").await,
-        2,
-        "nothing refused was applied"
-    );
-    assert_eq!(stored(&app, "beta").await, 0);
+    assert_eq!(stored(app, "alpha").await, 2, "nothing refused was applied");
+    assert_eq!(stored(app, "beta").await, 0);
     // The invalid payload's delivery id was not remembered: fixed, it goes through.
     let retried = Delivery {
         org: "alpha",
@@ -262,8 +236,8 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
         body: mentions(&["w-10"]),
     };
     assert_eq!(retried.send(&base, "generic").await.0, 202);
-    assert_eq!(stored(&app, "alpha").await, 3);
-    app.shutdown().await.unwrap();
+    assert_eq!(stored(app, "alpha").await, 3);
+    test.shutdown().await;
 }
 
 /// What the local receiver saw.
@@ -311,53 +285,28 @@ async fn receiver(fail_first: usize, secret: Arc<Mutex<String>>) -> (String, Arc
     (format!("http://{addr}/hook"), seen)
 }
 
-async fn admin_client(app: &App, base: &str) -> reqwest::Client {
-    common::create_user(app, Some("burst"), "admin@burst.example", Role::Admin).await;
-    let token = common::access_token(base, "admin@burst.example").await;
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outgoing_webhooks_are_signed_retried_and_logged() {
-    let mut config = config();
-    config.mock.enabled = true;
-    config.mock.tick = Duration::from_millis(20);
-    config.engine.kpi_interval = Duration::from_millis(100);
-    config.engine.epoch_tick = Duration::from_millis(20);
-    let mut burst = org("burst");
-    burst.mentions_per_second = 2.0;
-    burst.negative_threshold = Some(10);
-    burst.crises = vec![CrisisScenario {
-        at: Duration::from_secs(1),
-        duration: Duration::from_secs(5),
-        mentions_per_second: 40.0,
-    }];
-    config.orgs = vec![burst];
-    config.webhooks.secrets.clear();
-    let (app, base) = start(config).await;
-    let admin = admin_client(&app, &base).await;
+    let test = spawn_app(|config| {
+        webhooks(config);
+        config.mock.enabled = true;
+        config.mock.tick = Duration::from_millis(20);
+        config.engine.kpi_interval = Duration::from_millis(100);
+        config.engine.epoch_tick = Duration::from_millis(20);
+        let mut burst = quiet_org("burst");
+        burst.mentions_per_second = 2.0;
+        burst.negative_threshold = Some(10);
+        burst.crises = vec![CrisisScenario {
+            at: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            mentions_per_second: 40.0,
+        }];
+        config.orgs = vec![burst];
+        config.webhooks.secrets.clear();
+    })
+    .await;
+    let base = test.root.clone();
+    let admin = test.admin_client("burst").await;
 
     let secret = Arc::new(Mutex::new(String::new()));
     let (url, seen) = receiver(2, Arc::clone(&secret)).await;
@@ -417,7 +366,7 @@ async fn outgoing_webhooks_are_signed_retried_and_logged() {
     assert!(!listed.to_string().contains(&shown));
 
     // Wait for the injected crisis, then acknowledge it: the event goes out.
-    let crisis_id = until("a crisis", async || {
+    let crisis_id = wait_for("a crisis", DEADLINE, async || {
         let alerts: Value = admin
             .get(format!("{base}/api/v1/alerts"))
             .send()
@@ -437,7 +386,7 @@ async fn outgoing_webhooks_are_signed_retried_and_logged() {
         .unwrap();
     assert_eq!(response.status(), 200);
 
-    let delivered = until("the delivery", async || {
+    let delivered = wait_for("the delivery", DEADLINE, async || {
         seen.verified.lock().first().cloned()
     })
     .await;
@@ -451,7 +400,7 @@ async fn outgoing_webhooks_are_signed_retried_and_logged() {
         "two failures, then success"
     );
 
-    let log: Value = until("three logged attempts", async || {
+    let log: Value = wait_for("three logged attempts", DEADLINE, async || {
         let log: Value = admin
             .get(format!("{base}/api/v1/admin/webhooks/{id}/deliveries"))
             .send()
@@ -494,7 +443,7 @@ async fn outgoing_webhooks_are_signed_retried_and_logged() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 /// What a scripted receiver saw: each request's delivery id, attempt time and event.
@@ -568,15 +517,15 @@ fn offer_detected(app: &App, org: &str) {
 /// attempt count continues across the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
-    let config = config();
-    let (app, _) = start(config.clone()).await;
+    let test = spawn_app(webhooks).await;
+    let app = &test.app;
     let (url, _, seen) = scripted_receiver(1).await;
-    let hook = endpoint(&app, "alpha", &url).await;
-    offer_detected(&app, "alpha");
+    let hook = endpoint(app, "alpha", &url).await;
+    offer_detected(app, "alpha");
 
     // The first attempt is refused with Retry-After: 2 s; the outbox row records it.
     let store = Arc::clone(app.runtime().store());
-    let pending = until("the first attempt recorded", async || {
+    let pending = wait_for("the first attempt recorded", DEADLINE, async || {
         let rows = store
             .webhooks()
             .outbox(&OrgId::new("alpha"), hook.id, 10)
@@ -592,12 +541,14 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
     // The backoff here is 20–100 ms: the next attempt is due after the receiver's 2 s.
     let asked = pending.next_attempt_at - pending.created_at;
     assert!(asked >= chrono::Duration::milliseconds(1_900), "{asked}");
-    app.shutdown().await.unwrap();
+    let config = test.config.clone();
+    test.shutdown().await;
     assert_eq!(seen.requests.lock().len(), 1, "nothing sent after shutdown");
 
-    let (app, base) = start(config).await;
+    let test = start_app(config).await;
+    let (app, base) = (&test.app, test.root.clone());
     let store = Arc::clone(app.runtime().store());
-    let delivered = until("the delivery after the restart", async || {
+    let delivered = wait_for("the delivery after the restart", DEADLINE, async || {
         let row = store
             .webhooks()
             .outbox_entry(&OrgId::new("alpha"), pending.id)
@@ -647,7 +598,7 @@ async fn a_pending_retry_survives_a_restart_and_honours_retry_after() {
     // Nothing else goes out later (the row is finished).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(seen.requests.lock().len(), 2);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 /// Names from /etc/hosts that resolve to a loopback address (besides `localhost`), so
@@ -675,11 +626,14 @@ fn loopback_names() -> Vec<String> {
 /// before delivery (abandoned at once, nothing sent).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() {
-    let mut config = config();
-    config.webhooks.allow_private_targets = false;
-    config.orgs.push(org("burst"));
-    let (app, base) = start(config).await;
-    let admin = admin_client(&app, &base).await;
+    let test = spawn_app(|config| {
+        webhooks(config);
+        config.webhooks.allow_private_targets = false;
+        config.orgs.push(quiet_org("burst"));
+    })
+    .await;
+    let (app, base) = (&test.app, test.root.clone());
+    let admin = test.admin_client("burst").await;
     let (_, addr, seen) = scripted_receiver(0).await;
     for name in loopback_names() {
         let response = admin
@@ -705,14 +659,14 @@ async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() 
 
     // Stored before the setting was turned off (or by another tool): refused at delivery.
     let hook = endpoint(
-        &app,
+        app,
         "alpha",
         &format!("http://localhost:{}/hook", addr.port()),
     )
     .await;
-    offer_detected(&app, "alpha");
+    offer_detected(app, "alpha");
     let store = Arc::clone(app.runtime().store());
-    let abandoned = until("the refused delivery", async || {
+    let abandoned = wait_for("the refused delivery", DEADLINE, async || {
         let rows = store
             .webhooks()
             .outbox(&OrgId::new("alpha"), hook.id, 10)
@@ -743,22 +697,22 @@ async fn a_host_resolving_to_loopback_is_refused_at_registration_and_delivery() 
         seen.requests.lock().is_empty(),
         "nothing reached the receiver"
     );
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 /// Deleting an endpoint stops its deliveries: a retry waiting for its next attempt is
 /// cancelled instead of being sent (and failing to log against the deleted endpoint).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_endpoint_cancels_its_pending_retries() {
-    let (app, base) = start(config()).await;
+    let test = spawn_app(webhooks).await;
+    let (app, base) = (&test.app, test.root.clone());
     // Logged in first: the deletion below must come within the 2 s retry delay.
-    common::create_user(&app, Some("alpha"), "admin@alpha.example", Role::Admin).await;
-    let token = common::access_token(&base, "admin@alpha.example").await;
+    let token = test.admin_token("alpha").await;
     // Every attempt is refused with Retry-After: 2 s, so a retry is always pending.
     let (url, _, seen) = scripted_receiver(usize::MAX).await;
-    let hook = endpoint(&app, "alpha", &url).await;
-    offer_detected(&app, "alpha");
-    until("the first attempt", async || {
+    let hook = endpoint(app, "alpha", &url).await;
+    offer_detected(app, "alpha");
+    wait_for("the first attempt", DEADLINE, async || {
         (seen.requests.lock().len() == 1).then_some(())
     })
     .await;
@@ -773,7 +727,7 @@ async fn deleting_an_endpoint_cancels_its_pending_retries() {
 
     // The delivery ends at its next due time, without another request.
     let stats = Arc::clone(app.runtime().webhooks().stats());
-    until("the delivery to end", async || {
+    wait_for("the delivery to end", DEADLINE, async || {
         (stats.pending.load(Ordering::Acquire) == 0).then_some(())
     })
     .await;
@@ -790,5 +744,5 @@ async fn deleting_an_endpoint_cancels_its_pending_retries() {
             .any(|l| l == r#"warroom_webhook_deliveries_total{outcome="cancelled"} 1"#),
         "{metrics}"
     );
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }

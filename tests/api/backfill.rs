@@ -3,13 +3,13 @@
 //! more than a day; an organisation without a mock feed gets none; and a second start on
 //! the same database recovers that history instead of generating it again.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use common::{client_for, quiet_org, SECRET};
+use common::{client_for, quiet_org, spawn_app, wait_for};
 use serde_json::Value;
 use warroom::App;
 use warroom_engine::{Config, DataMode, OrgId};
@@ -19,11 +19,10 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// mentions), 4,000 mentions at most.
 const CAP: u64 = 4_000;
 
-fn config(database: &std::path::Path) -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.database.url = format!("sqlite://{}", database.join("warroom.db").display());
-    config.auth.jwt_secret = SECRET.into();
+/// The mock feed on, fast ticks, a 36-hour backfill of at most [`CAP`] mentions; a busy
+/// organisation at 2/s and a quiet one.
+fn backfilling(config: &mut Config) {
+    config.mock.enabled = true;
     config.engine.kpi_interval = Duration::from_millis(100);
     config.engine.epoch_tick = Duration::from_millis(20);
     config.mock.tick = Duration::from_millis(20);
@@ -39,18 +38,6 @@ fn config(database: &std::path::Path) -> Config {
     // threshold sits well above it, as the demo organisations' do.
     busy.negative_threshold = Some(60);
     config.orgs = vec![busy, quiet_org("quiet")];
-    config
-}
-
-async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Stored MOCK mentions of `org` with event time before `before` (and after 40 h before it).
@@ -95,15 +82,14 @@ fn volume_span(kpis: &Value) -> (DateTime<Utc>, DateTime<Utc>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_start_backfills_history_once() {
-    let dir = tempfile::tempdir().unwrap();
     let started = Utc::now();
-    let app = App::start(config(dir.path())).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
+    let test = spawn_app(backfilling).await;
+    let (app, base) = (&test.app, test.root.clone());
     let metrics = std::sync::Arc::clone(app.runtime().metrics());
     // Serving starts at once, while the history is still being written.
     let health = reqwest::get(format!("{base}/api/v1/health")).await.unwrap();
     assert_eq!(health.status(), 200);
-    wait_until("the backfill", async || {
+    wait_for("the backfill", DEADLINE, async || {
         metrics.mock_backfills_running.load(Ordering::Relaxed) == 0
             && metrics.mock_backfill_mentions.load(Ordering::Relaxed) > 0
     })
@@ -131,7 +117,7 @@ async fn a_fresh_start_backfills_history_once() {
     // All of it in the windows: the 7 d one spread over more than a day, the 24 h one
     // with the recent tier (2,400 in the last 20 minutes) and the thin older part.
     let mut week = Value::Null;
-    wait_until("the 7d window", async || {
+    wait_for("the 7d window", DEADLINE, async || {
         week = dashboard(&base, "busy", "7d").await;
         week["kpis"]["mention_count"].as_u64().unwrap() >= backfilled
     })
@@ -169,7 +155,7 @@ async fn a_fresh_start_backfills_history_once() {
         "no crisis from history"
     );
     // Stored like any other mock data, with event times back to 36 hours.
-    let history = stored_before(&app, "busy", started - TimeDelta::minutes(1)).await;
+    let history = stored_before(app, "busy", started - TimeDelta::minutes(1)).await;
     assert!(history > backfilled * 9 / 10, "{history} stored");
     // No feed, no history.
     let quiet = dashboard(&base, "quiet", "7d").await;
@@ -182,16 +168,13 @@ async fn a_fresh_start_backfills_history_once() {
         .unwrap();
     let today = Utc::now().date_naive();
     assert!(quiet_reports.iter().all(|r| r.date >= today));
-    app.shutdown().await.unwrap();
 
     // A second start on the same database recovers the history; it does not add more.
-    let app = App::start(config(dir.path()))
-        .await
-        .expect("server restarts");
-    let base = format!("http://{}", app.addr());
+    let test = test.restart().await;
+    let (app, base) = (&test.app, test.root.clone());
     let metrics = std::sync::Arc::clone(app.runtime().metrics());
     assert_eq!(metrics.mock_backfills_running.load(Ordering::Relaxed), 0);
-    wait_until("the recovered 7d window", async || {
+    wait_for("the recovered 7d window", DEADLINE, async || {
         dashboard(&base, "busy", "7d").await["kpis"]["mention_count"]
             .as_u64()
             .unwrap()
@@ -207,9 +190,9 @@ async fn a_fresh_start_backfills_history_once() {
         0
     );
     assert_eq!(
-        stored_before(&app, "busy", started - TimeDelta::minutes(1)).await,
+        stored_before(app, "busy", started - TimeDelta::minutes(1)).await,
         history,
         "no second history"
     );
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }

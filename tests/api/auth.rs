@@ -11,75 +11,30 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use warroom::App;
-use warroom_engine::config::OrgConfig;
-use warroom_engine::{Config, OrgId, Role};
-use warroom_storage::accounts::NewUser;
+use warroom_engine::{Config, Role};
 
-mod common;
-use common::{bearer, close_code, next_frame};
+use crate::common;
+use common::{
+    bearer, close_code, create_user, login, next_frame, quiet_org, spawn_app, wait_for, TestApp,
+    PASSWORD, SECRET,
+};
 
-const SECRET: &str = "auth-test-signing-secret-0123456789abcdef";
-const PASSWORD: &str = "a long enough passphrase";
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn config() -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
-    config.auth.jwt_secret = SECRET.into();
-    config.orgs = ["alpha", "beta"]
-        .iter()
-        .map(|id| OrgConfig {
-            id: (*id).into(),
-            name: format!("{id} campaign"),
-            mentions_per_second: 0.0,
-            negative_threshold: None,
-            crises: Vec::new(),
-            connectors: Default::default(),
-        })
-        .collect();
-    let dir = tempfile::tempdir().unwrap().keep();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
-    config
+/// The suite's organisations: `alpha` and `beta`.
+fn two_orgs(config: &mut Config) {
+    config.orgs = vec![quiet_org("alpha"), quiet_org("beta")];
 }
 
-async fn start(config: Config) -> (App, String) {
-    let app = App::start(config).await.expect("server starts");
-    let base = format!("http://{}/api/v1", app.addr());
-    (app, base)
-}
-
-async fn user(app: &App, org: Option<&str>, email: &str, role: Role) -> uuid::Uuid {
-    let hash = warroom_gateway::auth::password::hash(PASSWORD.into())
-        .await
-        .unwrap();
-    app.runtime()
-        .store()
-        .accounts()
-        .create_user(
-            &NewUser {
-                org: org.map(OrgId::new),
-                email: email.into(),
-                password_hash: hash,
-                role,
-            },
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap()
-        .unwrap()
-        .id
-}
-
-async fn login(base: &str, email: &str) -> Value {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "login of {email}");
-    response.json().await.unwrap()
+/// A server with [`two_orgs`]: `(app, http://host:port, http://host:port/api/v1)`.
+async fn start(configure: impl FnOnce(&mut Config)) -> (App, String, String) {
+    let TestApp { app, root, .. } = spawn_app(|config| {
+        two_orgs(config);
+        configure(config);
+    })
+    .await;
+    let base = format!("{root}/api/v1");
+    (app, root, base)
 }
 
 fn b64(value: &Value) -> String {
@@ -112,7 +67,7 @@ async fn status(client: &reqwest::Client, method: &str, url: String, body: Optio
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_protected_route_needs_a_credential_and_health_does_not() {
-    let (app, base) = start(config()).await;
+    let (app, _, base) = start(|_| {}).await;
     let anonymous = reqwest::Client::new();
     assert_eq!(
         status(&anonymous, "GET", format!("{base}/health"), None).await,
@@ -164,9 +119,9 @@ async fn every_protected_route_needs_a_credential_and_health_does_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_expired_and_revoked_tokens_are_refused() {
-    let (app, base) = start(config()).await;
-    let id = user(&app, Some("alpha"), "ann@alpha.org", Role::Admin).await;
-    let session = login(&base, "ann@alpha.org").await;
+    let (app, site, base) = start(|_| {}).await;
+    let id = create_user(&app, Some("alpha"), "ann@alpha.org", Role::Admin).await;
+    let session = login(&site, "ann@alpha.org").await;
     let access = session["access_token"].as_str().unwrap().to_owned();
     let url = format!("{base}/auth/me");
     assert_eq!(
@@ -242,9 +197,9 @@ async fn forged_expired_and_revoked_tokens_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refresh_rotates_and_reuse_revokes_the_family() {
-    let (app, base) = start(config()).await;
-    user(&app, Some("alpha"), "rita@alpha.org", Role::User).await;
-    let session = login(&base, "rita@alpha.org").await;
+    let (app, site, base) = start(|_| {}).await;
+    create_user(&app, Some("alpha"), "rita@alpha.org", Role::User).await;
+    let session = login(&site, "rita@alpha.org").await;
     let first = session["refresh_token"].as_str().unwrap().to_owned();
     let client = reqwest::Client::new();
     let refresh = |token: String| {
@@ -280,21 +235,21 @@ async fn refresh_rotates_and_reuse_revokes_the_family() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_follow_the_permission_table() {
-    let (app, base) = start(config()).await;
+    let (app, site, base) = start(|_| {}).await;
     let mut tokens = Vec::new();
     for role in [Role::Readonly, Role::User, Role::Manager, Role::Admin] {
         let email = format!("{role}@alpha.org");
-        user(&app, Some("alpha"), &email, role).await;
+        create_user(&app, Some("alpha"), &email, role).await;
         tokens.push((
             role,
-            login(&base, &email).await["access_token"]
+            login(&site, &email).await["access_token"]
                 .as_str()
                 .unwrap()
                 .to_owned(),
         ));
     }
-    user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
-    let root = login(&base, "root@platform.org").await["access_token"]
+    create_user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
+    let root = login(&site, "root@platform.org").await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -377,16 +332,16 @@ async fn roles_follow_the_permission_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_organisation_never_reaches_another() {
-    let (app, base) = start(config()).await;
-    user(&app, Some("alpha"), "a@alpha.org", Role::Admin).await;
-    let bob = user(&app, Some("beta"), "b@beta.org", Role::Admin).await;
+    let (app, site, base) = start(|_| {}).await;
+    create_user(&app, Some("alpha"), "a@alpha.org", Role::Admin).await;
+    let bob = create_user(&app, Some("beta"), "b@beta.org", Role::Admin).await;
     let a = bearer(
-        login(&base, "a@alpha.org").await["access_token"]
+        login(&site, "a@alpha.org").await["access_token"]
             .as_str()
             .unwrap(),
     );
     let b = bearer(
-        login(&base, "b@beta.org").await["access_token"]
+        login(&site, "b@beta.org").await["access_token"]
             .as_str()
             .unwrap(),
     );
@@ -483,7 +438,7 @@ async fn an_organisation_never_reaches_another() {
     );
 
     // WebSocket: alpha's credential cannot subscribe to beta.
-    let token = login(&base, "a@alpha.org").await["access_token"]
+    let token = login(&site, "a@alpha.org").await["access_token"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -541,12 +496,13 @@ async fn an_organisation_never_reaches_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logins_and_api_keys_are_rate_limited() {
-    let mut config = config();
-    config.auth.login_failures_per_client = 2;
-    config.auth.login_failures_per_account = 4;
-    config.auth.login_backoff = Duration::from_secs(2);
-    let (app, base) = start(config).await;
-    user(&app, Some("alpha"), "lim@alpha.org", Role::Admin).await;
+    let (app, _, base) = start(|config| {
+        config.auth.login_failures_per_client = 2;
+        config.auth.login_failures_per_account = 4;
+        config.auth.login_backoff = Duration::from_secs(2);
+    })
+    .await;
+    create_user(&app, Some("alpha"), "lim@alpha.org", Role::Admin).await;
     // Clients on distinct loopback addresses are distinct clients to the server.
     let from = |ip: &str| {
         reqwest::Client::builder()
@@ -659,12 +615,13 @@ async fn logins_and_api_keys_are_rate_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
-    let mut config = config();
-    config.auth.user_cache_ttl = Duration::ZERO;
-    let (app, base) = start(config).await;
-    user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
+    let (app, site, base) = start(|config| {
+        config.auth.user_cache_ttl = Duration::ZERO;
+    })
+    .await;
+    create_user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
     let admin = bearer(
-        login(&base, "boss@alpha.org").await["access_token"]
+        login(&site, "boss@alpha.org").await["access_token"]
             .as_str()
             .unwrap(),
     );
@@ -689,7 +646,7 @@ async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
         .as_str()
         .unwrap()
         .to_owned();
-    let session = login(&base, "new@alpha.org").await;
+    let session = login(&site, "new@alpha.org").await;
     let new_user = bearer(session["access_token"].as_str().unwrap());
     assert_eq!(
         status(&new_user, "GET", format!("{base}/alerts"), None).await,
@@ -843,17 +800,17 @@ async fn admin_actions_are_audited_and_deactivation_stops_tokens() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_data_mode_is_switched_by_admins_audited_and_broadcast() {
-    let (app, base) = start(config()).await;
-    user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
-    user(&app, Some("alpha"), "lead@alpha.org", Role::Manager).await;
-    user(&app, Some("beta"), "eye@beta.org", Role::Readonly).await;
-    user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
+    let (app, site, base) = start(|_| {}).await;
+    create_user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
+    create_user(&app, Some("alpha"), "lead@alpha.org", Role::Manager).await;
+    create_user(&app, Some("beta"), "eye@beta.org", Role::Readonly).await;
+    create_user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
     let token = |v: Value| v["access_token"].as_str().unwrap().to_owned();
-    let admin = bearer(&token(login(&base, "boss@alpha.org").await));
-    let manager = bearer(&token(login(&base, "lead@alpha.org").await));
-    let beta_token = token(login(&base, "eye@beta.org").await);
+    let admin = bearer(&token(login(&site, "boss@alpha.org").await));
+    let manager = bearer(&token(login(&site, "lead@alpha.org").await));
+    let beta_token = token(login(&site, "eye@beta.org").await);
     let readonly = bearer(&beta_token);
-    let platform = bearer(&token(login(&base, "root@platform.org").await));
+    let platform = bearer(&token(login(&site, "root@platform.org").await));
     let url = format!("{base}/admin/data-mode");
 
     // The permission table: admins and the platform administrator only, GET and PUT.
@@ -979,14 +936,15 @@ async fn redis_client() -> fred::prelude::Client {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_key_limits_count_in_redis_when_it_is_configured() {
     use fred::prelude::{ClientLike, KeysInterface};
-    let mut config = config();
-    config.redis.url = "redis://127.0.0.1:6379".into();
     let prefix = format!("warroom-auth-test-{}", uuid::Uuid::new_v4().simple());
-    config.redis.key_prefix = prefix.clone();
-    let (app, base) = start(config).await;
-    user(&app, Some("alpha"), "keys@alpha.org", Role::Admin).await;
+    let (app, site, base) = start(|config| {
+        config.redis.url = "redis://127.0.0.1:6379".into();
+        config.redis.key_prefix = prefix.clone();
+    })
+    .await;
+    create_user(&app, Some("alpha"), "keys@alpha.org", Role::Admin).await;
     let admin = bearer(
-        login(&base, "keys@alpha.org").await["access_token"]
+        login(&site, "keys@alpha.org").await["access_token"]
             .as_str()
             .unwrap(),
     );
@@ -1050,15 +1008,13 @@ const HARDENING_HEADERS: [&str; 4] = [
 async fn security_headers_are_on_every_answer_and_hsts_only_when_configured() {
     // A small body limit: the oversized body then fits in the socket buffers, so the
     // client always reads the 413 instead of failing to write the rest.
-    let small_bodies = || {
-        let mut config = config();
-        config.server.max_body_bytes = 1024;
-        config
-    };
-    let (plain, plain_base) = start(small_bodies()).await;
-    let mut with_hsts = small_bodies();
-    with_hsts.http.hsts = true;
-    let (tls, tls_base) = start(with_hsts).await;
+    let small_bodies = |config: &mut Config| config.server.max_body_bytes = 1024;
+    let (plain, _, plain_base) = start(small_bodies).await;
+    let (tls, _, tls_base) = start(|config| {
+        small_bodies(config);
+        config.http.hsts = true;
+    })
+    .await;
     let client = reqwest::Client::new();
     for (base, hsts) in [(&plain_base, false), (&tls_base, true)] {
         // Success, 401, 403-free 404 fallback, 405, 400 (bad JSON) and 413.
@@ -1138,9 +1094,10 @@ async fn security_headers_are_on_every_answer_and_hsts_only_when_configured() {
 async fn cors_allows_exactly_the_configured_origins() {
     const ALLOWED: &str = "https://warroom.example.org";
     const OTHER: &str = "https://evil.example.net";
-    let mut config = config();
-    config.http.cors_allowed_origins = vec![ALLOWED.into()];
-    let (app, base) = start(config).await;
+    let (app, _, base) = start(|config| {
+        config.http.cors_allowed_origins = vec![ALLOWED.into()];
+    })
+    .await;
     let client = reqwest::Client::new();
     // The preflight of a cross-origin call with a token.
     let preflight = |origin: &'static str| {
@@ -1203,7 +1160,7 @@ async fn cors_allows_exactly_the_configured_origins() {
     app.shutdown().await.unwrap();
 
     // Without an allow-list no origin gets anything.
-    let (app, base) = start(config_without_cors()).await;
+    let (app, _, base) = start(no_cors).await;
     let answer = client
         .get(format!("{base}/health"))
         .header("origin", ALLOWED)
@@ -1215,18 +1172,16 @@ async fn cors_allows_exactly_the_configured_origins() {
 }
 
 /// The default configuration: `http.cors_allowed_origins` is empty.
-fn config_without_cors() -> Config {
-    let config = config();
+fn no_cors(config: &mut Config) {
     assert!(config.http.cors_allowed_origins.is_empty());
-    config
 }
 
 /// Login and logout are pushed to the organisation's sockets as `user:login` /
 /// `user:logout`, and a cookie-authenticated change needs the CSRF token echoed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
-    let (app, base) = start(config()).await;
-    user(&app, Some("alpha"), "carol@alpha.example", Role::User).await;
+    let (app, site, base) = start(|_| {}).await;
+    create_user(&app, Some("alpha"), "carol@alpha.example", Role::User).await;
     let now = chrono::Utc::now().timestamp();
     let service = sign(
         &json!({
@@ -1246,7 +1201,7 @@ async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     next_frame(&mut socket, |f| f["event"] == "subscribed").await;
 
-    let session = login(&base, "carol@alpha.example").await;
+    let session = login(&site, "carol@alpha.example").await;
     let pushed = next_frame(&mut socket, |f| f["event"] == "user:login").await;
     assert_eq!(pushed["org"], "alpha", "{pushed}");
 
@@ -1277,7 +1232,7 @@ async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
     }
     // The token is bound to the session: an equal cookie/header pair of the attacker's
     // choosing, or another session's token, does not pass.
-    let other = login(&base, "carol@alpha.example").await;
+    let other = login(&site, "carol@alpha.example").await;
     let other_csrf = other["csrf_token"].as_str().unwrap();
     assert_ne!(other_csrf, csrf);
     for (cookie_csrf, echoed) in [("planted", "planted"), (other_csrf, other_csrf)] {
@@ -1321,13 +1276,13 @@ async fn cookie_changes_need_the_csrf_token_and_logins_are_pushed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_platform_overview_shows_every_organisation_to_the_platform_admin_only() {
-    let (app, base) = start(config()).await;
-    user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
-    user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
+    let (app, site, base) = start(|_| {}).await;
+    create_user(&app, Some("alpha"), "boss@alpha.org", Role::Admin).await;
+    create_user(&app, None, "root@platform.org", Role::PlatformAdmin).await;
     let token = |v: Value| v["access_token"].as_str().unwrap().to_owned();
-    let admin_token = token(login(&base, "boss@alpha.org").await);
+    let admin_token = token(login(&site, "boss@alpha.org").await);
     let admin = bearer(&admin_token);
-    let platform = bearer(&token(login(&base, "root@platform.org").await));
+    let platform = bearer(&token(login(&site, "root@platform.org").await));
     let url = format!("{base}/admin/overview");
 
     // Only the platform administrator: an organisation admin is refused, so is no one.
@@ -1380,19 +1335,12 @@ async fn the_platform_overview_shows_every_organisation_to_the_platform_admin_on
             .cloned()
             .unwrap_or_else(|| panic!("{id} in {body}"))
     };
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    let body = loop {
+    let body = wait_for("alpha's figures", DEADLINE, async || {
         let body = overview().await;
         let alpha = row(&body, "alpha");
-        if alpha["mentions_24h"] == 30 && alpha["open_sockets"] == 1 {
-            break body;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "alpha's figures never showed: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        (alpha["mentions_24h"] == 30 && alpha["open_sockets"] == 1).then_some(body)
+    })
+    .await;
     assert_eq!(body["orgs"].as_array().unwrap().len(), 2, "{body}");
     let alpha = row(&body, "alpha");
     assert_eq!(alpha["name"], "alpha campaign");
@@ -1416,13 +1364,11 @@ async fn the_platform_overview_shows_every_organisation_to_the_platform_admin_on
 
     // A closed socket is no longer counted.
     socket.close(None).await.unwrap();
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while row(&overview().await, "alpha")["open_sockets"] != 0 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the closed socket is still counted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for(
+        "the closed socket to no longer count",
+        DEADLINE,
+        async || row(&overview().await, "alpha")["open_sockets"] == 0,
+    )
+    .await;
     app.shutdown().await.unwrap();
 }

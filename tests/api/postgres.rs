@@ -3,48 +3,23 @@
 //! from the database. Needs PostgreSQL on 127.0.0.1:5432 (scripts/services.sh); each test
 //! gets a fresh database.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::mention;
 use common::postgres::PgDatabase;
+use common::{mention, poll_json, spawn_app};
 use serde_json::{json, Value};
-use warroom::App;
-use warroom_engine::config::OrgConfig;
 use warroom_engine::{Config, DataMode};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn config(url: String) -> Config {
-    let mut config = Config::defaults();
-    config.auth.jwt_secret = common::SECRET.into();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
+/// Organisation `quiet` on PostgreSQL at `url`, fast ticks.
+fn on_postgres(config: &mut Config, url: String) {
     config.engine.kpi_interval = Duration::from_millis(100);
     config.engine.epoch_tick = Duration::from_millis(20);
-    config.mock.enabled = false;
-    config.orgs = vec![OrgConfig {
-        id: "quiet".into(),
-        name: "quiet campaign".into(),
-        mentions_per_second: 0.0,
-        negative_threshold: None,
-        crises: Vec::new(),
-        connectors: Default::default(),
-    }];
+    config.orgs = vec![common::quiet_org("quiet")];
     config.database.url = url;
-    config
-}
-
-async fn poll_json(http: &reqwest::Client, url: &str, ready: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let value: Value = http.get(url).send().await.unwrap().json().await.unwrap();
-        if ready(&value) {
-            return value;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "not ready: {value}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// The dashboard fields that must survive a restart.
@@ -68,9 +43,8 @@ fn durable_view(d: &Value) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
     let db = PgDatabase::create().await;
-    let config = config(db.url());
-    let app = App::start(config.clone()).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
+    let test = spawn_app(|config| on_postgres(config, db.url())).await;
+    let base = test.root.clone();
     let http = common::client_for("quiet");
     let texts = [
         "Great plan, love it!",
@@ -122,7 +96,7 @@ async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
         .unwrap();
     assert_eq!(response.status(), 202);
     let dashboard_url = format!("{base}/api/v1/metrics/dashboard?org=quiet&window=1h");
-    let before = poll_json(&http, &dashboard_url, |d| {
+    let before = poll_json(&http, &dashboard_url, DEADLINE, |d| {
         d["kpis"]["mention_count"] == 40 && d["campaigns"]["campaigns"] == 1
     })
     .await;
@@ -160,13 +134,12 @@ async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
     let campaign: Value = export("json", "campaign_data").await.json().await.unwrap();
     assert_eq!(campaign.as_array().unwrap().len(), 1);
     assert_eq!(campaign[0]["spend"], json!(12.345678));
-    app.shutdown().await.unwrap();
 
     // Same database, new process: identical KPIs, and the records are still duplicates.
-    let app = App::start(config).await.expect("server restarts");
-    let base = format!("http://{}", app.addr());
+    let test = test.restart().await;
+    let base = test.root.clone();
     let dashboard_url = format!("{base}/api/v1/metrics/dashboard?org=quiet&window=1h");
-    let after = poll_json(&http, &dashboard_url, |d| {
+    let after = poll_json(&http, &dashboard_url, DEADLINE, |d| {
         d["kpis"]["mention_count"] == 40 && d["campaigns"]["campaigns"] == 1
     })
     .await;
@@ -190,7 +163,7 @@ async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
             .unwrap(),
         40
     );
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
     // KPI minute buckets are in the database and add up to the mentions.
     let buckets = stored
         .kpi_buckets_since(

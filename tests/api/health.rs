@@ -5,45 +5,16 @@
 
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-use warroom::App;
-use warroom_engine::config::OrgConfig;
 use warroom_engine::{Config, OrgId};
 
-mod common;
-use common::{client_for, ws_request_for, SECRET};
+use crate::common::{client_for, next_frame_within, spawn_app, wait_for, Socket};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn org(id: &str, rate: f64) -> OrgConfig {
-    OrgConfig {
-        id: id.into(),
-        name: format!("{id} campaign"),
-        mentions_per_second: rate,
-        negative_threshold: None,
-        crises: Vec::new(),
-        connectors: Default::default(),
-    }
-}
-
-fn config() -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
-    config.mock.enabled = false;
-    config.auth.jwt_secret = SECRET.into();
-    config.orgs = vec![org("alpha", 0.0)];
+/// The health monitor every 50 ms.
+fn fast_health(config: &mut Config) {
     config.health.interval = Duration::from_millis(50);
-    let dir = tempfile::tempdir().unwrap().keep();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
-    config
-}
-
-async fn start(config: Config) -> (App, String) {
-    let app = App::start(config).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
-    (app, base)
 }
 
 fn mentions(ids: &[&str]) -> Vec<u8> {
@@ -124,7 +95,8 @@ fn sample(samples: &[(String, f64)], series: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_and_counters_move_after_an_ingest() {
-    let (app, base) = start(config()).await;
+    let test = spawn_app(fast_health).await;
+    let base = test.root.clone();
     let before = scrape(&base).await;
     assert_eq!(
         sample(&before, "warroom_ingest_requests_accepted_total"),
@@ -185,15 +157,9 @@ async fn metrics_parse_and_counters_move_after_an_ingest() {
         .to_string()
         .contains(std::env::temp_dir().to_str().unwrap()));
     // An administrator sees the details: the new parts, and why it is not ok.
-    common::create_user(
-        &app,
-        Some("alpha"),
-        "ops@alpha.org",
-        warroom_engine::Role::Admin,
-    )
-    .await;
-    let token = common::access_token(&base, "ops@alpha.org").await;
-    let health: Value = common::bearer(&token)
+    let health: Value = test
+        .admin_client("alpha")
+        .await
         .get(format!("{base}/api/v1/health"))
         .send()
         .await
@@ -216,48 +182,35 @@ async fn metrics_parse_and_counters_move_after_an_ingest() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 /// Reads `system:health-change` frames until one matches, or fails at the deadline.
-async fn next_health<S>(socket: &mut S, pred: impl Fn(&Value) -> bool) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("frame before the deadline")
-            .expect("socket open")
-            .expect("valid frame");
-        if let Message::Text(text) = message {
-            let frame: Value = serde_json::from_str(&text).unwrap();
-            if frame["event"] == "system:health-change" && pred(&frame["data"]) {
-                return frame["data"].clone();
-            }
-        }
-    }
+async fn next_health(socket: &mut Socket, pred: impl Fn(&Value) -> bool) -> Value {
+    next_frame_within(socket, DEADLINE, |frame| {
+        frame["event"] == "system:health-change" && pred(&frame["data"])
+    })
+    .await["data"]
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_source_pushes_degraded_with_its_reason_then_ok() {
-    let mut config = config();
-    config.mock.enabled = true;
-    config.mock.tick = Duration::from_millis(20);
-    config.orgs = vec![org("alpha", 20.0)];
-    let (app, base) = start(config).await;
-    let runtime = app.runtime();
+    let test = spawn_app(|config| {
+        fast_health(config);
+        config.mock.enabled = true;
+        config.mock.tick = Duration::from_millis(20);
+        config.orgs[0].mentions_per_second = 20.0;
+    })
+    .await;
+    let base = test.root.clone();
+    let runtime = test.app.runtime();
     let name = "source:alpha:mentions";
-    let url = format!("ws://{}/api/v1/ws?org=alpha&channels=system", app.addr());
-    let (mut socket, _) = tokio_tungstenite::connect_async(ws_request_for(&url, "alpha"))
-        .await
-        .expect("websocket connects");
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !runtime.children().snapshot().contains_key(name) {
-        assert!(tokio::time::Instant::now() < deadline, "the source starts");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut socket = test.ws_connect("?org=alpha&channels=system").await;
+    wait_for("the source to start", DEADLINE, async || {
+        runtime.children().snapshot().contains_key(name)
+    })
+    .await;
     assert!(runtime.crash_source(
         &OrgId::new("alpha"),
         warroom_actors::sources::actor::SourceKind::Mentions
@@ -297,15 +250,19 @@ async fn a_crashed_source_pushes_degraded_with_its_reason_then_ok() {
         ),
         1.0
     );
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_can_be_disabled() {
-    let mut config = config();
-    config.metrics.enabled = false;
-    let (app, base) = start(config).await;
-    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    let test = spawn_app(|config| {
+        fast_health(config);
+        config.metrics.enabled = false;
+    })
+    .await;
+    let response = reqwest::get(format!("{}/metrics", test.root))
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }

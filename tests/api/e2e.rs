@@ -4,167 +4,51 @@
 //!
 //! Every request authenticates: the tests hold the signing secret and mint short-lived
 //! service tokens (role `manager`) per organisation, as the load tester does. Accounts,
-//! logins, roles and tenancy are tested in `tests/auth.rs`.
+//! logins, roles and tenancy are tested in `tests/api/auth.rs`.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use warroom::App;
 use warroom_engine::config::{CrisisScenario, OrgConfig};
 use warroom_engine::Config;
 
-mod common;
-use common::{client_for, ws_request_for, SECRET};
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::common::{
+    client_for, close_code, mention, next_frame, poll_json, quiet_org, spawn_app, wait_for, TestApp,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// The organisation a socket query names (`?org=`), else `demo`.
-fn org_of(query: &str) -> String {
-    query
-        .trim_start_matches('?')
-        .split('&')
-        .find_map(|p| p.strip_prefix("org="))
-        .unwrap_or("demo")
-        .to_owned()
-}
-
-fn ws_request(
-    app: &App,
-    query: &str,
-) -> tokio_tungstenite::tungstenite::handshake::client::Request {
-    let url = format!("ws://{}/api/v1/ws{query}", app.addr());
-    ws_request_for(&url, &org_of(query))
-}
-
+/// An organisation with a mock feed at `rate` mentions per second.
 fn org(id: &str, rate: f64) -> OrgConfig {
     OrgConfig {
-        id: id.to_owned(),
-        name: format!("{id} campaign"),
         mentions_per_second: rate,
-        negative_threshold: None,
-        crises: Vec::new(),
-        connectors: Default::default(),
+        ..quiet_org(id)
     }
 }
 
-/// A config for tests: port 0, fast ticks, a busy demo org and a quiet one (no mock
-/// mentions, so tests control exactly what it contains).
-fn test_config() -> Config {
-    let mut config = Config::defaults();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
+/// The suite's servers: fast ticks, the mock feed on, a busy `demo` organisation and a
+/// quiet one (no mock mentions, so tests control exactly what it contains).
+fn demo(config: &mut Config) {
+    config.mock.enabled = true;
     config.engine.kpi_interval = Duration::from_millis(100);
     config.engine.epoch_tick = Duration::from_millis(20);
     config.mock.tick = Duration::from_millis(20);
-    // Live behaviour only: the history at first start is tested in tests/backfill.rs (it
-    // would write 100,000 mentions for `demo` in the background of every test here).
+    // Live behaviour only: the history at first start is tested in tests/api/backfill.rs
+    // (it would write 100,000 mentions for `demo` in the background of every test here).
     config.mock.backfill = Duration::ZERO;
-    config.orgs = vec![org("demo", 50.0), org("quiet", 0.0)];
-    config.auth.jwt_secret = SECRET.into();
-    config
-}
-
-/// Each test's database lives in its own temporary directory, kept for the process's
-/// life (the directory is removed when the test binary exits).
-fn temp_database(config: &mut Config) {
-    let dir = tempfile::tempdir().expect("temp dir").keep();
-    config.database.url = format!("sqlite://{}", dir.join("warroom.db").display());
-}
-
-async fn start(mut config: Config) -> (App, String) {
-    if config.database.url == Config::defaults().database.url {
-        temp_database(&mut config);
-    }
-    let app = App::start(config).await.expect("server starts");
-    let base = format!("http://{}", app.addr());
-    (app, base)
-}
-
-async fn connect(app: &App, query: &str) -> Socket {
-    let (socket, _) = tokio_tungstenite::connect_async(ws_request(app, query))
-        .await
-        .expect("websocket connects");
-    socket
-}
-
-/// Reads text frames until `pred` matches one, or fails at the deadline.
-async fn next_matching<S>(socket: &mut S, mut pred: impl FnMut(&Value) -> bool) -> Value
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let message = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("frame before the deadline")
-            .expect("socket open")
-            .expect("valid frame");
-        if let Message::Text(text) = message {
-            let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
-            if pred(&frame) {
-                return frame;
-            }
-        }
-    }
-}
-
-async fn eventually<F, Fut>(mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "condition not met before the deadline"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    config.orgs = vec![org("demo", 50.0), quiet_org("quiet")];
 }
 
 async fn get_json(client: &reqwest::Client, url: String) -> Value {
     client.get(url).send().await.unwrap().json().await.unwrap()
 }
 
-/// GETs `url` until `ready` holds for the JSON answer, or fails at the deadline.
-async fn poll_json(
-    client: &reqwest::Client,
-    url: &str,
-    mut ready: impl FnMut(&Value) -> bool,
-) -> Value {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let value = get_json(client, url.to_owned()).await;
-        if ready(&value) {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not ready before the deadline: {value}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn mention(id: &str, text: &str) -> Value {
-    json!({
-        "external_id": id,
-        "source": "twitter",
-        "content": text,
-        "author": {"handle": "@tester", "followers": 1200, "reach": 3000},
-        "country": "US",
-        "event_time": chrono::Utc::now().to_rfc3339(),
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_status_and_mock_data_mode() {
-    let (app, base) = start(test_config()).await;
+    let test = spawn_app(demo).await;
+    let base = test.root.clone();
     let health: Value = reqwest::get(format!("{base}/api/v1/health"))
         .await
         .unwrap()
@@ -178,47 +62,50 @@ async fn health_reports_status_and_mock_data_mode() {
     );
     assert!(health["services"]["stream_operators"]["status"].is_string());
     assert!(health["version"].is_string());
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscribed_dashboard_receives_kpi_updates_and_mentions() {
-    let (app, _) = start(test_config()).await;
-    let mut socket = connect(&app, "").await;
+    let test = spawn_app(demo).await;
+    let mut socket = test.ws_connect("").await;
     socket
         .send(Message::text(
             json!({"type": "subscribe", "org": "demo"}).to_string(),
         ))
         .await
         .unwrap();
-    let subscribed = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    let subscribed = next_frame(&mut socket, |f| f["event"] == "subscribed").await;
     assert_eq!(subscribed["data"]["recovered"], true);
-    let kpi = next_matching(&mut socket, |f| f["event"] == "dashboard:kpi-update").await;
+    let kpi = next_frame(&mut socket, |f| f["event"] == "dashboard:kpi-update").await;
     assert_eq!(kpi["org"], "demo");
     assert!(kpi["seq"].as_u64().unwrap() > 0);
     assert!(kpi["server_time"].is_string());
     assert!(kpi["data"]["windows"]["15m"]["mention_count"].is_u64());
-    let mentions = next_matching(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
+    let mentions = next_frame(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
     let first = &mentions["data"][0];
     assert!(first["sentiment"]["compound"].is_f64(), "{first}");
     assert!(mentions["ingested_at_us"].is_i64());
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_injected_crisis_is_detected_once_and_can_be_resolved() {
-    let mut config = test_config();
-    let mut burst = org("burst", 2.0);
-    burst.negative_threshold = Some(10);
-    burst.crises = vec![CrisisScenario {
-        at: Duration::from_secs(1),
-        duration: Duration::from_secs(5),
-        mentions_per_second: 40.0,
-    }];
-    config.orgs.push(burst);
-    let (app, base) = start(config).await;
-    let mut socket = connect(&app, "?org=burst&channels=crisis").await;
-    let detected = next_matching(&mut socket, |f| f["event"] == "crisis:detected").await;
+    let test = spawn_app(|config| {
+        demo(config);
+        let mut burst = org("burst", 2.0);
+        burst.negative_threshold = Some(10);
+        burst.crises = vec![CrisisScenario {
+            at: Duration::from_secs(1),
+            duration: Duration::from_secs(5),
+            mentions_per_second: 40.0,
+        }];
+        config.orgs.push(burst);
+    })
+    .await;
+    let base = test.root.clone();
+    let mut socket = test.ws_connect("?org=burst&channels=crisis").await;
+    let detected = next_frame(&mut socket, |f| f["event"] == "crisis:detected").await;
     let crisis = &detected["data"];
     assert_eq!(crisis["kind"], "negative_surge");
     assert_eq!(crisis["status"], "active");
@@ -253,7 +140,7 @@ async fn an_injected_crisis_is_detected_once_and_can_be_resolved() {
         .await
         .unwrap();
     assert_eq!(resolved.status(), 200);
-    let frame = next_matching(&mut socket, |f| f["event"] == "crisis:resolved").await;
+    let frame = next_frame(&mut socket, |f| f["event"] == "crisis:resolved").await;
     assert_eq!(frame["data"]["id"], id.as_str());
     let again = client
         .post(format!("{base}/api/v1/alerts/{id}/resolve?org=burst"))
@@ -268,12 +155,13 @@ async fn an_injected_crisis_is_detected_once_and_can_be_resolved() {
         .await
         .unwrap();
     assert_eq!(other.status(), 404);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_validates_everything_first_and_is_idempotent() {
-    let (app, base) = start(test_config()).await;
+    let test = spawn_app(demo).await;
+    let base = test.root.clone();
     let client = client_for("quiet");
     let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
 
@@ -412,7 +300,7 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
         .unwrap();
     assert_eq!(second["accepted"], 0);
     assert_eq!(second["duplicates"], 2);
-    eventually(|| {
+    wait_for("the two mentions listed", DEADLINE, || {
         let client = client.clone();
         let base = base.clone();
         async move {
@@ -422,7 +310,7 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
     })
     .await;
     // KPIs follow on the next snapshot tick.
-    eventually(|| {
+    wait_for("the KPIs of the two mentions", DEADLINE, || {
         let client = client.clone();
         let base = base.clone();
         async move {
@@ -438,14 +326,17 @@ async fn ingest_validates_everything_first_and_is_idempotent() {
     // Eight days in one request are fine.
     let response = client.post(&url).json(&spread[..8]).send().await.unwrap();
     assert_eq!(response.status(), 202, "eight days are fine");
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_limits_and_errors_are_clear() {
-    let mut config = test_config();
-    config.server.max_body_bytes = 2048;
-    let (app, base) = start(config).await;
+    let test = spawn_app(|config| {
+        demo(config);
+        config.server.max_body_bytes = 2048;
+    })
+    .await;
+    let base = test.root.clone();
     let client = client_for("quiet");
     let big = json!([mention("x", &"word ".repeat(1000))]);
     let response = client
@@ -507,12 +398,13 @@ async fn ingest_limits_and_errors_are_clear() {
         nowhere.json::<Value>().await.unwrap()["error"]["code"],
         "not_found"
     );
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn campaign_metrics_are_aggregated() {
-    let (app, base) = start(test_config()).await;
+    let test = spawn_app(demo).await;
+    let base = test.root.clone();
     let client = client_for("quiet");
     let today = chrono::Utc::now().date_naive().to_string();
     let body = json!([
@@ -528,7 +420,7 @@ async fn campaign_metrics_are_aggregated() {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
-    eventually(|| {
+    wait_for("the campaign listed", DEADLINE, || {
         let client = client.clone();
         let base = base.clone();
         async move {
@@ -560,15 +452,16 @@ async fn campaign_metrics_are_aggregated() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_client_replays_what_it_missed() {
-    let (app, base) = start(test_config()).await;
+    let test = spawn_app(demo).await;
+    let base = test.root.clone();
     let client = client_for("quiet");
-    let mut socket = connect(&app, "?org=quiet&channels=mentions").await;
-    let subscribed = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    let mut socket = test.ws_connect("?org=quiet&channels=mentions").await;
+    let subscribed = next_frame(&mut socket, |f| f["event"] == "subscribed").await;
     let epoch = subscribed["data"]["epoch"].as_str().unwrap().to_owned();
     let post = |ids: [&'static str; 2]| {
         let client = client.clone();
@@ -582,20 +475,20 @@ async fn a_reconnecting_client_replays_what_it_missed() {
         }
     };
     post(["r1", "r2"]).await;
-    let seen = next_matching(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
+    let seen = next_frame(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
     let last_seq = seen["seq"].as_u64().unwrap();
     drop(socket);
 
     // While disconnected, more mentions arrive.
     post(["r3", "r4"]).await;
-    let mut socket = connect(
-        &app,
-        &format!("?org=quiet&channels=mentions&last_seq={last_seq}&epoch={epoch}"),
-    )
-    .await;
-    let resumed = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    let mut socket = test
+        .ws_connect(&format!(
+            "?org=quiet&channels=mentions&last_seq={last_seq}&epoch={epoch}"
+        ))
+        .await;
+    let resumed = next_frame(&mut socket, |f| f["event"] == "subscribed").await;
     assert_eq!(resumed["data"]["recovered"], true, "{resumed}");
-    let replayed = next_matching(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
+    let replayed = next_frame(&mut socket, |f| f["event"] == "dashboard:mention-stream").await;
     assert!(replayed["seq"].as_u64().unwrap() > last_seq);
     let ids: Vec<&str> = replayed["data"]
         .as_array()
@@ -606,63 +499,53 @@ async fn a_reconnecting_client_replays_what_it_missed() {
     assert!(ids.contains(&"r3") || ids.contains(&"r4"), "{ids:?}");
 
     // A stale epoch cannot resume: the client is told to refetch.
-    let mut socket = connect(&app, &format!("?org=quiet&last_seq={last_seq}&epoch=stale")).await;
-    let refused = next_matching(&mut socket, |f| f["event"] == "subscribed").await;
+    let mut socket = test
+        .ws_connect(&format!("?org=quiet&last_seq={last_seq}&epoch=stale"))
+        .await;
+    let refused = next_frame(&mut socket, |f| f["event"] == "subscribed").await;
     assert_eq!(refused["data"]["recovered"], false);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_for_unknown_orgs_and_bad_commands_get_clear_errors() {
-    let (app, _) = start(test_config()).await;
-    let mut socket = connect(&app, "").await;
+    let test = spawn_app(demo).await;
+    let mut socket = test.ws_connect("").await;
     socket
         .send(Message::text("{\"type\":\"dance\"}"))
         .await
         .unwrap();
-    let error = next_matching(&mut socket, |f| f["event"] == "error").await;
+    let error = next_frame(&mut socket, |f| f["event"] == "error").await;
     assert_eq!(error["data"]["code"], "invalid_command");
     socket
         .send(Message::text(json!({"type":"ping"}).to_string()))
         .await
         .unwrap();
-    next_matching(&mut socket, |f| f["event"] == "pong").await;
+    next_frame(&mut socket, |f| f["event"] == "pong").await;
     socket
         .send(Message::text(
             json!({"type":"subscribe","org":"nobody"}).to_string(),
         ))
         .await
         .unwrap();
-    let error = next_matching(&mut socket, |f| f["event"] == "error").await;
+    let error = next_frame(&mut socket, |f| f["event"] == "error").await;
     assert_eq!(error["data"]["code"], "org_not_found");
     // Then the server closes with 4004.
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        match tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("close before the deadline")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!(u16::from(frame.code), 4004);
-                break;
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-    app.shutdown().await.unwrap();
+    let (code, _) = close_code(&mut socket).await;
+    assert_eq!(code, 4004);
+    test.shutdown().await;
 }
 
 /// Connects with a tiny receive buffer so that the server's queue, not the kernel,
 /// absorbs what this client does not read.
 async fn connect_slow(
-    app: &App,
+    test: &TestApp,
     query: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(app.addr()).await.unwrap();
-    let (socket, _) = tokio_tungstenite::client_async(ws_request(app, query), stream)
+    let stream = socket.connect(test.app.addr()).await.unwrap();
+    let (socket, _) = tokio_tungstenite::client_async(test.ws_request(query), stream)
         .await
         .expect("websocket connects");
     socket
@@ -670,15 +553,18 @@ async fn connect_slow(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_loses_mention_frames_with_a_gap_marker_not_the_server() {
-    let mut config = test_config();
-    // The byte limit sits above one paced request (~1.1 MB), so a client that keeps up
-    // never reaches it; one that does not read overflows it.
-    config.push.socket_queue_bytes = 2 << 20;
-    let (app, base) = start(config).await;
-    let mut slow = connect_slow(&app, "?org=quiet&channels=mentions").await;
-    next_matching(&mut slow, |f| f["event"] == "subscribed").await;
-    let mut fast = connect(&app, "?org=quiet&channels=mentions").await;
-    next_matching(&mut fast, |f| f["event"] == "subscribed").await;
+    let test = spawn_app(|config| {
+        demo(config);
+        // The byte limit sits above one paced request (~1.1 MB), so a client that keeps up
+        // never reaches it; one that does not read overflows it.
+        config.push.socket_queue_bytes = 2 << 20;
+    })
+    .await;
+    let base = test.root.clone();
+    let mut slow = connect_slow(&test, "?org=quiet&channels=mentions").await;
+    next_frame(&mut slow, |f| f["event"] == "subscribed").await;
+    let mut fast = test.ws_connect("?org=quiet&channels=mentions").await;
+    next_frame(&mut fast, |f| f["event"] == "subscribed").await;
 
     // The fast client reads all along, concurrently with the ingest below.
     const REQUESTS: usize = 16;
@@ -740,7 +626,7 @@ async fn a_slow_consumer_loses_mention_frames_with_a_gap_marker_not_the_server()
         // Paced so that a client that keeps up can: one request's frames at a time.
         let done = ((request + 1) * PER_REQUEST) as u64;
         let progress = std::sync::Arc::clone(&progress);
-        eventually(move || {
+        wait_for("the fast client to read the request", DEADLINE, move || {
             let progress = std::sync::Arc::clone(&progress);
             async move { progress.load(std::sync::atomic::Ordering::SeqCst) >= done }
         })
@@ -751,33 +637,23 @@ async fn a_slow_consumer_loses_mention_frames_with_a_gap_marker_not_the_server()
 
     // The slow one now reads: frames it lost are announced by a gap marker, and what it
     // does get is in order.
-    let gap = next_matching(&mut slow, |f| f["event"] == "gap").await;
+    let gap = next_frame(&mut slow, |f| f["event"] == "gap").await;
     assert!(gap["data"]["dropped"].as_u64().unwrap() > 0, "{gap}");
     assert!(gap["data"]["from_seq"].as_u64().unwrap() <= gap["data"]["to_seq"].as_u64().unwrap());
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_socket_is_closed() {
-    let mut config = test_config();
-    config.push.idle_timeout = Duration::from_millis(500);
-    let (app, _) = start(config).await;
-    let mut socket = connect(&app, "?org=quiet").await;
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        match tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("closed before the deadline")
-        {
-            Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!(u16::from(frame.code), 4002, "idle timeout close code");
-                break;
-            }
-            Some(Ok(_)) => continue,
-            other => panic!("expected a close frame, got {other:?}"),
-        }
-    }
-    app.shutdown().await.unwrap();
+    let test = spawn_app(|config| {
+        demo(config);
+        config.push.idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut socket = test.ws_connect("?org=quiet").await;
+    let (code, _) = close_code(&mut socket).await;
+    assert_eq!(code, 4002, "idle timeout close code");
+    test.shutdown().await;
 }
 
 /// The dashboard figures that must survive a restart (times and counters excluded).
@@ -801,11 +677,13 @@ fn durable_view(dashboard: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
-    let mut config = test_config();
-    // Only what this test ingests: mock sources would keep restating figures.
-    config.mock.enabled = false;
-    temp_database(&mut config);
-    let (app, base) = start(config.clone()).await;
+    let test = spawn_app(|config| {
+        demo(config);
+        // Only what this test ingests: mock sources would keep restating figures.
+        config.mock.enabled = false;
+    })
+    .await;
+    let base = test.root.clone();
     let client = client_for("quiet");
     let texts = [
         "Great plan, love it!",
@@ -840,17 +718,17 @@ async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
         .unwrap();
     assert_eq!(response.status(), 202);
     let dashboard_url = format!("{base}/api/v1/metrics/dashboard?org=quiet&window=1h");
-    let before = poll_json(&client, &dashboard_url, |d| {
+    let before = poll_json(&client, &dashboard_url, DEADLINE, |d| {
         d["kpis"]["mention_count"] == 40 && d["campaigns"]["campaigns"] == 1
     })
     .await;
     let before = durable_view(&before);
-    app.shutdown().await.unwrap();
 
     // Same database, new process state.
-    let (app, base) = start(config).await;
+    let test = test.restart().await;
+    let base = test.root.clone();
     let dashboard_url = format!("{base}/api/v1/metrics/dashboard?org=quiet&window=1h");
-    let after = poll_json(&client, &dashboard_url, |d| {
+    let after = poll_json(&client, &dashboard_url, DEADLINE, |d| {
         d["kpis"]["mention_count"] == 40 && d["campaigns"]["campaigns"] == 1
     })
     .await;
@@ -873,19 +751,24 @@ async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
         .await
         .unwrap();
     assert_eq!(again["duplicates"], 5);
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing() {
-    let mut config = test_config();
-    config.orgs.push(org("steady", 50.0));
-    let (app, _) = start(config).await;
-    let runtime = app.runtime();
+    let test = spawn_app(|config| {
+        demo(config);
+        config.orgs.push(org("steady", 50.0));
+    })
+    .await;
+    let runtime = test.app.runtime();
     let demo = warroom_engine::OrgId::new("demo");
     let kind = warroom_actors::sources::actor::SourceKind::Mentions;
     let name = "source:demo:mentions";
-    eventually(|| async { runtime.children().snapshot().contains_key(name) }).await;
+    wait_for("the source actor", DEADLINE, || async {
+        runtime.children().snapshot().contains_key(name)
+    })
+    .await;
     let applied_before = runtime
         .stats()
         .mentions_applied
@@ -896,14 +779,14 @@ async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing(
         "the source actor takes the message"
     );
     // Health says degraded while the source waits out its backoff (about a second)...
-    eventually(|| async {
+    wait_for("health to say degraded", DEADLINE, || async {
         let health = runtime.health();
         health.services["sources"].status == warroom_engine::HealthStatus::Degraded
             && health.status == warroom_engine::HealthStatus::Degraded
     })
     .await;
     // ...the other sources keep producing meanwhile...
-    eventually(|| async {
+    wait_for("the other sources to produce", DEADLINE, || async {
         runtime
             .stats()
             .mentions_applied
@@ -912,20 +795,20 @@ async fn a_failing_source_is_restarted_with_backoff_while_others_keep_producing(
     })
     .await;
     // ...and then it runs again, with the restart counted, and health is ok.
-    eventually(|| async {
+    wait_for("the source to run again", DEADLINE, || async {
         let status = runtime.children().snapshot()[name].clone();
         status.state == warroom_actors::runtime::supervisor::ChildState::Running
             && status.restarts == 1
             && runtime.health().services["sources"].status == warroom_engine::HealthStatus::Ok
     })
     .await;
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }
 
 /// `(method, path)` of every `.route(…)` in `gateway/src/router.rs`, under `/api/v1`: read
 /// from the source, so a route added there is checked against the OpenAPI document.
 fn registered_routes() -> Vec<(String, String)> {
-    let source = include_str!("../gateway/src/router.rs");
+    let source = include_str!("../../gateway/src/router.rs");
     // Routes added after the API is nested under /api/v1 live at the root (`/metrics`).
     let root_from = source
         .find(".nest(\"/api/v1\"")
@@ -979,7 +862,8 @@ fn registered_routes() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_describes_every_route_and_the_docs_page_works() {
-    let (app, base) = start(test_config()).await;
+    let test = spawn_app(demo).await;
+    let base = test.root.clone();
     // Public: no credential.
     let response = reqwest::get(format!("{base}/api/v1/openapi.json"))
         .await
@@ -1102,5 +986,5 @@ async fn the_openapi_document_describes_every_route_and_the_docs_page_works() {
         assert_eq!(response.status(), 200, "{asset}");
         assert!(!response.text().await.unwrap().contains("https://"));
     }
-    app.shutdown().await.unwrap();
+    test.shutdown().await;
 }

@@ -3,11 +3,11 @@
 //! the page-weight budget, and the protocol feature the page relies on: subscribing by
 //! token without naming the organisation. What the page does is in `tests/browser.rs`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use warroom::App;
@@ -15,6 +15,7 @@ use warroom::App;
 /// The page, its scripts, styles, vendored libraries and map, compressed, at most.
 const PAGE_BUDGET_BYTES: usize = 300 * 1024;
 
+/// A server with organisations `alpha` and `beta`.
 async fn start() -> (App, String) {
     let test = common::spawn_app(|config| {
         config.orgs = vec![common::quiet_org("alpha"), common::quiet_org("beta")];
@@ -221,21 +222,9 @@ async fn the_whole_page_stays_within_its_weight_budget() {
     app.shutdown().await.unwrap();
 }
 
-async fn next_json(
-    ws: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
-) -> Value {
-    loop {
-        let message = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
-            .await
-            .expect("a frame in time")
-            .expect("the socket is open")
-            .unwrap();
-        if let Message::Text(text) = message {
-            return serde_json::from_str(&text).unwrap();
-        }
-    }
+/// The next JSON frame, within 10 s.
+async fn next_json(ws: &mut common::Socket) -> Value {
+    common::next_frame_within(ws, std::time::Duration::from_secs(10), |_| true).await
 }
 
 #[tokio::test]

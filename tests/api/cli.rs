@@ -69,14 +69,7 @@ fn serve_stops_gracefully_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("warroom serve runs");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("server prints its address").unwrap();
-        if let Some(rest) = line.strip_prefix("War Room listening on http://") {
-            break rest.trim().to_owned();
-        }
-    };
+    let addr = crate::common::listen_address(&mut child);
     // It serves.
     let mut stream = std::net::TcpStream::connect(&addr).expect("listening");
     stream

@@ -10,10 +10,10 @@ use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use warroom_engine::Role;
 
-mod common;
+use crate::common;
 use common::{
     answers, bearer, close_code, create_user, login, next_frame, send_json, spawn_app,
-    subscribed_socket, TestApp,
+    subscribed_socket, wait_for, TestApp,
 };
 
 fn token_of(login: &Value) -> String {
@@ -277,27 +277,26 @@ async fn sockets_are_capped_per_credential_and_per_address() {
     assert_eq!(error.unwrap()["data"]["code"], "too_many_sockets");
     // Closing a socket frees its place.
     drop(first);
-    let mut again = None;
-    for _ in 0..100 {
-        if let Ok((socket, _)) = upgrade(&ann).await {
-            again = Some(socket);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(again.is_some(), "a closed socket's place is freed");
+    wait_for(
+        "a closed socket's place to be freed",
+        PLACE_FREED,
+        async || upgrade(&ann).await.ok(),
+    )
+    .await;
     app.shutdown().await.unwrap();
 }
 
+/// How long a closed socket's place may take to be released (100 tries 50 ms apart, as
+/// the suite had).
+const PLACE_FREED: Duration = Duration::from_secs(5);
+
 /// An unauthenticated socket, retried while the server releases a closed one's place.
 async fn eventually_connects(addr: &str) -> common::Socket {
-    for _ in 0..100 {
-        if let Ok((socket, _)) =
-            tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws")).await
-        {
-            return socket;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no place freed for a new socket");
+    wait_for("a place freed for a new socket", PLACE_FREED, async || {
+        tokio_tungstenite::connect_async(format!("ws://{addr}/api/v1/ws"))
+            .await
+            .ok()
+            .map(|(socket, _)| socket)
+    })
+    .await
 }

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use crate::common;
+use common::{spawn_app, wait_for, TestApp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-mod common;
-use common::{spawn_app, TestApp};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -106,8 +106,7 @@ async fn connections_are_capped_per_address() {
     assert!(read_to_close(&mut other).await.starts_with("HTTP/1.1 200"));
     // A closed connection frees its place.
     drop(open.pop());
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
+    wait_for("the place to be freed", DEADLINE, async || {
         let mut again = TcpStream::connect(addr).await.unwrap();
         again
             .write_all(
@@ -115,11 +114,8 @@ async fn connections_are_capped_per_address() {
             )
             .await
             .unwrap();
-        if read_to_close(&mut again).await.starts_with("HTTP/1.1 200") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the place is freed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        read_to_close(&mut again).await.starts_with("HTTP/1.1 200")
+    })
+    .await;
     app.shutdown().await.unwrap();
 }

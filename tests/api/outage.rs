@@ -7,19 +7,17 @@
 //! Needs PostgreSQL on 127.0.0.1:5432 (scripts/services.sh). No test sleeps to wait for
 //! a result: conditions are polled with a deadline.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::mention;
 use common::postgres::{PgDatabase, Proxy};
+use common::{mention, spawn_app, wait_for};
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
-use warroom::App;
-use warroom_engine::config::OrgConfig;
 use warroom_engine::Config;
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -35,28 +33,17 @@ struct Outcomes {
     unexpected: Mutex<Vec<String>>,
 }
 
-fn config(url: String) -> Config {
-    let mut config = Config::defaults();
-    config.auth.jwt_secret = common::SECRET.into();
-    config.server.bind = "127.0.0.1:0".parse().unwrap();
+/// Organisation `quiet` on PostgreSQL at `url`, fast ticks, and small bounds so the
+/// outage shows quickly: a request waits 1 s for its commit, and 2,000 waiting records
+/// fill the queue.
+fn on_postgres(config: &mut Config, url: String) {
     config.engine.kpi_interval = Duration::from_millis(100);
     config.engine.epoch_tick = Duration::from_millis(20);
-    config.mock.enabled = false;
-    config.orgs = vec![OrgConfig {
-        id: "quiet".into(),
-        name: "quiet campaign".into(),
-        mentions_per_second: 0.0,
-        negative_threshold: None,
-        crises: Vec::new(),
-        connectors: Default::default(),
-    }];
+    config.orgs = vec![common::quiet_org("quiet")];
     config.database.url = url;
-    // Small bounds so the outage shows quickly: a request waits 1 s for its commit, and
-    // 2,000 waiting records fill the queue.
     config.database.ack_timeout = Duration::from_secs(1);
     config.database.write_timeout = Duration::from_secs(2);
     config.database.max_queued = 2_000;
-    config
 }
 
 /// Posts batches of 20 new mentions until `stop`, recording every answer.
@@ -116,17 +103,6 @@ async fn client(
     }
 }
 
-async fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !check() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not before the deadline"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn storage_status(http: &reqwest::Client, base: &str) -> String {
     let health: Value = http
         .get(format!("{base}/api/v1/health"))
@@ -166,10 +142,8 @@ async fn a_hanging_database_gives_503_then_recovers_with_nothing_acknowledged_lo
 async fn outage(kind: Outage) {
     let db = PgDatabase::create().await;
     let proxy = Proxy::start().await;
-    let app = App::start(config(db.url_via(proxy.addr)))
-        .await
-        .expect("server starts");
-    let base = format!("http://{}", app.addr());
+    let test = spawn_app(|config| on_postgres(config, db.url_via(proxy.addr))).await;
+    let base = test.root.clone();
     let http = common::client_for("quiet");
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -188,7 +162,7 @@ async fn outage(kind: Outage) {
         .collect();
 
     // Healthy: acknowledgements flow.
-    wait_for("first acknowledgements", || {
+    wait_for("first acknowledgements", DEADLINE, async || {
         outcomes.acknowledged.lock().unwrap().len() >= 400
     })
     .await;
@@ -199,23 +173,21 @@ async fn outage(kind: Outage) {
         Outage::Cut => proxy.cut(),
         Outage::Stall => proxy.stall(),
     }
-    wait_for("503 with Retry-After during the outage", || {
-        outcomes.unavailable.lock().unwrap().len() >= 5
+    wait_for(
+        "503 with Retry-After during the outage",
+        DEADLINE,
+        async || outcomes.unavailable.lock().unwrap().len() >= 5,
+    )
+    .await;
+    wait_for("health to say storage down", DEADLINE, async || {
+        storage_status(&http, &base).await == "down"
     })
     .await;
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while storage_status(&http, &base).await != "down" {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "health never said storage down"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let acked_during_outage = outcomes.acknowledged.lock().unwrap().len();
 
     // It comes back: ingest works again.
     proxy.restore();
-    wait_for("acknowledgements after the outage", || {
+    wait_for("acknowledgements after the outage", DEADLINE, async || {
         outcomes.acknowledged.lock().unwrap().len() >= acked_during_outage + 400
     })
     .await;
@@ -223,15 +195,11 @@ async fn outage(kind: Outage) {
     for c in clients {
         c.await.unwrap();
     }
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while storage_status(&http, &base).await != "ok" {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "health never recovered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    app.shutdown().await.unwrap();
+    wait_for("health to recover", DEADLINE, async || {
+        storage_status(&http, &base).await == "ok"
+    })
+    .await;
+    test.shutdown().await;
 
     let unexpected = outcomes.unexpected.lock().unwrap().clone();
     assert!(
