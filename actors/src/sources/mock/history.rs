@@ -19,8 +19,11 @@
 //!    of a campaign's volume with the right shape over the day, not its volume.
 //! 3. Each piece of a minute gets a Poisson-distributed count with the expected value of
 //!    its tier (`R` or `s · R · d` at its midpoint, times its length), seeded, so a backfill
-//!    is reproducible; if the counts add up to more than `C`, the excess is taken from the
-//!    oldest minutes. Event times are uniform within the minute.
+//!    is reproducible; if the counts add up to more than `C`, the excess is thinned evenly
+//!    out of the older tier (every k-th of its mentions), so its shape over the day is kept
+//!    (cutting the oldest minutes instead emptied whole hours when they fell in the
+//!    nightly trough), and only what the older tier cannot give comes from the oldest
+//!    recent minutes. Event times are uniform within the minute.
 //!
 //! Nothing here knows about crises: the recent tier holds exactly the traffic the live feed
 //! produces, so the detectors see the steady state they would see after running that long
@@ -184,7 +187,8 @@ impl HistoryPlan {
     }
 
     /// Draws the count of every piece (Poisson around its expected value), oldest first;
-    /// the counts add up to at most the cap (an excess is taken from the oldest pieces).
+    /// the counts add up to at most the cap (an excess is thinned evenly out of the older
+    /// tier; see the module docs).
     pub fn slots(&self, rng: &mut impl Rng) -> Vec<Slot> {
         if self.is_empty() {
             return Vec::new();
@@ -200,6 +204,26 @@ impl HistoryPlan {
             .collect();
         let total: u64 = slots.iter().map(|s| u64::from(s.count)).sum();
         let mut excess = total.saturating_sub(self.cap);
+        let older_tier = |slot: &Slot| slot.to_ms <= self.full_from_ms;
+        let older: u64 = slots
+            .iter()
+            .filter(|s| older_tier(s))
+            .map(|s| u64::from(s.count))
+            .sum();
+        let thinned = excess.min(older);
+        if thinned > 0 {
+            // Drop the older tier's mentions of rank ⌊k · older / thinned⌋, k < thinned:
+            // before rank x there are ⌈x · thinned / older⌉ of them.
+            let drops_before = |x: u64| (x * thinned).div_ceil(older).min(thinned);
+            let mut rank = 0;
+            for slot in slots.iter_mut().filter(|s| older_tier(s)) {
+                let count = u64::from(slot.count);
+                let cut = drops_before(rank + count) - drops_before(rank);
+                rank += count;
+                slot.count -= cut as u32;
+            }
+            excess -= thinned;
+        }
         for slot in &mut slots {
             if excess == 0 {
                 break;
@@ -278,6 +302,28 @@ mod tests {
         }
         // The same every day.
         assert_eq!(at(7), diurnal(day + DAY_MS * 5 + 7 * HOUR_MS + HOUR_MS / 2));
+    }
+
+    #[test]
+    fn an_excess_over_the_cap_thins_the_older_tier_and_keeps_its_oldest_hours() {
+        // 36 hours back from 12:00 UTC: the oldest hours (00:00-07:00) are the nightly
+        // trough, where cutting the excess from the oldest minutes emptied them.
+        let end = DateTime::parse_from_rfc3339("2026-12-05T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let plan = HistoryPlan::new(end, hours(36), Duration::from_secs(1200), 2.0, 4_000);
+        for seed in 0..20 {
+            let slots = plan.slots(&mut SmallRng::seed_from_u64(seed));
+            assert!(total(&slots) <= 4_000);
+            assert!(total(&slots) > 3_800, "{}", total(&slots));
+            let first_hour = plan.start().timestamp_millis() + HOUR_MS;
+            let oldest: u64 = slots
+                .iter()
+                .filter(|s| s.from_ms < first_hour)
+                .map(|s| u64::from(s.count))
+                .sum();
+            assert!(oldest > 0, "seed {seed}: the oldest hour was emptied");
+        }
     }
 
     #[test]
