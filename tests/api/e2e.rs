@@ -15,7 +15,8 @@ use warroom_engine::config::{CrisisScenario, OrgConfig};
 use warroom_engine::Config;
 
 use crate::common::{
-    client_for, close_code, mention, next_frame, poll_json, quiet_org, spawn_app, wait_for, TestApp,
+    client_for, close_code, durable_view, mention, next_frame, poll_json, quiet_org, spawn_app,
+    varied_mentions, wait_for, TestApp,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -656,25 +657,6 @@ async fn an_idle_socket_is_closed() {
     test.shutdown().await;
 }
 
-/// The dashboard figures that must survive a restart (times and counters excluded).
-fn durable_view(dashboard: &Value) -> Value {
-    let k = &dashboard["kpis"];
-    json!({
-        "mentions_24h": dashboard["mentions_24h"],
-        "avg_sentiment": dashboard["avg_sentiment"],
-        "mention_count": k["mention_count"],
-        "kpi_avg_sentiment": k["avg_sentiment"],
-        "negative_share": k["negative_share"],
-        "positive_share": k["positive_share"],
-        "strongly_negative": k["strongly_negative"],
-        "by_source": k["by_source"],
-        "top_countries": k["top_countries"],
-        "top_influencers": k["top_influencers"],
-        "trending": k["trending"],
-        "campaigns": dashboard["campaigns"],
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
     let test = spawn_app(|config| {
@@ -685,23 +667,7 @@ async fn a_restart_recovers_the_same_kpis_mentions_and_crises() {
     .await;
     let base = test.root.clone();
     let client = client_for("quiet");
-    let texts = [
-        "Great plan, love it!",
-        "Terrible, awful decision",
-        "The debate is tonight",
-        "Disgusting lies!!!",
-    ];
-    let body: Vec<Value> = (0..40)
-        .map(|i| {
-            let mut m = mention(
-                &format!("rec-{i}"),
-                &format!("{} #topic{}", texts[i % 4], i % 3),
-            );
-            m["country"] = json!(["US", "CA", "GB"][i % 3]);
-            m["author"]["reach"] = json!(1000 * (i + 1));
-            m
-        })
-        .collect();
+    let body = varied_mentions("rec");
     let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
     assert_eq!(
         client.post(&url).json(&body).send().await.unwrap().status(),

@@ -5,32 +5,16 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use warroom_engine::{Config, OrgId};
 
-use crate::common::{client_for, next_frame_within, spawn_app, wait_for, Socket};
+use crate::common::{client_for, mentions_body, next_frame_within, spawn_app, wait_for, Socket};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The health monitor every 50 ms.
 fn fast_health(config: &mut Config) {
     config.health.interval = Duration::from_millis(50);
-}
-
-fn mentions(ids: &[&str]) -> Vec<u8> {
-    let records: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            json!({
-                "external_id": id,
-                "source": "twitter",
-                "content": "Great turnout at the rally today",
-                "author": {"handle": "@tester", "followers": 10, "reach": 20},
-                "event_time": chrono::Utc::now().to_rfc3339(),
-            })
-        })
-        .collect();
-    serde_json::to_vec(&records).unwrap()
 }
 
 async fn scrape(base: &str) -> Vec<(String, f64)> {
@@ -111,7 +95,7 @@ async fn metrics_parse_and_counters_move_after_an_ingest() {
     let response = client
         .post(format!("{base}/api/v1/ingest/mentions"))
         .header("content-type", "application/json")
-        .body(mentions(&["m-1", "m-2", "m-3"]))
+        .body(mentions_body(&["m-1", "m-2", "m-3"]))
         .send()
         .await
         .unwrap();

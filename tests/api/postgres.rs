@@ -8,7 +8,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::postgres::PgDatabase;
-use common::{mention, poll_json, spawn_app};
+use common::{durable_view, poll_json, spawn_app, varied_mentions};
 use serde_json::{json, Value};
 use warroom_engine::{Config, DataMode};
 
@@ -22,47 +22,13 @@ fn on_postgres(config: &mut Config, url: String) {
     config.database.url = url;
 }
 
-/// The dashboard fields that must survive a restart.
-fn durable_view(d: &Value) -> Value {
-    let k = &d["kpis"];
-    json!({
-        "mentions_24h": d["mentions_24h"],
-        "avg_sentiment": d["avg_sentiment"],
-        "mention_count": k["mention_count"],
-        "kpi_avg_sentiment": k["avg_sentiment"],
-        "negative_share": k["negative_share"],
-        "strongly_negative": k["strongly_negative"],
-        "by_source": k["by_source"],
-        "top_countries": k["top_countries"],
-        "top_influencers": k["top_influencers"],
-        "trending": k["trending"],
-        "campaigns": d["campaigns"],
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_kpis_idempotency_restart_and_export_on_postgres() {
     let db = PgDatabase::create().await;
     let test = spawn_app(|config| on_postgres(config, db.url())).await;
     let base = test.root.clone();
     let http = common::client_for("quiet");
-    let texts = [
-        "Great plan, love it!",
-        "Terrible, awful decision",
-        "The debate is tonight",
-        "Disgusting lies!!!",
-    ];
-    let body: Vec<Value> = (0..40)
-        .map(|i| {
-            let mut m = mention(
-                &format!("pg-{i}"),
-                &format!("{} #topic{}", texts[i % 4], i % 3),
-            );
-            m["country"] = json!(["US", "CA", "GB"][i % 3]);
-            m["author"]["reach"] = json!(1000 * (i + 1));
-            m
-        })
-        .collect();
+    let body = varied_mentions("pg");
     let url = format!("{base}/api/v1/ingest/mentions?org=quiet");
     let first: Value = http
         .post(&url)

@@ -16,7 +16,7 @@ use warroom_actors::webhook::signature;
 use warroom_engine::config::CrisisScenario;
 use warroom_engine::{Config, OrgId};
 
-use crate::common::{self, client_for, quiet_org, spawn_app, start_app, wait_for};
+use crate::common::{self, client_for, mentions_body, quiet_org, spawn_app, start_app, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 const ALPHA_SECRET: &str = "alpha-webhook-secret-0123456789";
@@ -34,22 +34,6 @@ fn webhooks(config: &mut Config) {
     config.webhooks.initial_backoff = Duration::from_millis(20);
     config.webhooks.max_backoff = Duration::from_millis(100);
     config.webhooks.max_attempts = 5;
-}
-
-fn mentions(ids: &[&str]) -> Vec<u8> {
-    let records: Vec<Value> = ids
-        .iter()
-        .map(|id| {
-            json!({
-                "external_id": id,
-                "source": "twitter",
-                "content": "Great turnout at the rally today",
-                "author": {"handle": "@tester", "followers": 10, "reach": 20},
-                "event_time": chrono::Utc::now().to_rfc3339(),
-            })
-        })
-        .collect();
-    serde_json::to_vec(&records).unwrap()
 }
 
 /// A signed incoming webhook request.
@@ -98,7 +82,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
         secret: ALPHA_SECRET,
         timestamp: now,
         id: "delivery-1",
-        body: mentions(&["w-1", "w-2"]),
+        body: mentions_body(&["w-1", "w-2"]),
     };
     let (status, body) = good.send(&base, "generic").await;
     assert_eq!(status, 202, "{body}");
@@ -125,7 +109,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
             secret: "not-the-secret-0123456789",
             timestamp: now,
             id: "d-2",
-            body: mentions(&["w-3"]),
+            body: mentions_body(&["w-3"]),
         },
         "generic",
         401,
@@ -139,7 +123,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
             secret: ALPHA_SECRET,
             timestamp: now - 600,
             id: "d-3",
-            body: mentions(&["w-4"]),
+            body: mentions_body(&["w-4"]),
         },
         "generic",
         401,
@@ -153,7 +137,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
             secret: ALPHA_SECRET,
             timestamp: now,
             id: "d-4",
-            body: mentions(&["w-5"]),
+            body: mentions_body(&["w-5"]),
         },
         "generic",
         401,
@@ -166,7 +150,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
             secret: ALPHA_SECRET,
             timestamp: now,
             id: "d-5",
-            body: mentions(&["w-6"]),
+            body: mentions_body(&["w-6"]),
         },
         "generic",
         401,
@@ -180,7 +164,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
             secret: ALPHA_SECRET,
             timestamp: now,
             id: "d-6",
-            body: mentions(&["w-7"]),
+            body: mentions_body(&["w-7"]),
         },
         "nosuch",
         404,
@@ -196,7 +180,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
             secret: ALPHA_SECRET,
             timestamp: now,
             id: "d-7",
-            body: mentions(&big),
+            body: mentions_body(&big),
         },
         "generic",
         413,
@@ -220,7 +204,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
     // No signature headers at all.
     let response = reqwest::Client::new()
         .post(format!("{base}/api/v1/webhooks/generic"))
-        .body(mentions(&["w-9"]))
+        .body(mentions_body(&["w-9"]))
         .send()
         .await
         .unwrap();
@@ -233,7 +217,7 @@ async fn incoming_webhooks_verify_signature_timestamp_and_delivery_id() {
         secret: ALPHA_SECRET,
         timestamp: now,
         id: "d-8",
-        body: mentions(&["w-10"]),
+        body: mentions_body(&["w-10"]),
     };
     assert_eq!(retried.send(&base, "generic").await.0, 202);
     assert_eq!(stored(app, "alpha").await, 3);

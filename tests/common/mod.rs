@@ -500,3 +500,53 @@ pub fn mention(id: &str, text: &str) -> serde_json::Value {
         "event_time": chrono::Utc::now().to_rfc3339(),
     })
 }
+
+/// A JSON array of mentions (one per id, the same upbeat text), as an ingest body.
+pub fn mentions_body(ids: &[&str]) -> Vec<u8> {
+    let records: Vec<serde_json::Value> = ids
+        .iter()
+        .map(|id| mention(id, "Great turnout at the rally today"))
+        .collect();
+    serde_json::to_vec(&records).expect("JSON")
+}
+
+/// Forty mentions `{prefix}-0…39` of four sentiments, three hashtags, three countries and
+/// growing reach: enough variety for every dashboard figure to be non-trivial.
+pub fn varied_mentions(prefix: &str) -> Vec<serde_json::Value> {
+    let texts = [
+        "Great plan, love it!",
+        "Terrible, awful decision",
+        "The debate is tonight",
+        "Disgusting lies!!!",
+    ];
+    (0..40)
+        .map(|i| {
+            let mut m = mention(
+                &format!("{prefix}-{i}"),
+                &format!("{} #topic{}", texts[i % 4], i % 3),
+            );
+            m["country"] = serde_json::json!(["US", "CA", "GB"][i % 3]);
+            m["author"]["reach"] = serde_json::json!(1000 * (i + 1));
+            m
+        })
+        .collect()
+}
+
+/// The dashboard figures that must survive a restart (times and counters excluded).
+pub fn durable_view(dashboard: &serde_json::Value) -> serde_json::Value {
+    let k = &dashboard["kpis"];
+    serde_json::json!({
+        "mentions_24h": dashboard["mentions_24h"],
+        "avg_sentiment": dashboard["avg_sentiment"],
+        "mention_count": k["mention_count"],
+        "kpi_avg_sentiment": k["avg_sentiment"],
+        "negative_share": k["negative_share"],
+        "positive_share": k["positive_share"],
+        "strongly_negative": k["strongly_negative"],
+        "by_source": k["by_source"],
+        "top_countries": k["top_countries"],
+        "top_influencers": k["top_influencers"],
+        "trending": k["trending"],
+        "campaigns": dashboard["campaigns"],
+    })
+}

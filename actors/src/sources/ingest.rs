@@ -81,21 +81,6 @@ pub enum Records {
     Campaigns(Vec<CampaignMetric>),
 }
 
-impl Records {
-    /// How many records the batch holds.
-    pub fn len(&self) -> usize {
-        match self {
-            Records::Mentions(batch) => batch.len(),
-            Records::Campaigns(batch) => batch.len(),
-        }
-    }
-
-    /// Whether the batch is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 /// Text scored on the calling task at most; a larger batch is scored on a blocking
 /// thread. VADER takes about 5 ns per byte (0.9 µs for a 30-word post, `cargo bench
 /// --bench sentiment`), so 16 KiB is under 0.1 ms of CPU, less than handing the batch
@@ -213,11 +198,13 @@ impl Ingestor {
         org: &OrgId,
         records: Records,
     ) -> Result<IngestAccepted, IngestRefusal> {
-        if !self.dedup.contains_key(org) {
-            return Err(IngestRefusal::UnknownOrg(org.to_string()));
-        }
+        // Checked before scoring: an unknown organisation costs nothing.
+        let dedup = self
+            .dedup
+            .get(org)
+            .ok_or_else(|| IngestRefusal::UnknownOrg(org.to_string()))?;
         let events = self.events_of(org, records).await?;
-        let (accepted, committed) = self.hand_over(origin, org, events)?;
+        let (accepted, committed) = self.hand_over(origin, dedup, events)?;
         if let (Some((_, ack_timeout)), Some(committed)) = (&self.persistence, committed) {
             tokio::time::timeout(*ack_timeout, committed)
                 .await
@@ -279,7 +266,7 @@ impl Ingestor {
     fn hand_over(
         &self,
         origin: Origin,
-        org: &OrgId,
+        dedup: &Mutex<Dedup>,
         events: Vec<Event>,
     ) -> Result<
         (
@@ -288,10 +275,6 @@ impl Ingestor {
         ),
         IngestRefusal,
     > {
-        let dedup = self
-            .dedup
-            .get(org)
-            .ok_or_else(|| IngestRefusal::UnknownOrg(org.to_string()))?;
         let mode = self.mode.read();
         let source_mode = match origin {
             Origin::Api => None,
